@@ -1,0 +1,35 @@
+/* engine.h - what the parent half (spawn.c) hands to the child half (child.c). */
+#ifndef NSB_ENGINE_H
+#define NSB_ENGINE_H
+
+#include "headers.h"
+#include "nsb.h"
+
+#define NSB_STACK_SIZE (256 * 1024)
+
+/* Built on the parent's stack by nsb_spawn().  With CLONE_VM the child reads it in
+ * place (the parent does not return before the child has exec'd or died) and
+ * copies what it changes; without CLONE_VM the child has its own copy anyway. */
+struct nsb_ctx {
+    const struct nsb_plan *plan;
+    const int32_t *fds;
+    int32_t nfds;
+    int sync_fd;        /* the child's end of the sync socket, >= 3 */
+    int clone_vm;       /* the child shares the caller's memory until exec */
+    int legacy_clone;   /* clone(2) instead of clone3 */
+    uint64_t oldmask;   /* the caller's signal mask, restored right before exec */
+    char *stack2;       /* CLONE_VM: a stack for the process of the second fork */
+    size_t stack2_size;
+};
+
+/* child.c: runs the plan from op `start`; never returns */
+__attribute__((noreturn)) void nsb_child_run(const struct nsb_ctx *ctx, int start);
+/* child.c: entry point for a CLONE_VM child (see the trampolines in spawn.c) */
+int nsb_child_entry(void *ctx);
+
+/* spawn.c: clone with CLONE_VM on a stack of our own; the child calls fn(arg).
+ * `top` is the stack's top (16-byte aligned).  Return as clone3/clone(2) do. */
+long nsb_clone_vm(uint64_t flags, int *pidfd, int cgroup_fd, int legacy, char *stack,
+                  size_t stack_size, int (*fn)(void *), void *arg);
+
+#endif

@@ -1,0 +1,211 @@
+/* init.c - the container init of Spec(init=True): PID 1 that forwards signals to
+ * the command and reaps zombies, like tini.
+ *
+ * A freestanding program: no libc, raw system calls only (rawsys.h), its own
+ * entry point.  It is linked without any relocation, so that the kernel can run
+ * it as it is inside any root filesystem (the spawn engine execs it through an
+ * fd opened before pivot_root).  It is built by setuptools as an extension
+ * target, pynsbind/_nsbinit*.so, though it is not a Python module.
+ *
+ *   argv: nsb-init SYNC_FD ABI EXEC_OP -- COMMAND [ARG...]
+ *
+ * It reports to the spawner on the sync socket: EXEC_OK once COMMAND runs,
+ * ERROR {NSB_STAGE_INIT, EXEC_OP, errno} if it cannot be run, and EXIT with
+ * COMMAND's wait status when it ends (then it exits itself, which as PID 1 ends
+ * every other process of the container).
+ */
+#include "headers.h"
+#include "nsb.h"
+#include "rawsys.h"
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl nsb_init_entry\n"
+        ".type nsb_init_entry,@function\n"
+        "nsb_init_entry:\n"
+        "    xor %ebp, %ebp\n"
+        "    mov %rsp, %rdi\n"
+        "    and $-16, %rsp\n"
+        "    call nsb_init_main\n"
+        "    hlt\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".globl nsb_init_entry\n"
+        ".type nsb_init_entry,@function\n"
+        "nsb_init_entry:\n"
+        "    mov x29, #0\n"
+        "    mov x30, #0\n"
+        "    mov x0, sp\n"
+        "    bl nsb_init_main\n"
+        "    brk #0\n");
+#else
+#error "the container init needs an entry point for this architecture"
+#endif
+
+__attribute__((used, noreturn)) void nsb_init_main(long *sp);
+
+static __attribute__((noreturn)) void init_exit(int code)
+{
+    for (;;)
+        nsb_sys1(SYS_exit_group, code);
+}
+
+static void init_send(int fd, uint32_t type, int32_t op, int32_t err, int64_t val)
+{
+    struct nsb_msg m;
+    m.type = type;
+    m.stage = NSB_STAGE_INIT;
+    m.op = op;
+    m.err = err;
+    m.val = val;
+    NSB_RETRY(nsb_sys6(SYS_sendto, fd, (long)&m, sizeof(m), MSG_NOSIGNAL, 0, 0));
+}
+
+static void init_puts(const char *s)
+{
+    nsb_sys3(SYS_write, 2, s, nsb_strlen(s));
+}
+
+static const char *init_getenv(char **envp, const char *name)
+{
+    size_t n = nsb_strlen(name);
+    for (; *envp; envp++) {
+        size_t i;
+        for (i = 0; i < n && (*envp)[i] == name[i]; i++)
+            ;
+        if (i == n && (*envp)[n] == '=')
+            return *envp + n + 1;
+    }
+    return 0;
+}
+
+/* execvp: search PATH unless the name has a slash; ENOENT unless some candidate
+ * was refused (EACCES) */
+static long init_exec(char **argv, char **envp)
+{
+    const char *name = argv[0], *dir, *path;
+    char buf[4096];
+    size_t nlen = nsb_strlen(name);
+    long r, err = -ENOENT;
+    const char *p;
+    for (p = name; *p; p++)
+        if (*p == '/')
+            return nsb_sys3(SYS_execve, name, argv, envp);
+    path = init_getenv(envp, "PATH");
+    if (!path)
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    dir = path;
+    for (;;) {
+        const char *end = dir;
+        size_t dlen;
+        while (*end && *end != ':')
+            end++;
+        dlen = (size_t)(end - dir);
+        if (dlen + nlen + 2 <= sizeof(buf)) {
+            if (dlen == 0) {
+                buf[0] = '.';
+                dlen = 1;
+            } else {
+                nsb_memcpy(buf, dir, dlen);
+            }
+            buf[dlen] = '/';
+            nsb_memcpy(buf + dlen + 1, name, nlen + 1);
+            r = nsb_sys3(SYS_execve, buf, argv, envp);
+            if (r == -EACCES)
+                err = r;
+            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)
+                return r;
+        }
+        if (!*end)
+            break;
+        dir = end + 1;
+    }
+    return err;
+}
+
+void nsb_init_main(long *sp)
+{
+    long argc = sp[0], sync_fd, abi, exec_op, r, child;
+    char **argv = (char **)(sp + 1);
+    char **envp = argv + argc + 1;
+    uint64_t all = ~0ULL, old = 0;
+    int pipefd[2], status = 0, main_done = 0;
+    int32_t err;
+
+    if (argc < 6 || !nsb_streq(argv[4], "--")) {
+        init_puts("nsb-init: the container init of pynsbind, started by its spawn engine\n");
+        init_exit(2);
+    }
+    sync_fd = nsb_atou(argv[1]);
+    abi = nsb_atou(argv[2]);
+    exec_op = nsb_atou(argv[3]);
+    if (sync_fd < 0 || exec_op < 0) {
+        init_puts("nsb-init: bad arguments\n");
+        init_exit(2);
+    }
+    if (abi != NSB_ABI_VERSION) {
+        init_send((int)sync_fd, NSB_MSG_ERROR, (int32_t)exec_op, EPROTO, 0);
+        init_exit(127);
+    }
+    nsb_sys5(SYS_prctl, PR_SET_NAME, "nsb-init", 0, 0, 0);
+    /* signals: all blocked here, taken with sigtimedwait below */
+    nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
+    if (nsb_sys0(SYS_getpid) != 1)
+        nsb_sys5(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+    /* a close-on-exec pipe tells whether the command's exec worked */
+    r = nsb_sys2(SYS_pipe2, pipefd, O_CLOEXEC);
+    if (r < 0) {
+        init_send((int)sync_fd, NSB_MSG_ERROR, (int32_t)exec_op, (int32_t)-r, 0);
+        init_exit(127);
+    }
+    child = nsb_sys5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (child < 0) {
+        init_send((int)sync_fd, NSB_MSG_ERROR, (int32_t)exec_op, (int32_t)-child, 0);
+        init_exit(127);
+    }
+    if (child == 0) {
+        nsb_sys1(SYS_close, pipefd[0]);
+        nsb_sys1(SYS_close, sync_fd);
+        nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
+        err = (int32_t)-init_exec(argv + 5, envp);
+        nsb_sys3(SYS_write, pipefd[1], &err, sizeof(err));
+        init_exit(127);
+    }
+    nsb_sys1(SYS_close, pipefd[1]);
+    r = NSB_RETRY(nsb_sys3(SYS_read, pipefd[0], &err, sizeof(err)));
+    nsb_sys1(SYS_close, pipefd[0]);
+    if (r == (long)sizeof(err)) {
+        NSB_RETRY(nsb_sys4(SYS_wait4, child, 0, 0, 0));
+        init_send((int)sync_fd, NSB_MSG_ERROR, (int32_t)exec_op, err, 0);
+        init_exit(127);
+    }
+    init_send((int)sync_fd, NSB_MSG_EXEC_OK, (int32_t)exec_op, 0, child);
+
+    for (;;) {
+        siginfo_t info;
+        long sig = nsb_sys4(SYS_rt_sigtimedwait, &all, &info, 0, 8);
+        if (sig < 0)
+            continue;
+        if (sig != SIGCHLD) {
+            nsb_sys2(SYS_kill, child, sig);
+            continue;
+        }
+        for (;;) {
+            int st = 0;
+            long pid = nsb_sys4(SYS_wait4, -1, &st, WNOHANG, 0);
+            if (pid <= 0)
+                break;
+            if (pid == child) {
+                status = st;
+                main_done = 1;
+            }
+        }
+        if (main_done)
+            break;
+    }
+    init_send((int)sync_fd, NSB_MSG_EXIT, (int32_t)exec_op, 0, status);
+    if (WIFEXITED(status))
+        init_exit(WEXITSTATUS(status));
+    init_exit(128 + WTERMSIG(status));
+}

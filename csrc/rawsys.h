@@ -1,0 +1,141 @@
+/* rawsys.h - system calls that never touch errno, and small freestanding helpers.
+ *
+ * Used by the cloned child (csrc/child.c) and by the container init (csrc/init.c).
+ * A child cloned with CLONE_VM shares the caller's memory, including the calling
+ * thread's TLS and therefore its errno: it must not call libc's syscall(), which
+ * writes errno on failure.  Every call here returns -errno instead.
+ *
+ * NSB_RAW_SYSCALLS is 1 where the inline assembly below exists (x86_64, aarch64).
+ * Elsewhere the fallback goes through libc's syscall(), and the engine never uses
+ * CLONE_VM (see spawn.c).
+ */
+#ifndef NSB_RAWSYS_H
+#define NSB_RAWSYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+
+#if defined(__x86_64__)
+#define NSB_RAW_SYSCALLS 1
+static inline long nsb_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#elif defined(__aarch64__)
+#define NSB_RAW_SYSCALLS 1
+static inline long nsb_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory", "cc");
+    return x0;
+}
+#else
+#define NSB_RAW_SYSCALLS 0
+#include <errno.h>
+#include <unistd.h>
+static inline long nsb_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long r = syscall(n, a, b, c, d, e, f);
+    return r == -1 ? -(long)errno : r;
+}
+#endif
+
+#define NSB_L(x) ((long)(x))
+#define nsb_sys0(n) nsb_sys6((n), 0, 0, 0, 0, 0, 0)
+#define nsb_sys1(n, a) nsb_sys6((n), NSB_L(a), 0, 0, 0, 0, 0)
+#define nsb_sys2(n, a, b) nsb_sys6((n), NSB_L(a), NSB_L(b), 0, 0, 0, 0)
+#define nsb_sys3(n, a, b, c) nsb_sys6((n), NSB_L(a), NSB_L(b), NSB_L(c), 0, 0, 0)
+#define nsb_sys4(n, a, b, c, d) nsb_sys6((n), NSB_L(a), NSB_L(b), NSB_L(c), NSB_L(d), 0, 0)
+#define nsb_sys5(n, a, b, c, d, e) \
+    nsb_sys6((n), NSB_L(a), NSB_L(b), NSB_L(c), NSB_L(d), NSB_L(e), 0)
+
+/* Retry a raw call that failed with -EINTR. */
+#define NSB_RETRY(expr)                 \
+    ({                                  \
+        long nsb_r_;                    \
+        do                              \
+            nsb_r_ = (expr);            \
+        while (nsb_r_ == -4 /*EINTR*/); \
+        nsb_r_;                         \
+    })
+
+static inline size_t nsb_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static inline int nsb_streq(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
+static inline void nsb_memcpy(void *dst, const void *src, size_t n)
+{
+    volatile unsigned char *d = dst; /* volatile: keep the compiler from calling memcpy */
+    const unsigned char *s = src;
+    while (n--)
+        *d++ = *s++;
+}
+
+static inline void nsb_memzero(void *dst, size_t n)
+{
+    volatile unsigned char *d = dst;
+    while (n--)
+        *d++ = 0;
+}
+
+/* Write the decimal form of v into buf (at least 24 bytes); returns the length. */
+static inline size_t nsb_utoa(unsigned long v, char *buf)
+{
+    char tmp[24];
+    size_t n = 0, i;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+/* Parse a non-negative decimal; returns -1 on anything else. */
+static inline long nsb_atou(const char *s)
+{
+    long v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 100000000L)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+#endif

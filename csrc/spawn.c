@@ -1,0 +1,453 @@
+/* spawn.c - the parent half of the spawn engine.
+ *
+ * nsb_spawn() runs in the caller's thread with the GIL released (cffi does
+ * that).  Its steps, numbered as in docs/architecture.md:
+ *
+ *   1. a SOCK_SEQPACKET socketpair, the child's end moved to fd >= 3;
+ *   2. with CLONE_VM: one mmap for the child's stack(s);
+ *   3. every signal blocked in this thread (the child starts with that mask, so
+ *      none of the caller's handlers can run in it before it resets them);
+ *   4. clone3 (CLONE_PIDFD, CLONE_INTO_CGROUP, the namespace flags; CLONE_VM where
+ *      the raw trampolines exist), or clone(2) where clone3 is missing;
+ *   5. the mask restored, the child's end closed;
+ *   6. the protocol loop: SYNC -> run this step's parent actions (id maps, cgroup
+ *      attach, time offsets, helpers) -> GO; PID -> the process of a second fork
+ *      is the container from now on; ERROR -> remember; EOF -> the child has
+ *      exec'd (its end was close-on-exec) or died; EXEC_OK -> the init runs;
+ *   7. the middle process of a second fork reaped; on failure the child killed
+ *      and reaped: nothing is left behind;
+ *   8. the stacks unmapped: by now no process uses them.
+ */
+#include <spawn.h>
+#include <stdio.h>
+
+#include "engine.h"
+#include "rawsys.h"
+
+extern char **environ;
+
+#ifndef NSB_VERSION
+#error "NSB_VERSION must be defined by the build (csrc/build.py)"
+#endif
+
+const char *nsb_version(void) { return NSB_VERSION; }
+
+/* ---- CLONE_VM trampolines ------------------------------------------------
+ * After a clone with CLONE_VM and a new stack, the child cannot return into the
+ * C function that called clone (its frame is on the parent's stack).  The
+ * trampolines below take fn and arg from the top of the new stack, where
+ * nsb_clone_vm put them, and call fn there.  x86_64 only; elsewhere the engine
+ * clones like fork (NSB_PLAN_NO_CLONE_VM is implied). */
+#if defined(__x86_64__) && NSB_HAS_CLONE3
+#define NSB_STR_(x) #x
+#define NSB_STR(x) NSB_STR_(x)
+long nsb_tramp_clone3(void *args, size_t size);
+long nsb_tramp_clone(unsigned long flags, void *stack, int *parent_tid);
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".type nsb_tramp_clone3,@function\n"
+        "nsb_tramp_clone3:\n"
+        "    mov $" NSB_STR(SYS_clone3) ", %eax\n"
+        "    syscall\n"
+        "    test %rax, %rax\n"
+        "    jz 1f\n"
+        "    ret\n"
+        ".size nsb_tramp_clone3, .-nsb_tramp_clone3\n"
+        ".type nsb_tramp_clone,@function\n"
+        "nsb_tramp_clone:\n"
+        "    xor %r10d, %r10d\n"
+        "    xor %r8d, %r8d\n"
+        "    mov $" NSB_STR(SYS_clone) ", %eax\n"
+        "    syscall\n"
+        "    test %rax, %rax\n"
+        "    jz 1f\n"
+        "    ret\n"
+        "1:  xor %ebp, %ebp\n"
+        "    pop %rax\n"        /* fn */
+        "    pop %rdi\n"        /* arg */
+        "    call *%rax\n"
+        "    mov %eax, %edi\n"
+        "    mov $" NSB_STR(SYS_exit_group) ", %eax\n"
+        "    syscall\n"
+        "    hlt\n"
+        ".size nsb_tramp_clone, .-nsb_tramp_clone\n");
+#define NSB_HAVE_CLONE_VM 1
+#else
+#define NSB_HAVE_CLONE_VM 0
+#endif
+
+int nsb_clone_vm_supported(void) { return NSB_HAVE_CLONE_VM && NSB_RAW_SYSCALLS; }
+
+long nsb_clone_vm(uint64_t flags, int *pidfd, int cgroup_fd, int legacy, char *stack,
+                  size_t stack_size, int (*fn)(void *), void *arg)
+{
+#if NSB_HAVE_CLONE_VM
+    /* fn and arg go in the top 16 bytes; the child pops them, leaving its stack
+     * pointer 16-byte aligned at the top, as the call needs */
+    uintptr_t top = ((uintptr_t)stack + stack_size) & ~(uintptr_t)15;
+    void **slots = (void **)(top - 16);
+    slots[0] = (void *)fn;
+    slots[1] = arg;
+    flags |= CLONE_VM;
+    if (pidfd)
+        flags |= CLONE_PIDFD;
+    if (!legacy) {
+        struct clone_args args;
+        size_t size = CLONE_ARGS_SIZE_VER0;
+        memset(&args, 0, sizeof(args));
+        args.flags = flags;
+        args.pidfd = (uint64_t)(uintptr_t)pidfd;
+        args.exit_signal = (__u64)SIGCHLD;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = (uint64_t)(top - 16 - (uintptr_t)stack);
+        if (cgroup_fd >= 0) {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = (__u64)(unsigned int)cgroup_fd;
+            size = CLONE_ARGS_SIZE_VER2;
+        }
+        return nsb_tramp_clone3(&args, size);
+    }
+    if (cgroup_fd >= 0)
+        return -EINVAL;
+    return nsb_tramp_clone((unsigned long)(flags | SIGCHLD), (void *)(top - 16), pidfd);
+#else
+    (void)flags;
+    (void)pidfd;
+    (void)cgroup_fd;
+    (void)legacy;
+    (void)stack;
+    (void)stack_size;
+    (void)fn;
+    (void)arg;
+    return -ENOSYS;
+#endif
+}
+
+/* Clone like fork: the child continues in this frame with a copy of memory. */
+static long nsb_clone_fork_mode(const struct nsb_ctx *ctx, uint64_t flags, int *pidfd, int cgfd)
+{
+    long pid;
+    if (pidfd)
+        flags |= CLONE_PIDFD;
+#if NSB_HAS_CLONE3
+    if (!ctx->legacy_clone) {
+        struct clone_args args;
+        size_t size = CLONE_ARGS_SIZE_VER0;
+        memset(&args, 0, sizeof(args));
+        args.flags = flags;
+        args.pidfd = (uint64_t)(uintptr_t)pidfd;
+        args.exit_signal = (__u64)SIGCHLD;
+        if (cgfd >= 0) {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = (__u64)(unsigned int)cgfd;
+            size = CLONE_ARGS_SIZE_VER2;
+        }
+        pid = syscall(SYS_clone3, &args, size);
+    } else
+#endif
+    {
+        if (cgfd >= 0) {
+            errno = EINVAL;
+            return -EINVAL;
+        }
+        pid = syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), 0L, pidfd, 0L, 0L);
+    }
+    if (pid == 0)
+        nsb_child_run(ctx, 0);
+    return pid < 0 ? -errno : pid;
+}
+
+/* ---- parent actions ------------------------------------------------------- */
+
+static int nsb_write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int nsb_run_helper(const struct nsb_pact *pa, int pid, int *status)
+{
+    char pidbuf[24];
+    char *argv[64];
+    int i, r;
+    pid_t hpid;
+    for (i = 0; pa->argv[i] && i < 63; i++)
+        argv[i] = pa->argv[i];
+    argv[i] = NULL;
+    if (pa->pid_arg >= 0 && pa->pid_arg < i) {
+        snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
+        argv[pa->pid_arg] = pidbuf;
+    }
+    r = posix_spawn(&hpid, argv[0], NULL, NULL, argv, environ);
+    if (r != 0)
+        return -r;
+    while (waitpid(hpid, status, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+/* Run the parent actions of one sync step for process `pid`. */
+static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds,
+                         uint64_t step, int pid, struct nsb_result *res)
+{
+    int i, r = 0;
+    for (i = 0; i < plan->npacts; i++) {
+        const struct nsb_pact *pa = &plan->pacts[i];
+        if (pa->step != step)
+            continue;
+        switch (pa->kind) {
+        case NSB_PACT_PROC_WRITE: {
+            char path[64];
+            int fd;
+            snprintf(path, sizeof(path), "/proc/%d/%s", pid, pa->name);
+            fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) {
+                r = -errno;
+                break;
+            }
+            r = nsb_write_all(fd, pa->data, pa->len);
+            close(fd);
+            break;
+        }
+        case NSB_PACT_FD_WRITE_PID: {
+            char buf[24];
+            int n = snprintf(buf, sizeof(buf), "%d", pid);
+            if (pa->fd < 0 || pa->fd >= nfds) {
+                r = -EBADF;
+                break;
+            }
+            r = nsb_write_all(fds[pa->fd], buf, (size_t)n);
+            break;
+        }
+        case NSB_PACT_HELPER: {
+            int status = 0;
+            r = nsb_run_helper(pa, pid, &status);
+            if (r == 0 && status != 0) {
+                res->stage = NSB_STAGE_HELPER;
+                res->op = i;
+                res->err = status;
+                return -1;
+            }
+            break;
+        }
+        default:
+            r = -EINVAL;
+        }
+        if (r < 0) {
+            res->stage = NSB_STAGE_PACT;
+            res->op = i;
+            res->err = -r;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the spawn ------------------------------------------------------------ */
+
+static void nsb_reap(int pid)
+{
+    while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+        ;
+}
+
+static int nsb_plan_forks(const struct nsb_plan *plan)
+{
+    int i;
+    for (i = 0; i < plan->nops; i++)
+        if (plan->ops[i].kind == NSB_OP_FORK)
+            return 1;
+    return 0;
+}
+
+int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, struct nsb_result *res)
+{
+    struct nsb_ctx ctx;
+    int sv[2], pidfd = -1, cgfd = -1, forks, failed = 0, exec_ok = 0;
+    long pid, cur, middle = -1;
+    char *stack = MAP_FAILED;
+    size_t stack_len = 0;
+    sigset_t all, old;
+
+    res->pid = -1;
+    res->pidfd = -1;
+    res->sync_fd = -1;
+    res->stage = NSB_STAGE_NONE;
+    res->op = -1;
+    res->err = 0;
+    if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS || plan->nregs > NSB_MAX_REGS) {
+        res->stage = NSB_STAGE_PARENT;
+        res->err = EINVAL;
+        return -1;
+    }
+    if (plan->cgroup_slot >= 0) {
+        if (plan->cgroup_slot >= nfds) {
+            res->stage = NSB_STAGE_PARENT;
+            res->err = EBADF;
+            return -1;
+        }
+        cgfd = fds[plan->cgroup_slot];
+    }
+
+    /* 1. the sync socket; the child's end must not be 0-2 (stdio is dup'ed there) */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        goto parent_error;
+    if (sv[1] < 3) {
+        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+            int e = errno;
+            close(sv[0]);
+            close(sv[1]);
+            errno = e;
+            goto parent_error;
+        }
+        close(sv[1]);
+        sv[1] = fd;
+    }
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.plan = plan;
+    ctx.fds = fds;
+    ctx.nfds = nfds;
+    ctx.sync_fd = sv[1];
+    ctx.clone_vm = nsb_clone_vm_supported() && !(plan->flags & NSB_PLAN_NO_CLONE_VM);
+    ctx.legacy_clone = !NSB_HAS_CLONE3 || (plan->flags & NSB_PLAN_LEGACY_CLONE);
+    forks = nsb_plan_forks(plan);
+
+    /* 2. stacks: the child's, and one for the process of a second fork */
+    if (ctx.clone_vm) {
+        stack_len = NSB_STACK_SIZE * (forks ? 2U : 1U);
+        stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            int e = errno;
+            close(sv[0]);
+            close(sv[1]);
+            errno = e;
+            goto parent_error;
+        }
+        if (forks) {
+            ctx.stack2 = stack + NSB_STACK_SIZE;
+            ctx.stack2_size = NSB_STACK_SIZE;
+        }
+    }
+
+    /* 3. block everything; 4. clone */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    memcpy(&ctx.oldmask, &old, sizeof(ctx.oldmask));
+    if (ctx.clone_vm)
+        pid = nsb_clone_vm(plan->clone_flags, (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL, cgfd,
+                           ctx.legacy_clone, stack, NSB_STACK_SIZE, nsb_child_entry, &ctx);
+    else
+        pid = nsb_clone_fork_mode(&ctx, plan->clone_flags,
+                                  (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL, cgfd);
+    /* 5. */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        if (stack != MAP_FAILED)
+            munmap(stack, stack_len);
+        res->stage = NSB_STAGE_PARENT;
+        res->err = (int)-pid;
+        return -1;
+    }
+
+    /* 6. the protocol */
+    cur = pid;
+    for (;;) {
+        struct nsb_msg m;
+        ssize_t n = recv(sv[0], &m, sizeof(m), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            if (!failed) {
+                res->stage = NSB_STAGE_PARENT;
+                res->err = errno;
+            }
+            failed = 1;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (n != (ssize_t)sizeof(m))
+            continue;
+        if (m.type == NSB_MSG_SYNC && !failed) {
+            struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
+            if (nsb_run_pacts(plan, fds, nfds, (uint64_t)m.val, (int)cur, res) < 0) {
+                failed = 1;
+                break; /* closing our end makes the child exit */
+            }
+            if (send(sv[0], &go, sizeof(go), MSG_NOSIGNAL) < 0)
+                break;
+        } else if (m.type == NSB_MSG_PID) {
+            middle = cur;
+            cur = m.val;
+        } else if (m.type == NSB_MSG_ERROR && !failed) {
+            res->stage = m.stage;
+            res->op = m.op;
+            res->err = m.err;
+            failed = 1;
+        } else if (m.type == NSB_MSG_EXEC_OK) {
+            exec_ok = 1;
+            break;
+        }
+    }
+
+    /* 7. */
+    if (middle > 0) {
+        nsb_reap((int)middle);
+        if (pidfd >= 0) {
+            close(pidfd);
+            pidfd = -1;
+        }
+        if (!failed && (plan->flags & NSB_PLAN_PIDFD)) {
+#ifdef SYS_pidfd_open
+            pidfd = (int)syscall(SYS_pidfd_open, (int)cur, 0);
+#endif
+        }
+    }
+    if ((plan->flags & NSB_PLAN_KEEP_SYNC) && !failed && !exec_ok) {
+        /* the init died before reporting: it said nothing, so say it for it */
+        failed = 1;
+        res->stage = NSB_STAGE_INIT;
+        res->err = ECHILD;
+    }
+    if (failed) {
+        close(sv[0]);
+        kill((pid_t)cur, SIGKILL);
+        nsb_reap((int)cur);
+        if (pidfd >= 0)
+            close(pidfd);
+        if (stack != MAP_FAILED)
+            munmap(stack, stack_len);
+        return -1;
+    }
+    /* 8. */
+    if (stack != MAP_FAILED)
+        munmap(stack, stack_len);
+    if (plan->flags & NSB_PLAN_KEEP_SYNC)
+        res->sync_fd = sv[0];
+    else
+        close(sv[0]);
+    res->pid = (int32_t)cur;
+    res->pidfd = pidfd;
+    return 0;
+
+parent_error:
+    res->stage = NSB_STAGE_PARENT;
+    res->err = errno;
+    return -1;
+}

@@ -1,0 +1,85 @@
+"""pynsbind: Linux containers from Python.
+
+``pynsbind.run`` and ``pynsbind.spawn`` start containers described by a
+``pynsbind.Spec``; ``pynsbind.lowlevel`` wraps the kernel calls underneath;
+``pynsbind.cgroups`` handles cgroups.  Importing this package is cheap: the names
+below load on first use, and nothing probes the kernel until asked.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pynsbind._version import __version__
+
+if TYPE_CHECKING:
+    from pynsbind._features import Features, features
+    from pynsbind.errors import SpawnError, SpecError
+    from pynsbind.lowlevel import Capability, Namespace
+    from pynsbind.process import (
+        DEVNULL,
+        PIPE,
+        STDOUT,
+        CompletedContainer,
+        Process,
+        run,
+        spawn,
+    )
+    from pynsbind.spec import Device, IdMap, Mount, Spec, default_mounts
+
+__all__ = [
+    "DEVNULL",
+    "PIPE",
+    "STDOUT",
+    "Capability",
+    "CompletedContainer",
+    "Device",
+    "Features",
+    "IdMap",
+    "Mount",
+    "Namespace",
+    "Process",
+    "SpawnError",
+    "Spec",
+    "SpecError",
+    "__version__",
+    "default_mounts",
+    "features",
+    "run",
+    "spawn",
+]
+
+_WHERE = {
+    "Features": "pynsbind._features",
+    "features": "pynsbind._features",
+    "SpawnError": "pynsbind.errors",
+    "SpecError": "pynsbind.errors",
+    "Capability": "pynsbind.lowlevel",
+    "Namespace": "pynsbind.lowlevel",
+    "DEVNULL": "pynsbind.process",
+    "PIPE": "pynsbind.process",
+    "STDOUT": "pynsbind.process",
+    "CompletedContainer": "pynsbind.process",
+    "Process": "pynsbind.process",
+    "run": "pynsbind.process",
+    "spawn": "pynsbind.process",
+    "Device": "pynsbind.spec",
+    "IdMap": "pynsbind.spec",
+    "Mount": "pynsbind.spec",
+    "Spec": "pynsbind.spec",
+    "default_mounts": "pynsbind.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pynsbind' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,694 @@
+"""Spec -> plan: the flat list of ops the cloned child walks, made in the parent.
+
+The plan is data: :meth:`Plan.dump` prints it (``pynsbind-run --debug`` shows it)
+and the tests assert on it.  :meth:`Plan.c_plan` lays it out as the C structs of
+``csrc/nsb.h`` once; every spawn of the same plan reuses them, passing only a
+fresh table of fds (stdio, cgroup, namespaces to join).
+
+Fd table slots: 0-2 are the child's stdin, stdout and stderr (-1: inherit); the
+rest are named in :attr:`Plan.slots` and filled by the spawner.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import stat
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pynsbind._ffi import ffi, lib
+from pynsbind._features import Features
+from pynsbind.errors import SpecError
+from pynsbind.lowlevel import Capability, MountAttr, MountFlags, Namespace
+from pynsbind.spec import (
+    DEFAULT_DEVICES,
+    DEFAULT_MASKED_PATHS,
+    DEFAULT_PATH,
+    DEFAULT_READONLY_PATHS,
+    IdMap,
+    Mount,
+    Spec,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["Op", "Pact", "Plan", "compile_plan"]
+
+_KIND_NAMES = {
+    getattr(lib, n): n[len("NSB_OP_") :]
+    for n in dir(lib)
+    if n.startswith("NSB_OP_")
+}
+_FS_TYPES = {
+    "tmpfs": "tmpfs",
+    "proc": "proc",
+    "sysfs": "sysfs",
+    "devpts": "devpts",
+    "mqueue": "mqueue",
+    "cgroup": "cgroup2",
+    "overlay": "overlay",
+    "dev": "tmpfs",
+}
+_PROPAGATION = {
+    None: 0,
+    "private": MountFlags.PRIVATE,
+    "slave": MountFlags.SLAVE,
+    "shared": MountFlags.SHARED,
+    "unbindable": MountFlags.UNBINDABLE,
+}
+_RLIMIT_NAMES = {
+    getattr(resource, n): n[len("RLIMIT_") :] for n in dir(resource) if n.startswith("RLIMIT_")
+}
+
+
+@dataclass
+class Op:
+    """One step of the child.  Field meanings per kind are in csrc/nsb.h."""
+
+    kind: int
+    desc: str
+    flags: int = 0
+    fd: int = -1
+    reg: int = -1
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    s1: str | None = None
+    s2: str | None = None
+    s3: str | None = None
+    blob: bytes | None = None  # p as raw bytes (fsconfig params, seccomp program)
+    argv: list[str] | None = None  # p as a NULL-terminated string array
+    ints: list[int] | None = None  # p as an int array (uint32 gids / int32 fds)
+    env: list[str] | None = None  # q
+
+    @property
+    def kind_name(self) -> str:
+        return _KIND_NAMES.get(self.kind, str(self.kind))
+
+
+@dataclass
+class Pact:
+    """A parent action, run when the child reaches sync step ``step``."""
+
+    step: int
+    kind: int
+    desc: str
+    fd: int = -1
+    pid_arg: int = -1
+    name: str | None = None
+    data: bytes | None = None
+    argv: list[str] | None = None
+
+
+@dataclass
+class Plan:
+    spec: Spec
+    ops: list[Op] = field(default_factory=list)
+    pacts: list[Pact] = field(default_factory=list)
+    clone_flags: int = 0
+    flags: int = 0
+    nregs: int = 1
+    slots: list[str] = field(default_factory=lambda: ["stdin", "stdout", "stderr"])
+    cgroup_slot: int = -1
+    _c: Any = None
+
+    # -- building --
+
+    def add(self, kind: str, desc: str, **kw: Any) -> Op:
+        op = Op(getattr(lib, "NSB_OP_" + kind), desc, **kw)
+        self.ops.append(op)
+        return op
+
+    def slot(self, name: str) -> int:
+        if name not in self.slots:
+            self.slots.append(name)
+        return self.slots.index(name)
+
+    def reg(self) -> int:
+        self.nregs += 1
+        if self.nregs > lib.NSB_MAX_REGS:
+            raise SpecError("devices", "too many device nodes to bind")
+        return self.nregs - 1
+
+    # -- reading --
+
+    def describe(self, index: int) -> str:
+        if 0 <= index < len(self.ops):
+            return self.ops[index].desc
+        return "end of plan"
+
+    def dump(self) -> str:
+        """One line per op (1-based, as in error messages), then the parent actions."""
+        lines = [
+            f"clone flags: {Namespace(self.clone_flags & Namespace.all())!r} "
+            f"plan flags: {self.flags:#x} slots: {', '.join(self.slots)}"
+        ]
+        for i, op in enumerate(self.ops, 1):
+            lines.append(f"{i:3d} {op.kind_name:<10} {op.desc}")
+        for pa in self.pacts:
+            lines.append(f"  parent at sync {pa.step}: {pa.desc}")
+        return "\n".join(lines)
+
+    def kinds(self) -> list[str]:
+        return [op.kind_name for op in self.ops]
+
+    # -- C layout --
+
+    def c_plan(self) -> Any:
+        """The ``struct nsb_plan *`` for this plan (built once, then cached)."""
+        if self._c is None:
+            self._c = _lay_out(self)
+        return self._c[0]
+
+
+def _cstr(s: str | bytes | None, keep: list[Any]) -> Any:
+    if s is None:
+        return ffi.NULL
+    buf = ffi.new("char[]", os.fsencode(s) if isinstance(s, str) else s)
+    keep.append(buf)
+    return buf
+
+
+def _cargv(items: Sequence[str], keep: list[Any]) -> Any:
+    arr = ffi.new("char *[]", len(items) + 1)
+    for i, s in enumerate(items):
+        arr[i] = _cstr(s, keep)
+    arr[len(items)] = ffi.NULL
+    keep.append(arr)
+    return arr
+
+
+def _lay_out(plan: Plan) -> tuple[Any, list[Any]]:
+    keep: list[Any] = []
+    ops = ffi.new("struct nsb_op[]", max(1, len(plan.ops)))
+    keep.append(ops)
+    for i, op in enumerate(plan.ops):
+        o = ops[i]
+        o.kind, o.flags, o.fd, o.reg = op.kind, op.flags, op.fd, op.reg
+        o.a, o.b, o.c = op.a, op.b, op.c
+        o.s1, o.s2, o.s3 = _cstr(op.s1, keep), _cstr(op.s2, keep), _cstr(op.s3, keep)
+        if op.blob is not None:
+            o.p = _cstr(op.blob, keep)
+        elif op.argv is not None:
+            o.p = _cargv(op.argv, keep)
+        elif op.ints is not None:
+            ctype = "uint32_t[]" if op.kind == lib.NSB_OP_SETGROUPS else "int32_t[]"
+            arr = ffi.new(ctype, op.ints or [0])
+            keep.append(arr)
+            o.p = arr
+        if op.env is not None:
+            o.q = _cargv(op.env, keep)
+    pacts = ffi.new("struct nsb_pact[]", max(1, len(plan.pacts)))
+    keep.append(pacts)
+    for i, pa in enumerate(plan.pacts):
+        c = pacts[i]
+        c.step, c.kind, c.fd, c.pid_arg = pa.step, pa.kind, pa.fd, pa.pid_arg
+        c.name = _cstr(pa.name, keep)
+        c.data = _cstr(pa.data, keep)
+        c.len = len(pa.data or b"")
+        c.argv = _cargv(pa.argv, keep) if pa.argv is not None else ffi.NULL
+    cplan = ffi.new("struct nsb_plan *")
+    keep.append(cplan)
+    cplan.abi = lib.NSB_ABI_VERSION
+    cplan.flags = plan.flags
+    cplan.clone_flags = plan.clone_flags
+    cplan.cgroup_slot = plan.cgroup_slot
+    cplan.nops = len(plan.ops)
+    cplan.npacts = len(plan.pacts)
+    cplan.nregs = plan.nregs
+    cplan.ops = ops
+    cplan.pacts = pacts
+    return cplan, keep
+
+
+# ---- the compiler ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """Engine knobs, mostly to test fallbacks: the mount API, clone3, CLONE_VM."""
+
+    legacy_mount: bool = False
+    legacy_clone: bool = False
+    clone_vm: bool = True
+
+
+def _map_text(maps: Sequence[IdMap]) -> bytes:
+    return "".join(f"{m.inside} {m.outside} {m.count}\n" for m in maps).encode()
+
+
+def _covered(maps: Sequence[IdMap], ident: int) -> bool:
+    return any(m.covers(ident) for m in maps)
+
+
+class _Compiler:
+    def __init__(self, spec: Spec, feats: Features, opts: Options) -> None:
+        self.spec = spec
+        self.f = feats
+        self.opts = opts
+        self.plan = Plan(spec)
+        self.ns: Namespace = spec.namespaces  # type: ignore[assignment]
+        self.modern = (
+            feats.new_mount_api and feats.mount_setattr and feats.openat2 and not opts.legacy_mount
+        )
+        self.root: str | None = spec.rootfs
+        self.euid = os.geteuid()
+        self.step = 0
+        self.uid_map: tuple[IdMap, ...] = ()
+        self.gid_map: tuple[IdMap, ...] = ()
+        self.setgroups_ok = True
+        self.own_fs: list[str] = []  # targets of the writable filesystems mounted so far
+
+    # -- helpers --
+
+    def target(self, path: str) -> tuple[str, int]:
+        """A container path as the op takes it, with its in-root flag."""
+        if self.root is None:
+            return path, 0
+        if self.modern:
+            return path.lstrip("/"), lib.NSB_F_IN_ROOT
+        return self.root.rstrip("/") + path, 0
+
+    def sync(self, what: str) -> int:
+        self.step += 1
+        self.plan.add("SYNC", f"sync {self.step}: {what}", a=self.step)
+        return self.step
+
+    def pact(self, step: int, kind: str, desc: str, **kw: Any) -> None:
+        self.plan.pacts.append(Pact(step, getattr(lib, "NSB_PACT_" + kind), desc, **kw))
+
+    # -- the plan, in the order the child runs it --
+
+    def compile(self) -> Plan:
+        spec, plan = self.spec, self.plan
+        if not self.f.user_namespace and self.ns & Namespace.USER:
+            raise SpecError("namespaces", "this kernel does not allow user namespaces")
+        if self.ns & Namespace.TIME and not self.f.time_namespace:
+            raise SpecError("namespaces", "this kernel has no time namespaces")
+        if spec.rootfs is not None and not os.path.isdir(spec.rootfs):
+            raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
+        plan.flags = lib.NSB_PLAN_PIDFD if self.f.pidfd else 0
+        if not (self.opts.clone_vm and self.f.clone_vm):
+            plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
+        if self.opts.legacy_clone or not self.f.clone3:
+            plan.flags |= lib.NSB_PLAN_LEGACY_CLONE
+        if spec.init:
+            plan.flags |= lib.NSB_PLAN_KEEP_SYNC
+        self.namespaces()
+        if self.ns & Namespace.MNT:
+            self.filesystem()
+        self.process()
+        return plan
+
+    def namespaces(self) -> None:
+        spec, plan, ns = self.spec, self.plan, self.ns
+        joins = list(spec.join)  # type: ignore[arg-type]
+        joined = Namespace(0)
+        for kinds, _ in joins:
+            joined |= kinds
+        # pid and time namespaces apply to children: after joins, or when time
+        # offsets must be written between unshare and fork, they need a 2nd fork
+        late = ns & (Namespace.PID | Namespace.TIME) if (joins or spec.time_offsets) else Namespace(0)
+        early = ns & ~late
+        forks = bool(late or joined & (Namespace.PID | Namespace.TIME))
+        if spec.die_with_parent:
+            plan.add("PDEATHSIG", "set the parent-death signal", a=9)
+        if joins:
+            # a user namespace first: the others are then joined with its rights
+            joins.sort(key=lambda j: 0 if j[0] & Namespace.USER else 1)
+            for kinds, target in joins:
+                name = "+".join(k.proc_name for k in Namespace if k & kinds)
+                if isinstance(target, str):
+                    plan.add("SETNS", f"setns {name} {target}", s1=target, a=int(kinds))
+                else:
+                    slot = plan.slot(f"join:{name}")
+                    plan.add("SETNS", f"setns {name} fd", fd=slot, a=int(kinds))
+            if early:
+                plan.add("UNSHARE", f"unshare {early!r}", a=int(early))
+        else:
+            plan.clone_flags = int(early)
+        self.maps_and_attach(early)
+        if spec.oom_score_adj is not None:
+            plan.add(
+                "WRITE",
+                f"set oom_score_adj {spec.oom_score_adj}",
+                s1=str(spec.oom_score_adj),
+                s2="/proc/self/oom_score_adj",
+            )
+        if late:
+            plan.add("UNSHARE", f"unshare {late!r}", a=int(late))
+        if spec.time_offsets:
+            step = self.sync("write the time offsets")
+            text = "".join(f"{clock} {secs} 0\n" for clock, secs in spec.time_offsets)  # type: ignore[misc]
+            self.pact(step, "PROC_WRITE", "write timens_offsets", name="timens_offsets", data=text.encode())
+        if forks:
+            plan.add("FORK", "fork into the new pid/time namespace")
+            if spec.die_with_parent:
+                plan.add("PDEATHSIG", "set the parent-death signal", a=9)
+
+    def maps_and_attach(self, created: Namespace) -> int | None:
+        """The first sync: id maps of a new user namespace, cgroup attach."""
+        spec = self.spec
+        from pynsbind.cgroups import _plan_attach
+
+        attach = _plan_attach(self, spec)
+        if not created & Namespace.USER and not attach:
+            return None
+        step = self.sync("id maps and cgroup attach" if attach else "wait for the id maps")
+        for pact in attach:
+            self.pact(step, **pact)
+        if created & Namespace.USER:
+            self.user_maps(step)
+            # this process is still the caller's uid, which the new namespace may
+            # not map (files it creates would fail with EOVERFLOW): become root
+            # of the namespace, or else the spec's ids, before anything else
+            uid = 0 if _covered(self.uid_map, 0) else spec.uid
+            gid = 0 if _covered(self.gid_map, 0) else spec.gid
+            self.plan.add("SETGID", f"set gid {gid} in the new user namespace", a=gid)
+            self.plan.add("SETUID", f"set uid {uid} in the new user namespace", a=uid)
+        return step
+
+    def user_maps(self, step: int) -> None:
+        spec = self.spec
+        uid, gid = spec.uid, spec.gid
+        egid = os.getegid()
+        self.uid_map = spec.uid_map or (IdMap(uid, self.euid, 1),)  # type: ignore[assignment]
+        self.gid_map = spec.gid_map or (IdMap(gid, egid, 1),)  # type: ignore[assignment]
+        if not _covered(self.uid_map, uid):
+            raise SpecError("user", f"uid {uid} is not in uid_map")
+        if not _covered(self.gid_map, gid):
+            raise SpecError("user", f"gid {gid} is not in gid_map")
+        for g in spec.groups:
+            if not _covered(self.gid_map, g):
+                raise SpecError("groups", f"gid {g} is not in gid_map")
+        privileged = self.euid == 0
+        own_uid = self.uid_map == (IdMap(self.uid_map[0].inside, self.euid, 1),)
+        own_gid = self.gid_map == (IdMap(self.gid_map[0].inside, egid, 1),)
+        if not privileged and own_gid:
+            # an unprivileged writer of gid_map must give up setgroups first
+            self.setgroups_ok = False
+            if spec.groups:
+                raise SpecError("groups", "an unprivileged user namespace cannot set groups")
+            self.pact(step, "PROC_WRITE", "deny setgroups", name="setgroups", data=b"deny")
+        for kind, maps, own in (("gid", self.gid_map, own_gid), ("uid", self.uid_map, own_uid)):
+            if privileged or own:
+                self.pact(step, "PROC_WRITE", f"write {kind}_map", name=f"{kind}_map", data=_map_text(maps))
+                continue
+            helper = _find_helper(f"new{kind}map")
+            if helper is None:
+                raise SpecError(
+                    f"{kind}_map",
+                    f"mapping more than your own {kind} needs new{kind}map (package uidmap) "
+                    "and ranges in /etc/sub" + kind,
+                )
+            argv = [helper, "PID"]
+            for m in maps:
+                argv += [str(m.inside), str(m.outside), str(m.count)]
+            self.pact(step, "HELPER", f"run new{kind}map", argv=argv, pid_arg=1)
+
+    # -- filesystem --
+
+    def filesystem(self) -> None:
+        spec, plan = self.spec, self.plan
+        joined_mnt = any(k & Namespace.MNT for k, _ in spec.join)  # type: ignore[misc]
+        if not joined_mnt:
+            if self.modern:
+                plan.add(
+                    "SETATTR",
+                    "make / private (rprivate)",
+                    s2="/",
+                    flags=lib.NSB_F_RECURSIVE,
+                    c=int(MountFlags.PRIVATE),
+                )
+            else:
+                plan.add(
+                    "MOUNT",
+                    "make / private (rprivate)",
+                    s2="/",
+                    a=int(MountFlags.REC | MountFlags.PRIVATE),
+                )
+        mounts = spec.effective_mounts
+        devices = DEFAULT_DEVICES if spec.devices is None else tuple(spec.devices)
+        dev_mount = any(m.kind == "dev" for m in mounts)
+        # mknod needs CAP_MKNOD in the initial user namespace: else bind the host's
+        bind_devices = dev_mount and (bool(self.ns & Namespace.USER) or self.euid != 0)
+        dev_regs: dict[str, int] = {}
+        if bind_devices:
+            for d in devices:
+                r = self.plan.reg()
+                dev_regs[d.path] = r
+                plan.add(
+                    "PREOPEN",
+                    f"open the host's {d.path}",
+                    s1=d.path,
+                    reg=r,
+                    a=0 if self.modern else 1,
+                )
+        if self.root is not None:
+            if self.modern:
+                plan.add(
+                    "BIND",
+                    f"bind the rootfs {self.root} onto itself",
+                    s1=self.root,
+                    s2=self.root,
+                    flags=lib.NSB_F_RECURSIVE | lib.NSB_F_ROOT_REG,
+                )
+            else:
+                plan.add(
+                    "MOUNT",
+                    f"bind the rootfs {self.root} onto itself",
+                    s1=self.root,
+                    s2=self.root,
+                    a=int(MountFlags.BIND | MountFlags.REC),
+                )
+        elif spec.readonly_rootfs:
+            if self.modern:
+                plan.add(
+                    "SETATTR",
+                    "make the host root read-only",
+                    s2="/",
+                    flags=lib.NSB_F_RECURSIVE,
+                    a=int(MountAttr.RDONLY),
+                )
+            else:
+                plan.add("REMOUNT", "make the host root read-only", s2="/", a=int(MountFlags.RDONLY))
+        for m in mounts:
+            self.mount(m, devices, dev_regs)
+        if self.root is not None:
+            plan.add("PIVOT", f"pivot_root to {self.root}", s2=self.root, flags=lib.NSB_F_FALLBACK)
+            if spec.readonly_rootfs:
+                if self.modern:
+                    plan.add("SETATTR", "make the root read-only", s2="/", a=int(MountAttr.RDONLY))
+                else:
+                    plan.add("REMOUNT", "make the root read-only", s2="/", a=int(MountFlags.RDONLY))
+        legacy = 0 if self.modern else 1
+        masked = DEFAULT_MASKED_PATHS if spec.masked_paths is None else spec.masked_paths
+        for p in masked:
+            plan.add("MASK", f"mask {p}", s2=p, a=legacy, flags=lib.NSB_F_IGNORE_ENOENT)
+        ro = DEFAULT_READONLY_PATHS if spec.readonly_paths is None else spec.readonly_paths
+        for p in ro:
+            plan.add("ROPATH", f"make {p} read-only", s2=p, a=legacy, flags=lib.NSB_F_IGNORE_ENOENT)
+
+    def mountpoint(self, m: Mount, path: str, *, file: bool = False) -> None:
+        if self.root is None and not any(path.startswith(t + "/") for t in self.own_fs):
+            return  # never create anything in the host's root, only in our own mounts
+        t, inroot = self.target(path)
+        self.plan.add(
+            "MKFILE" if file else "MKDIRS", f"create the mount point {path}", s2=t, a=0o755, flags=inroot
+        )
+
+    def mount(self, m: Mount, devices: tuple[Any, ...], dev_regs: dict[str, int]) -> None:
+        plan = self.plan
+        kind = m.kind
+        if kind == "sysfs" and self.ns & Namespace.USER and not self.ns & Namespace.NET:
+            # sysfs belongs to the network namespace: without one of our own, bind it
+            m = Mount.bind("/sys", m.target, readonly=True, nosuid=True, nodev=True, noexec=True)
+            kind = "bind"
+        attrs = (
+            (MountAttr.RDONLY if m.readonly else 0)
+            | (MountAttr.NOSUID if m.nosuid else 0)
+            | (MountAttr.NODEV if m.nodev else 0)
+            | (MountAttr.NOEXEC if m.noexec else 0)
+        )
+        msflags = (
+            (MountFlags.RDONLY if m.readonly else 0)
+            | (MountFlags.NOSUID if m.nosuid else 0)
+            | (MountFlags.NODEV if m.nodev else 0)
+            | (MountFlags.NOEXEC if m.noexec else 0)
+        )
+        prop = int(_PROPAGATION[m.propagation])
+        t, inroot = self.target(m.target)
+        if kind == "bind":
+            assert m.source is not None
+            try:
+                st = os.stat(m.source)
+            except OSError as exc:
+                raise SpecError("mounts", f"bind source {m.source!r}: {exc.strerror.lower()}") from None
+            self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
+            rec = lib.NSB_F_RECURSIVE if m.recursive else 0
+            desc = f"bind {m.source} on {m.target}"
+            if self.modern:
+                plan.add("BIND", desc, s1=m.source, s2=t, a=int(attrs), c=prop, flags=inroot | rec)
+            else:
+                plan.add("MOUNT", desc, s1=m.source, s2=t, a=int(MountFlags.BIND | (MountFlags.REC if rec else 0)))
+                if msflags:
+                    plan.add("REMOUNT", f"set the flags of {m.target}", s2=t, a=int(msflags))
+                if prop:
+                    plan.add("MOUNT", f"set the propagation of {m.target}", s2=t, a=prop)
+            return
+        fstype = _FS_TYPES[kind]
+        options = list(m.options)
+        if kind == "devpts" and self.gid_ok(5):
+            options.append(("gid", "5"))
+        if kind == "dev" and ("size", None) not in options:
+            options.append(("size", "65536k"))
+        self.mountpoint(m, m.target)
+        desc = f"mount {kind if kind != 'dev' else 'tmpfs'} on {m.target}"
+        if self.modern:
+            params = b"".join(
+                (b"f" if v is None else b"s") + k.encode() + b"\0" + (v or "").encode() + b"\0"
+                for k, v in options
+            )
+            plan.add(
+                "FSMOUNT", desc, s1=m.source, s2=t, s3=fstype, blob=params + b"\0",
+                a=int(attrs), c=prop, flags=inroot,
+            )
+        else:
+            data = ",".join(k if v is None else f"{k}={v}" for k, v in options)
+            plan.add(
+                "MOUNT", desc, s1=m.source or fstype, s2=t, s3=fstype, blob=data.encode() if data else None,
+                a=int(msflags),
+            )
+            if prop:
+                plan.add("MOUNT", f"set the propagation of {m.target}", s2=t, a=prop)
+        if kind in ("dev", "tmpfs") and not m.readonly:
+            self.own_fs.append(m.target)
+        if kind == "dev":
+            self.dev_contents(m.target, devices, dev_regs)
+
+    def gid_ok(self, gid: int) -> bool:
+        if not self.ns & Namespace.USER:
+            return True
+        return _covered(self.gid_map, gid)
+
+    def dev_contents(self, dev: str, devices: tuple[Any, ...], dev_regs: dict[str, int]) -> None:
+        plan = self.plan
+        for d in devices:
+            path = dev + d.path[len("/dev") :]
+            t, inroot = self.target(path)
+            if d.path in dev_regs:
+                plan.add("MKFILE", f"create the mount point {path}", s2=t, flags=inroot)
+                if self.modern:
+                    plan.add("BIND", f"bind the host's {d.path} on {path}", reg=dev_regs[d.path], s2=t, flags=inroot)
+                else:
+                    plan.add("MOUNT", f"bind the host's {d.path} on {path}", reg=dev_regs[d.path], s2=t, a=int(MountFlags.BIND))
+            else:
+                mode = (stat.S_IFCHR if d.type == "c" else stat.S_IFBLK) | d.mode
+                plan.add("MKNOD", f"create the device {path}", s2=t, a=mode, b=os.makedev(d.major, d.minor), flags=inroot)
+        for name, target in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ):
+            t, inroot = self.target(f"{dev}/{name}")
+            plan.add("SYMLINK", f"create the symlink {dev}/{name}", s1=target, s2=t, flags=inroot)
+        extra = [Mount.devpts(f"{dev}/pts"), Mount.tmpfs(f"{dev}/shm", mode=0o1777, size="65536k", noexec=True)]
+        if self.ns & Namespace.IPC:
+            extra.append(Mount.mqueue(f"{dev}/mqueue"))
+        for m in extra:
+            self.mount(m, devices, dev_regs)
+
+    # -- process --
+
+    def process(self) -> None:
+        spec, plan = self.spec, self.plan
+        if spec.hostname is not None:
+            plan.add("HOSTNAME", f"set the hostname {spec.hostname!r}", s1=spec.hostname)
+        if spec.domainname is not None:
+            plan.add("DOMAINNAME", f"set the domain name {spec.domainname!r}", s1=spec.domainname)
+        if self.ns & Namespace.NET:
+            plan.add("LOOPBACK", "bring lo up")
+        for res, soft, hard in spec.rlimits:  # type: ignore[misc]
+            name = _RLIMIT_NAMES.get(res, str(res))
+            plan.add("RLIMIT", f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}", a=res, b=soft, c=hard)
+        caps = spec.effective_capabilities
+        uid, gid = spec.uid, spec.gid
+        if uid != 0 and caps:
+            plan.add("KEEPCAPS", "keep capabilities across the uid change")
+        if self.setgroups_ok:
+            plan.add(
+                "SETGROUPS",
+                f"set the supplementary groups {list(spec.groups)}",
+                a=len(spec.groups),
+                ints=list(spec.groups),
+            )
+        plan.add("SETGID", f"set gid {gid}", a=gid)
+        plan.add("SETUID", f"set uid {uid}", a=uid)
+        mask = 0
+        for cap in caps:
+            mask |= 1 << int(cap)
+        plan.add(
+            "CAPS",
+            f"set capabilities ({len(caps)} kept)",
+            a=mask,
+            b=self.f.cap_last_cap,
+            flags=lib.NSB_F_AMBIENT if uid != 0 else 0,
+        )
+        if spec.no_new_privs:
+            plan.add("NNP", "set no_new_privs")
+        plan.add("UMASK", f"set umask {spec.umask:04o}", a=spec.umask)
+        plan.add("CHDIR", f"change directory to {spec.cwd}", s2=spec.cwd)
+        env = [f"{k}={v}" for k, v in spec.env]  # type: ignore[misc]
+        sync_target = -1
+        init_slot = -1
+        if spec.init:
+            init_slot = plan.slot("init")
+            sync_target = 3
+            while sync_target in spec.pass_fds:
+                sync_target += 1
+        plan.add(
+            "FDS",
+            "set up stdio and close the other fds",
+            a=len(spec.pass_fds),
+            b=sync_target & 0xFFFFFFFFFFFFFFFF,
+            ints=list(spec.pass_fds),
+            fd=init_slot,
+        )
+        if spec.seccomp is not None:
+            if not spec.no_new_privs and Capability.SYS_ADMIN not in caps:
+                raise SpecError("seccomp", "loading a filter needs no_new_privs or CAP_SYS_ADMIN")
+            plan.add("SECCOMP", "load the seccomp filter", a=len(spec.seccomp) // 8, blob=spec.seccomp)
+        cmd = spec.args[0]
+        path = spec.environ.get("PATH", DEFAULT_PATH)
+        if spec.init:
+            index = len(plan.ops)
+            argv = ["nsb-init", str(sync_target), str(lib.NSB_ABI_VERSION), str(index), "--", *spec.args]
+            plan.add("EXEC", f"exec {cmd!r} (through the init)", fd=init_slot, argv=argv, env=env, s1=cmd)
+        elif "/" in cmd:
+            plan.add("EXEC", f"exec {cmd!r}", s1=cmd, argv=list(spec.args), env=env)
+        else:
+            plan.add(
+                "EXEC", f"exec {cmd!r}", s1=cmd, s2=path, argv=list(spec.args), env=env,
+                flags=lib.NSB_F_SEARCH_PATH,
+            )
+
+
+def _lim(v: int) -> str:
+    return "unlimited" if v >= 2**63 else str(v)
+
+
+def _find_helper(name: str) -> str | None:
+    for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def compile_plan(spec: Spec, feats: Features, opts: Options | None = None) -> Plan:
+    """Compile a spec (raises SpecError for what only compiling can tell)."""
+    return _Compiler(spec, feats, opts or Options()).compile()
