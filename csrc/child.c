@@ -590,8 +590,7 @@ static long op_fork(struct child *c, int index)
             struct clone_args args;
             size_t size = CLONE_ARGS_SIZE_VER0;
             nsb_memzero(&args, sizeof(args));
-            args.flags = flags;
-            args.exit_signal = (__u64)SIGCHLD;
+            args.flags = flags; /* exit_signal 0: CLONE_PARENT takes ours */
             if (cgfd >= 0) {
                 args.flags |= CLONE_INTO_CGROUP;
                 args.cgroup = (__u64)(unsigned int)cgfd;

@@ -97,7 +97,9 @@ long nsb_clone_vm(uint64_t flags, int *pidfd, int cgroup_fd, int legacy, char *s
         memset(&args, 0, sizeof(args));
         args.flags = flags;
         args.pidfd = (uint64_t)(uintptr_t)pidfd;
-        args.exit_signal = (__u64)SIGCHLD;
+        /* with CLONE_PARENT the kernel takes the caller's exit signal, and
+         * clone3 insists on 0 here */
+        args.exit_signal = (flags & CLONE_PARENT) ? 0 : (__u64)SIGCHLD;
         args.stack = (uint64_t)(uintptr_t)stack;
         args.stack_size = (uint64_t)(top - 16 - (uintptr_t)stack);
         if (cgroup_fd >= 0) {

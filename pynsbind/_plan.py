@@ -308,11 +308,17 @@ class _Compiler:
         joined = Namespace(0)
         for kinds, _ in joins:
             joined |= kinds
-        # pid and time namespaces apply to children: after joins, or when time
-        # offsets must be written between unshare and fork, they need a 2nd fork
-        late = ns & (Namespace.PID | Namespace.TIME) if (joins or spec.time_offsets) else Namespace(0)
+        # A pid namespace unshared after joins applies to children only: a second
+        # fork makes the process that execs.  A time namespace unshared for its
+        # offsets needs no fork: exec moves the process into it (kernel >= 5.17).
+        late_pid = ns & Namespace.PID if joins else Namespace(0)
+        late_time = ns & Namespace.TIME if spec.time_offsets else Namespace(0)
+        late = late_pid | late_time
         early = ns & ~late
-        forks = bool(late or joined & (Namespace.PID | Namespace.TIME))
+        forks = bool(late_pid or joined & Namespace.PID)
+        if joined & Namespace.TIME:
+            # setns into a time namespace wants a process that shares no memory
+            plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
         if spec.die_with_parent:
             plan.add("PDEATHSIG", "set the parent-death signal", a=9)
         if joins:
@@ -344,7 +350,7 @@ class _Compiler:
             text = "".join(f"{clock} {secs} 0\n" for clock, secs in spec.time_offsets)  # type: ignore[misc]
             self.pact(step, "PROC_WRITE", "write timens_offsets", name="timens_offsets", data=text.encode())
         if forks:
-            plan.add("FORK", "fork into the new pid/time namespace")
+            plan.add("FORK", "fork into the pid namespace")
             if spec.die_with_parent:
                 plan.add("PDEATHSIG", "set the parent-death signal", a=9)
 
