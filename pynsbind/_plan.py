@@ -58,9 +58,10 @@ _PROPAGATION = {
     "shared": MountFlags.SHARED,
     "unbindable": MountFlags.UNBINDABLE,
 }
-_RLIMIT_NAMES = {
-    getattr(resource, n): n[len("RLIMIT_") :] for n in dir(resource) if n.startswith("RLIMIT_")
-}
+_RLIMIT_NAMES: dict[int, str] = {}
+for _n in sorted(dir(resource)):  # sorted: NOFILE wins over its alias OFILE
+    if _n.startswith("RLIMIT_"):
+        _RLIMIT_NAMES.setdefault(getattr(resource, _n), _n[len("RLIMIT_") :])
 
 
 @dataclass
@@ -287,8 +288,13 @@ class _Compiler:
             raise SpecError("namespaces", "this kernel does not allow user namespaces")
         if self.ns & Namespace.TIME and not self.f.time_namespace:
             raise SpecError("namespaces", "this kernel has no time namespaces")
-        if spec.rootfs is not None and not os.path.isdir(spec.rootfs):
-            raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
+        if spec.rootfs is not None:
+            try:
+                st = os.stat(spec.rootfs)
+            except OSError as exc:
+                raise SpecError("rootfs", f"{spec.rootfs!r}: {exc.strerror.lower()}") from None
+            if not stat.S_ISDIR(st.st_mode):
+                raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
         plan.flags = lib.NSB_PLAN_PIDFD if self.f.pidfd else 0
         if not (self.opts.clone_vm and self.f.clone_vm):
             plan.flags |= lib.NSB_PLAN_NO_CLONE_VM

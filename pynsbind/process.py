@@ -168,7 +168,12 @@ def _error(plan: _plan.Plan, res: Any) -> SpawnError:
         return SpawnError(err, f"the container init failed: {strerror(err)}", stage=where)
     if stage == lib.NSB_STAGE_PACT and 0 <= index < len(plan.pacts):
         desc = plan.pacts[index].desc
-        return SpawnError(err, f"{desc} for the new process: {strerror(err)}", stage=where, step=desc)
+        hint = ""
+        if err == errno.EACCES and os.geteuid() != 0:
+            hint = " (its /proc files belong to root while this process is not dumpable)"
+        return SpawnError(
+            err, f"{desc} for the new process: {strerror(err)}{hint}", stage=where, step=desc
+        )
     if stage == lib.NSB_STAGE_HELPER and 0 <= index < len(plan.pacts):
         desc = plan.pacts[index].desc
         status = os.waitstatus_to_exitcode(err) if err > 0 else err

@@ -13,6 +13,7 @@ import os
 import shutil
 import struct
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,12 +96,17 @@ BUSYBOX_APPLETS = (
 
 
 @pytest.fixture(scope="session")
-def rootfs(tmp_path_factory: pytest.TempPathFactory, probe: str) -> str:
-    """A small root filesystem: static busybox with its applets, the probe, /etc."""
+def rootfs(probe: str) -> Iterator[str]:
+    """A small root filesystem: static busybox with its applets, the probe, /etc.
+    It lives in a directory every user can traverse, so that containers whose root
+    is an unprivileged host uid (user namespaces) can reach it."""
     busybox = shutil.which("busybox")
     if busybox is None or not is_static_elf(os.path.realpath(busybox)):
         pytest.skip("needs a static busybox (Debian: busybox-static)")
-    root = tmp_path_factory.mktemp("rootfs")
+    top = Path(tempfile.mkdtemp(prefix="pynsbind-rootfs-"))
+    os.chmod(top, 0o755)
+    root = top / "root"
+    root.mkdir()
     for d in ("bin", "etc", "proc", "dev", "sys", "tmp", "root", "home", "run"):
         (root / d).mkdir()
     os.chmod(root / "tmp", 0o1777)
@@ -114,7 +120,8 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory, probe: str) -> str:
     (root / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
     for p in (root, *root.iterdir()):
         os.chmod(p, 0o1777 if p.name == "tmp" else 0o755)
-    return str(root)
+    yield str(root)
+    shutil.rmtree(top, ignore_errors=True)
 
 
 # ---- running the probe in a container --------------------------------------------

@@ -1,0 +1,230 @@
+"""Spec -> plan compilation: pure logic (the plan is data), no clone."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import pytest
+
+from pynsbind import IdMap, Mount, Namespace, Spec, SpecError
+from pynsbind._ffi import lib
+from pynsbind._features import Features, features
+from pynsbind._plan import Options, compile_plan
+
+MODERN = Features(
+    kernel="6.1",
+    clone3=True,
+    clone_pidfd=True,
+    clone_into_cgroup=True,
+    clone_vm=True,
+    new_mount_api=True,
+    mount_setattr=True,
+    idmapped_mounts=True,
+    openat2=True,
+    pidfd=True,
+    pidfd_getfd=True,
+    close_range=True,
+    time_namespace=True,
+    user_namespace=True,
+    seccomp=True,
+    cgroup_layout="unified",
+    cap_last_cap=40,
+)
+OLD = dataclasses.replace(
+    MODERN, clone3=False, new_mount_api=False, mount_setattr=False, openat2=False, pidfd=False
+)
+NS = Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET
+
+
+def plan(feats: Features = MODERN, opts: Options | None = None, **fields: Any) -> Any:
+    fields.setdefault("args", ["/bin/true"])
+    fields.setdefault("namespaces", NS)
+    return compile_plan(Spec(**fields), feats, opts)
+
+
+def test_rootfs_plan_order(tmp_path: Any) -> None:
+    p = plan(rootfs=str(tmp_path), hostname="box")
+    kinds = p.kinds()
+    assert kinds[0] == "SETATTR" and "private" in p.ops[0].desc
+    assert kinds[1] == "BIND" and p.ops[1].flags & lib.NSB_F_ROOT_REG
+    assert kinds.index("PIVOT") > kinds.index("FSMOUNT")
+    assert kinds.index("MASK") > kinds.index("PIVOT")
+    assert kinds.index("HOSTNAME") > kinds.index("ROPATH")
+    order = ["LOOPBACK", "SETGROUPS", "SETGID", "SETUID", "CAPS", "NNP", "UMASK", "CHDIR", "FDS"]
+    assert [k for k in kinds if k in order] == order
+    assert kinds[-1] == "EXEC"
+    assert p.clone_flags == int(NS)
+    assert p.flags & lib.NSB_PLAN_PIDFD
+    # targets inside the rootfs are relative and resolved in it
+    proc = next(op for op in p.ops if op.desc == "mount proc on /proc")
+    assert proc.s2 == "proc" and proc.flags & lib.NSB_F_IN_ROOT and proc.s3 == "proc"
+
+
+def test_legacy_mount_plan_uses_mount2_and_absolute_paths(tmp_path: Any) -> None:
+    p = plan(OLD, rootfs=str(tmp_path))
+    kinds = set(p.kinds())
+    assert not kinds & {"FSMOUNT", "BIND", "SETATTR"}
+    proc = next(op for op in p.ops if op.desc == "mount proc on /proc")
+    assert proc.kind == lib.NSB_OP_MOUNT and proc.s2 == f"{tmp_path}/proc"
+    assert p.flags & lib.NSB_PLAN_LEGACY_CLONE and not p.flags & lib.NSB_PLAN_PIDFD
+    # the same through the knob, on a modern kernel
+    q = plan(MODERN, Options(legacy_mount=True), rootfs=str(tmp_path))
+    assert q.kinds() == p.kinds()
+
+
+def test_no_directories_created_in_the_host_root() -> None:
+    p = plan(namespaces=NS)
+    made = [op.s2 for op in p.ops if op.kind_name in ("MKDIRS", "MKFILE")]
+    assert made and all(path.startswith("/dev/") for path in made)
+
+
+def test_user_namespace_as_root_writes_maps_then_becomes_root(tmp_path: Any) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the plan depends on the caller's uid")
+    p = plan(
+        rootfs=str(tmp_path),
+        namespaces=NS | Namespace.USER,
+        uid_map=[IdMap(0, 100000, 65536)],
+        gid_map=[(0, 100000, 65536)],
+        user=(1000, 1000),
+    )
+    assert p.kinds()[:3] == ["SYNC", "SETGID", "SETUID"]
+    assert (p.ops[1].a, p.ops[2].a) == (0, 0)
+    names = [pa.name for pa in p.pacts]
+    assert names == ["gid_map", "uid_map"]
+    assert p.pacts[1].data == b"0 100000 65536\n"
+    assert all(pa.step == 1 for pa in p.pacts)
+    # devices are bound from the host, since mknod is refused in a user namespace
+    assert "MKNOD" not in p.kinds() and "PREOPEN" in p.kinds()
+    assert p.ops[-1].kind_name == "EXEC"
+    setuid = [op for op in p.ops if op.kind_name == "SETUID"]
+    assert setuid[-1].a == 1000
+
+
+def test_unprivileged_single_map_denies_setgroups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "getegid", lambda: 1000)
+    p = plan(namespaces=NS | Namespace.USER)
+    assert [pa.name for pa in p.pacts] == ["setgroups", "gid_map", "uid_map"]
+    assert p.pacts[0].data == b"deny"
+    assert p.pacts[2].data == b"0 1000 1\n"
+    assert "SETGROUPS" not in p.kinds()
+    with pytest.raises(SpecError, match="groups"):
+        plan(namespaces=NS | Namespace.USER, groups=[0])
+
+
+def test_unmapped_user_is_refused() -> None:
+    with pytest.raises(SpecError, match="uid 5 is not in uid_map"):
+        plan(namespaces=NS | Namespace.USER, uid_map=[(0, 0, 1)], user=5)
+
+
+def test_joins_come_first_user_first_and_a_pid_namespace_forks(tmp_path: Any) -> None:
+    p = plan(
+        rootfs=str(tmp_path),
+        namespaces=Namespace.MNT | Namespace.PID,
+        join={Namespace.NET: "/proc/1/ns/net", Namespace.USER: "/proc/1/ns/user"},
+    )
+    kinds = p.kinds()
+    assert kinds[:5] == ["SETNS", "SETNS", "UNSHARE", "UNSHARE", "FORK"] or kinds[:4] == [
+        "SETNS",
+        "SETNS",
+        "UNSHARE",
+        "FORK",
+    ]
+    assert "user" in p.ops[0].desc and "net" in p.ops[1].desc
+    assert p.clone_flags == 0
+    fork = kinds.index("FORK")
+    unshared = sum(op.a for op in p.ops[:fork] if op.kind_name == "UNSHARE")
+    assert unshared == int(Namespace.MNT | Namespace.PID)
+
+
+def test_joining_by_fd_uses_a_slot() -> None:
+    p = plan(namespaces=Namespace(0), join={Namespace.NET | Namespace.UTS: 7})
+    assert "join:net+uts" in p.slots
+    setns = p.ops[0]
+    assert setns.kind_name == "SETNS" and setns.fd == p.slots.index("join:net+uts")
+    assert setns.a == int(Namespace.NET | Namespace.UTS)
+
+
+def test_time_offsets_sync_without_a_fork() -> None:
+    p = plan(namespaces=NS | Namespace.TIME, time_offsets={"monotonic": 3600})
+    kinds = p.kinds()
+    assert "FORK" not in kinds
+    assert p.clone_flags == int(NS)
+    i = kinds.index("UNSHARE")
+    assert p.ops[i].a == int(Namespace.TIME) and kinds[i + 1] == "SYNC"
+    assert p.pacts[-1].name == "timens_offsets"
+    assert p.pacts[-1].data == b"monotonic 3600 0\n"
+
+
+def test_init_execs_the_init_through_a_slot() -> None:
+    p = plan(init=True, pass_fds=[3, 4])
+    assert p.flags & lib.NSB_PLAN_KEEP_SYNC
+    exec_op = p.ops[-1]
+    slot = p.slots.index("init")
+    assert exec_op.fd == slot
+    assert exec_op.argv[:5] == ["nsb-init", "5", str(lib.NSB_ABI_VERSION), str(len(p.ops) - 1), "--"]
+    assert exec_op.argv[5:] == ["/bin/true"]
+    fds = p.ops[-2]
+    assert fds.kind_name == "FDS" and fds.b == 5 and fds.ints == [3, 4] and fds.fd == slot
+
+
+def test_path_search_only_without_a_slash() -> None:
+    p = plan(args=["true"], env={"PATH": "/x:/y"})
+    assert p.ops[-1].flags & lib.NSB_F_SEARCH_PATH and p.ops[-1].s2 == "/x:/y"
+    q = plan(args=["/bin/true"])
+    assert not q.ops[-1].flags & lib.NSB_F_SEARCH_PATH
+
+
+def test_die_with_parent_is_the_first_op() -> None:
+    p = plan(die_with_parent=True)
+    assert p.ops[0].kind_name == "PDEATHSIG" and p.ops[0].a == 9
+
+
+def test_non_root_user_keeps_caps_with_ambient() -> None:
+    p = plan(user=1000, capabilities=["NET_RAW"])
+    caps = next(op for op in p.ops if op.kind_name == "CAPS")
+    assert caps.flags & lib.NSB_F_AMBIENT and caps.a == 1 << 13
+    assert "KEEPCAPS" in p.kinds()
+    root = plan(capabilities=["NET_RAW"])
+    caps = next(op for op in root.ops if op.kind_name == "CAPS")
+    assert not caps.flags & lib.NSB_F_AMBIENT
+
+
+def test_compile_time_errors(tmp_path: Any) -> None:
+    with pytest.raises(SpecError, match="rootfs"):
+        plan(rootfs=str(tmp_path / "missing"))
+    with pytest.raises(SpecError, match="bind source"):
+        plan(mounts=[Mount.bind(str(tmp_path / "missing"), "/x")])
+    with pytest.raises(SpecError, match="seccomp"):
+        plan(seccomp=b"\0" * 8, no_new_privs=False)
+    with pytest.raises(SpecError, match="time namespaces"):
+        compile_plan(
+            Spec(args=["x"], namespaces=Namespace.TIME),
+            dataclasses.replace(MODERN, time_namespace=False),
+        )
+
+
+def test_dump_numbers_ops_like_errors(tmp_path: Any) -> None:
+    p = plan(rootfs=str(tmp_path))
+    text = p.dump().splitlines()
+    assert text[0].startswith("clone flags:")
+    assert text[1].split()[:2] == ["1", "SETATTR"]
+    assert text[len(p.ops)].split()[0] == str(len(p.ops))
+
+
+def test_c_layout_is_built_once_and_matches(tmp_path: Any) -> None:
+    p = plan(rootfs=str(tmp_path), hostname="h")
+    c = p.c_plan()
+    assert c is p.c_plan()
+    assert c.nops == len(p.ops) and c.abi == lib.NSB_ABI_VERSION
+    assert c.clone_flags == p.clone_flags
+    for i, op in enumerate(p.ops):
+        assert c.ops[i].kind == op.kind and c.ops[i].a == op.a
+
+
+def test_real_features_compile_the_default_spec() -> None:
+    p = compile_plan(Spec(args=["/bin/true"]), features())
+    assert p.ops[-1].kind_name == "EXEC"
