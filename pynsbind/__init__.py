@@ -72,7 +72,12 @@ _WHERE = {
 }
 
 
+_SUBMODULES = {"cgroups", "cli", "errors", "lowlevel", "process", "spec"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pynsbind.{name}")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'pynsbind' has no attribute {name!r}")

@@ -1,0 +1,166 @@
+"""pynsbind-run: the reference command line.
+
+  pynsbind-run sandbox [OPTIONS] -- COMMAND [ARG...]
+      Run COMMAND in a quick sandbox: new pid, mount, uts, ipc, net and cgroup
+      namespaces; the host's root read-only (or --rootfs DIR); its own /proc, a
+      minimal /dev, a fresh /tmp; no network; an init at PID 1.  Exits with the
+      command's status (128+N for a signal N, as shells do).
+  pynsbind-run features
+      What this kernel and build support.
+
+The OCI runtime commands (create, start, state, kill, delete) are not part of
+this version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pynsbind-run", description="Run Linux containers with pynsbind."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser(
+        "sandbox",
+        help="run a command in a quick sandbox",
+        description="Run COMMAND in a sandbox: new namespaces, the host's root read-only "
+        "(or --rootfs), private /proc, /dev and /tmp, no network.",
+    )
+    s.add_argument("--rootfs", metavar="DIR", help="root filesystem (default: the host's, read-only)")
+    s.add_argument("--rw", action="store_true", help="leave the root filesystem writable")
+    s.add_argument("--bind", metavar="SRC[:DST]", action="append", default=[], help="bind a host path")
+    s.add_argument("--ro-bind", metavar="SRC[:DST]", action="append", default=[], help="bind read-only")
+    s.add_argument("--tmpfs", metavar="DST", action="append", default=[], help="a tmpfs at DST")
+    s.add_argument("--net", action="store_true", help="share the host's network")
+    s.add_argument("--hostname", default="sandbox")
+    s.add_argument("--env", metavar="K=V", action="append", default=[], help="set a variable")
+    s.add_argument("--cwd", help="working directory (default: the current one, or /)")
+    s.add_argument("--user", metavar="UID[:GID]", help="run as this uid (and gid)")
+    s.add_argument("--cap", metavar="CAP", action="append", help="keep only these capabilities")
+    s.add_argument("--memory", metavar="SIZE", help="memory limit, e.g. 256M")
+    s.add_argument("--pids", metavar="N", type=int, help="limit on the number of processes")
+    s.add_argument("--timeout", type=float, help="kill the command after this many seconds")
+    s.add_argument("--no-init", action="store_true", help="run the command as PID 1 itself")
+    s.add_argument("--debug", action="store_true", help="print the plan before running it")
+    s.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+    sub.add_parser("features", help="what this kernel and build support")
+    return p
+
+
+def _binds(items: list[str], readonly: bool) -> list[object]:
+    from pynsbind import Mount
+
+    out: list[object] = []
+    for item in items:
+        src, _, dst = item.partition(":")
+        out.append(Mount.bind(os.path.abspath(src), dst or os.path.abspath(src), readonly=readonly))
+    return out
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import pynsbind
+    from pynsbind import Mount, Namespace, Spec
+    from pynsbind._features import features
+    from pynsbind._plan import compile_plan
+    from pynsbind.spec import DEFAULT_PATH, default_namespaces
+
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise SystemExit("pynsbind-run sandbox: give a command after --")
+    env = {"PATH": DEFAULT_PATH, "HOME": "/tmp"}
+    if "TERM" in os.environ:
+        env["TERM"] = os.environ["TERM"]
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"pynsbind-run sandbox: --env wants K=V, not {item!r}")
+        env[key] = value
+    ns = default_namespaces()
+    if args.net:
+        ns &= ~Namespace.NET
+    mounts: list[object] = list(pynsbind.default_mounts())
+    if args.net:
+        mounts = [m for m in mounts if getattr(m, "kind", "") != "sysfs"]
+    mounts.append(Mount.tmpfs("/tmp", mode=0o1777))
+    mounts += _binds(args.bind, False) + _binds(args.ro_bind, True)
+    mounts += [Mount.tmpfs(t) for t in args.tmpfs]
+    cwd = args.cwd
+    if cwd is None:
+        cwd = os.getcwd() if args.rootfs is None else "/"
+    user: int | tuple[int, int] = 0
+    if args.user:
+        uid, _, gid = args.user.partition(":")
+        user = (int(uid), int(gid or uid))
+    fields: dict[str, object] = {}
+    if args.memory or args.pids:
+        from pynsbind.cgroups import Resources
+
+        fields["resources"] = Resources(memory_max=args.memory, pids_max=args.pids)
+    spec = Spec(
+        args=argv,
+        env=env,
+        cwd=cwd,
+        rootfs=args.rootfs,
+        hostname=args.hostname,
+        namespaces=ns,
+        mounts=mounts,  # type: ignore[arg-type]
+        readonly_rootfs=not args.rw,
+        user=user,
+        capabilities=args.cap,
+        init=not args.no_init,
+        **fields,  # type: ignore[arg-type]
+    )
+    if args.debug:
+        print(compile_plan(spec, features()).dump(), file=sys.stderr)
+    rc = pynsbind.run(spec=spec, timeout=args.timeout).returncode
+    return 128 - rc if rc < 0 else rc
+
+
+def _features() -> int:
+    from dataclasses import asdict
+
+    from pynsbind import features
+
+    for key, value in asdict(features()).items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import subprocess
+
+    from pynsbind.errors import SpawnError, SpecError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "features":
+            return _features()
+        return _sandbox(args)
+    except SpecError as exc:
+        print(f"pynsbind-run: invalid spec: {exc}", file=sys.stderr)
+        return 125
+    except SpawnError as exc:
+        print(f"pynsbind-run: {exc}", file=sys.stderr)
+        if exc.step and exc.step.startswith("exec"):
+            return 127 if exc.errno == errno.ENOENT else 126  # as shells say it
+        return 125
+    except subprocess.TimeoutExpired as exc:
+        print(f"pynsbind-run: timed out after {exc.timeout} seconds", file=sys.stderr)
+        return 124
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
