@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import pynsbind
+import pynsbind._ffi
 import pynsbind.lowlevel
 from pynsbind import Capability, Mount, Namespace, Spec, SpawnError, SpecError
 from pynsbind._plan import Options
@@ -592,3 +593,86 @@ def test_network_namespace_has_only_loopback(rootfs: str) -> None:
         assert same["errno"] == 0
     finally:
         srv.close()
+
+
+# ---- more namespaces, flags, the GIL ---------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [k for k in Namespace if k != Namespace.PID], ids=lambda k: k.proc_name)
+def test_joining_each_kind_by_path(kind: Namespace, rootfs: str, probe: str) -> None:
+    fields: dict[str, Any] = {"namespaces": NS | Namespace.USER | Namespace.TIME}
+    if kind == Namespace.USER:
+        fields.update(uid_map=[(0, 0, 1)], gid_map=[(0, 0, 1)])
+    holder = pynsbind.spawn(Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, **fields), stdout=pynsbind.PIPE)
+    with holder:
+        assert holder.stdout is not None
+        holder.stdout.readline()
+        name = kind.proc_name
+        if kind == Namespace.MNT:
+            # /proc inside belongs to the container's pid namespace, where this
+            # process is not: check the files instead
+            marker = os.path.join(rootfs, "tmp", f"marker-{os.getpid()}")
+            open(marker, "w").close()
+            try:
+                st = probe_host("/bin/probe", "stat", marker[len(rootfs):], namespaces=Namespace(0),
+                                join={kind: f"/proc/{holder.pid}/ns/mnt"})
+            finally:
+                os.unlink(marker)
+            assert st["errno"] == 0
+            return
+        info = probe_host(probe, namespaces=Namespace(0), join={kind: f"/proc/{holder.pid}/ns/{name}"})
+        assert info["ns"][name] == host_ns(name, holder.pid)
+        assert info["ns"][name] != host_ns(name)
+
+
+def test_mount_flags_and_propagation_are_what_was_asked(rootfs: str, tmp_path: Any) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    mounts = [
+        Mount.proc(),
+        Mount.bind(str(src), "/a", nosuid=True, nodev=True, noexec=True, readonly=True),
+        Mount.bind(str(src), "/b", propagation="shared"),
+        Mount.bind(str(src), "/c", propagation="unbindable"),
+        Mount.tmpfs("/d", nosuid=False, nodev=False),
+    ]
+    info = observe(Spec(args=["/bin/probe", "info"], rootfs=rootfs, mounts=mounts))
+    lines = {line.split()[4]: line.split() for line in info["mountinfo"].splitlines()}
+    opts_a = set(lines["/a"][5].split(","))
+    assert {"ro", "nosuid", "nodev", "noexec"} <= opts_a
+    assert any(f.startswith("shared:") for f in lines["/b"][6:lines["/b"].index("-")])
+    assert "unbindable" in lines["/c"][6:lines["/c"].index("-")]
+    assert not {"nosuid", "nodev"} & set(lines["/d"][5].split(","))
+    # the root and the others are private: no propagation fields
+    assert lines["/"][6] == "-"
+
+
+def test_the_spawn_releases_the_gil(rootfs: str) -> None:
+    """A parent action that takes a second (a helper that sleeps) runs inside the C
+    call: a Python thread must make progress meanwhile."""
+    import threading
+
+    from pynsbind import _plan, process
+
+    spec = Spec(args=["/bin/true"], rootfs=rootfs, namespaces=NS | Namespace.USER)
+    plan = _plan.compile_plan(spec, pynsbind.features())
+    plan.pacts.append(_plan.Pact(1, pynsbind._ffi.lib.NSB_PACT_HELPER, "sleep", argv=["/bin/sleep", "1"]))
+    count = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal count
+        while not stop.is_set():
+            count += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        before = count
+        res = process._run_engine(plan, [-1, -1, -1])
+        during = count - before
+    finally:
+        stop.set()
+        t.join()
+    os.waitpid(res.pid, 0)
+    os.close(res.pidfd)
+    assert during > 1000
