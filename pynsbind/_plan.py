@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pynsbind._ffi import ffi, lib
-from pynsbind._features import Features
 from pynsbind.errors import SpecError
 from pynsbind.lowlevel import Capability, MountAttr, MountFlags, Namespace
 from pynsbind.spec import (
@@ -34,13 +33,11 @@ from pynsbind.spec import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from pynsbind._features import Features
+
 __all__ = ["Op", "Pact", "Plan", "compile_plan"]
 
-_KIND_NAMES = {
-    getattr(lib, n): n[len("NSB_OP_") :]
-    for n in dir(lib)
-    if n.startswith("NSB_OP_")
-}
+_KIND_NAMES = {getattr(lib, n): n[len("NSB_OP_") :] for n in dir(lib) if n.startswith("NSB_OP_")}
 _FS_TYPES = {
     "tmpfs": "tmpfs",
     "proc": "proc",
@@ -250,7 +247,7 @@ class _Compiler:
         self.f = feats
         self.opts = opts
         self.plan = Plan(spec)
-        self.ns: Namespace = spec.namespaces  # type: ignore[assignment]
+        self.ns = spec.ns
         self.modern = (
             feats.new_mount_api and feats.mount_setattr and feats.openat2 and not opts.legacy_mount
         )
@@ -292,7 +289,9 @@ class _Compiler:
             try:
                 st = os.stat(spec.rootfs)
             except OSError as exc:
-                raise SpecError("rootfs", f"{spec.rootfs!r}: {exc.strerror.lower()}") from None
+                raise SpecError(
+                    "rootfs", f"{spec.rootfs!r}: {(exc.strerror or str(exc)).lower()}"
+                ) from None
             if not stat.S_ISDIR(st.st_mode):
                 raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
         plan.flags = lib.NSB_PLAN_PIDFD if self.f.pidfd else 0
@@ -310,15 +309,13 @@ class _Compiler:
 
     def namespaces(self) -> None:
         spec, plan, ns = self.spec, self.plan, self.ns
-        joins = list(spec.join)  # type: ignore[arg-type]
-        joined = Namespace(0)
-        for kinds, _ in joins:
-            joined |= kinds
+        joins = list(spec.join_pairs)
+        joined = spec.joined
         # A pid namespace unshared after joins applies to children only: a second
         # fork makes the process that execs.  A time namespace unshared for its
         # offsets needs no fork: exec moves the process into it (kernel >= 5.17).
         late_pid = ns & Namespace.PID if joins else Namespace(0)
-        late_time = ns & Namespace.TIME if spec.time_offsets else Namespace(0)
+        late_time = ns & Namespace.TIME if spec.offset_pairs else Namespace(0)
         late = late_pid | late_time
         early = ns & ~late
         forks = bool(late_pid or joined & Namespace.PID)
@@ -351,10 +348,16 @@ class _Compiler:
             )
         if late:
             plan.add("UNSHARE", f"unshare {late!r}", a=int(late))
-        if spec.time_offsets:
+        if spec.offset_pairs:
             step = self.sync("write the time offsets")
-            text = "".join(f"{clock} {secs} 0\n" for clock, secs in spec.time_offsets)  # type: ignore[misc]
-            self.pact(step, "PROC_WRITE", "write timens_offsets", name="timens_offsets", data=text.encode())
+            text = "".join(f"{clock} {secs} 0\n" for clock, secs in spec.offset_pairs)
+            self.pact(
+                step,
+                "PROC_WRITE",
+                "write timens_offsets",
+                name="timens_offsets",
+                data=text.encode(),
+            )
         if forks:
             plan.add("FORK", "fork into the pid namespace")
             if spec.die_with_parent:
@@ -406,7 +409,13 @@ class _Compiler:
             self.pact(step, "PROC_WRITE", "deny setgroups", name="setgroups", data=b"deny")
         for kind, maps, own in (("gid", self.gid_map, own_gid), ("uid", self.uid_map, own_uid)):
             if privileged or own:
-                self.pact(step, "PROC_WRITE", f"write {kind}_map", name=f"{kind}_map", data=_map_text(maps))
+                self.pact(
+                    step,
+                    "PROC_WRITE",
+                    f"write {kind}_map",
+                    name=f"{kind}_map",
+                    data=_map_text(maps),
+                )
                 continue
             helper = _find_helper(f"new{kind}map")
             if helper is None:
@@ -424,7 +433,7 @@ class _Compiler:
 
     def filesystem(self) -> None:
         spec, plan = self.spec, self.plan
-        joined_mnt = any(k & Namespace.MNT for k, _ in spec.join)  # type: ignore[misc]
+        joined_mnt = bool(spec.joined & Namespace.MNT)
         if not joined_mnt:
             if self.modern:
                 plan.add(
@@ -485,7 +494,9 @@ class _Compiler:
                     a=int(MountAttr.RDONLY),
                 )
             else:
-                plan.add("REMOUNT", "make the host root read-only", s2="/", a=int(MountFlags.RDONLY))
+                plan.add(
+                    "REMOUNT", "make the host root read-only", s2="/", a=int(MountFlags.RDONLY)
+                )
         for m in mounts:
             self.mount(m, devices, dev_regs)
         if self.root is not None:
@@ -508,7 +519,11 @@ class _Compiler:
             return  # never create anything in the host's root, only in our own mounts
         t, inroot = self.target(path)
         self.plan.add(
-            "MKFILE" if file else "MKDIRS", f"create the mount point {path}", s2=t, a=0o755, flags=inroot
+            "MKFILE" if file else "MKDIRS",
+            f"create the mount point {path}",
+            s2=t,
+            a=0o755,
+            flags=inroot,
         )
 
     def mount(self, m: Mount, devices: tuple[Any, ...], dev_regs: dict[str, int]) -> None:
@@ -537,14 +552,22 @@ class _Compiler:
             try:
                 st = os.stat(m.source)
             except OSError as exc:
-                raise SpecError("mounts", f"bind source {m.source!r}: {exc.strerror.lower()}") from None
+                raise SpecError(
+                    "mounts", f"bind source {m.source!r}: {(exc.strerror or str(exc)).lower()}"
+                ) from None
             self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
             rec = lib.NSB_F_RECURSIVE if m.recursive else 0
             desc = f"bind {m.source} on {m.target}"
             if self.modern:
                 plan.add("BIND", desc, s1=m.source, s2=t, a=int(attrs), c=prop, flags=inroot | rec)
             else:
-                plan.add("MOUNT", desc, s1=m.source, s2=t, a=int(MountFlags.BIND | (MountFlags.REC if rec else 0)))
+                plan.add(
+                    "MOUNT",
+                    desc,
+                    s1=m.source,
+                    s2=t,
+                    a=int(MountFlags.BIND | (MountFlags.REC if rec else 0)),
+                )
                 if msflags:
                     plan.add("REMOUNT", f"set the flags of {m.target}", s2=t, a=int(msflags))
                 if prop:
@@ -564,13 +587,25 @@ class _Compiler:
                 for k, v in options
             )
             plan.add(
-                "FSMOUNT", desc, s1=m.source, s2=t, s3=fstype, blob=params + b"\0",
-                a=int(attrs), c=prop, flags=inroot,
+                "FSMOUNT",
+                desc,
+                s1=m.source,
+                s2=t,
+                s3=fstype,
+                blob=params + b"\0",
+                a=int(attrs),
+                c=prop,
+                flags=inroot,
             )
         else:
             data = ",".join(k if v is None else f"{k}={v}" for k, v in options)
             plan.add(
-                "MOUNT", desc, s1=m.source or fstype, s2=t, s3=fstype, blob=data.encode() if data else None,
+                "MOUNT",
+                desc,
+                s1=m.source or fstype,
+                s2=t,
+                s3=fstype,
+                blob=data.encode() if data else None,
                 a=int(msflags),
             )
             if prop:
@@ -593,12 +628,31 @@ class _Compiler:
             if d.path in dev_regs:
                 plan.add("MKFILE", f"create the mount point {path}", s2=t, flags=inroot)
                 if self.modern:
-                    plan.add("BIND", f"bind the host's {d.path} on {path}", reg=dev_regs[d.path], s2=t, flags=inroot)
+                    plan.add(
+                        "BIND",
+                        f"bind the host's {d.path} on {path}",
+                        reg=dev_regs[d.path],
+                        s2=t,
+                        flags=inroot,
+                    )
                 else:
-                    plan.add("MOUNT", f"bind the host's {d.path} on {path}", reg=dev_regs[d.path], s2=t, a=int(MountFlags.BIND))
+                    plan.add(
+                        "MOUNT",
+                        f"bind the host's {d.path} on {path}",
+                        reg=dev_regs[d.path],
+                        s2=t,
+                        a=int(MountFlags.BIND),
+                    )
             else:
                 mode = (stat.S_IFCHR if d.type == "c" else stat.S_IFBLK) | d.mode
-                plan.add("MKNOD", f"create the device {path}", s2=t, a=mode, b=os.makedev(d.major, d.minor), flags=inroot)
+                plan.add(
+                    "MKNOD",
+                    f"create the device {path}",
+                    s2=t,
+                    a=mode,
+                    b=os.makedev(d.major, d.minor),
+                    flags=inroot,
+                )
         for name, target in (
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
@@ -608,7 +662,10 @@ class _Compiler:
         ):
             t, inroot = self.target(f"{dev}/{name}")
             plan.add("SYMLINK", f"create the symlink {dev}/{name}", s1=target, s2=t, flags=inroot)
-        extra = [Mount.devpts(f"{dev}/pts"), Mount.tmpfs(f"{dev}/shm", mode=0o1777, size="65536k", noexec=True)]
+        extra = [
+            Mount.devpts(f"{dev}/pts"),
+            Mount.tmpfs(f"{dev}/shm", mode=0o1777, size="65536k", noexec=True),
+        ]
         if self.ns & Namespace.IPC:
             extra.append(Mount.mqueue(f"{dev}/mqueue"))
         for m in extra:
@@ -624,9 +681,11 @@ class _Compiler:
             plan.add("DOMAINNAME", f"set the domain name {spec.domainname!r}", s1=spec.domainname)
         if self.ns & Namespace.NET:
             plan.add("LOOPBACK", "bring lo up")
-        for res, soft, hard in spec.rlimits:  # type: ignore[misc]
+        for res, soft, hard in spec.rlimit_triples:
             name = _RLIMIT_NAMES.get(res, str(res))
-            plan.add("RLIMIT", f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}", a=res, b=soft, c=hard)
+            plan.add(
+                "RLIMIT", f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}", a=res, b=soft, c=hard
+            )
         caps = spec.effective_capabilities
         uid, gid = spec.uid, spec.gid
         if uid != 0 and caps:
@@ -654,7 +713,7 @@ class _Compiler:
             plan.add("NNP", "set no_new_privs")
         plan.add("UMASK", f"set umask {spec.umask:04o}", a=spec.umask)
         plan.add("CHDIR", f"change directory to {spec.cwd}", s2=spec.cwd)
-        env = [f"{k}={v}" for k, v in spec.env]  # type: ignore[misc]
+        env = [f"{k}={v}" for k, v in spec.env_pairs]
         sync_target = -1
         init_slot = -1
         if spec.init:
@@ -671,20 +730,36 @@ class _Compiler:
             fd=init_slot,
         )
         if spec.seccomp is not None:
-            if not spec.no_new_privs and Capability.SYS_ADMIN not in caps:
+            if not spec.no_new_privs and Capability["SYS_ADMIN"] not in caps:
                 raise SpecError("seccomp", "loading a filter needs no_new_privs or CAP_SYS_ADMIN")
-            plan.add("SECCOMP", "load the seccomp filter", a=len(spec.seccomp) // 8, blob=spec.seccomp)
+            plan.add(
+                "SECCOMP", "load the seccomp filter", a=len(spec.seccomp) // 8, blob=spec.seccomp
+            )
         cmd = spec.args[0]
         path = spec.environ.get("PATH", DEFAULT_PATH)
         if spec.init:
             index = len(plan.ops)
-            argv = ["nsb-init", str(sync_target), str(lib.NSB_ABI_VERSION), str(index), "--", *spec.args]
-            plan.add("EXEC", f"exec {cmd!r} (through the init)", fd=init_slot, argv=argv, env=env, s1=cmd)
+            argv = [
+                "nsb-init",
+                str(sync_target),
+                str(lib.NSB_ABI_VERSION),
+                str(index),
+                "--",
+                *spec.args,
+            ]
+            plan.add(
+                "EXEC", f"exec {cmd!r} (through the init)", fd=init_slot, argv=argv, env=env, s1=cmd
+            )
         elif "/" in cmd:
             plan.add("EXEC", f"exec {cmd!r}", s1=cmd, argv=list(spec.args), env=env)
         else:
             plan.add(
-                "EXEC", f"exec {cmd!r}", s1=cmd, s2=path, argv=list(spec.args), env=env,
+                "EXEC",
+                f"exec {cmd!r}",
+                s1=cmd,
+                s2=path,
+                argv=list(spec.args),
+                env=env,
                 flags=lib.NSB_F_SEARCH_PATH,
             )
 

@@ -19,7 +19,10 @@ import errno
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -35,10 +38,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Run COMMAND in a sandbox: new namespaces, the host's root read-only "
         "(or --rootfs), private /proc, /dev and /tmp, no network.",
     )
-    s.add_argument("--rootfs", metavar="DIR", help="root filesystem (default: the host's, read-only)")
+    s.add_argument(
+        "--rootfs", metavar="DIR", help="root filesystem (default: the host's, read-only)"
+    )
     s.add_argument("--rw", action="store_true", help="leave the root filesystem writable")
-    s.add_argument("--bind", metavar="SRC[:DST]", action="append", default=[], help="bind a host path")
-    s.add_argument("--ro-bind", metavar="SRC[:DST]", action="append", default=[], help="bind read-only")
+    s.add_argument(
+        "--bind", metavar="SRC[:DST]", action="append", default=[], help="bind a host path"
+    )
+    s.add_argument(
+        "--ro-bind", metavar="SRC[:DST]", action="append", default=[], help="bind read-only"
+    )
     s.add_argument("--tmpfs", metavar="DST", action="append", default=[], help="a tmpfs at DST")
     s.add_argument("--net", action="store_true", help="share the host's network")
     s.add_argument("--hostname", default="sandbox")

@@ -42,7 +42,7 @@ class SpawnError(OSError):
         builtin = _builtin_for(err)
         if cls is SpawnError and builtin is not None:
             target = SpawnError._combined.get(builtin) or _combine(builtin)
-        return super().__new__(target, err, message)  # type: ignore[no-any-return]
+        return super().__new__(target, err, message)
 
     def __init__(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import importlib.util
-import io
 import os
 import select
 import selectors
@@ -13,9 +12,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
 from pynsbind import _plan
 from pynsbind._features import features
@@ -23,6 +21,9 @@ from pynsbind._ffi import ffi, lib
 from pynsbind.errors import SpawnError, SpecError, strerror
 from pynsbind.lowlevel import Namespace
 from pynsbind.spec import Spec
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "DEVNULL",
@@ -114,11 +115,11 @@ class _Stdio:
             if i == 0:
                 self.child[0] = r
                 self.close_after.append(r)
-                self.parent[0] = io.open(w, "wb")
+                self.parent[0] = open(w, "wb")  # noqa: SIM115 - the caller owns it
             else:
                 self.child[i] = w
                 self.close_after.append(w)
-                self.parent[i] = io.open(r, "rb")
+                self.parent[i] = open(r, "rb")  # noqa: SIM115 - the caller owns it
         elif arg == DEVNULL and isinstance(arg, int):
             if self._devnull < 0:
                 self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -204,7 +205,7 @@ def _fd_table(plan: _plan.Plan, child_stdio: list[int], extra: dict[str, int]) -
 
 def _extra_slots(spec: Spec) -> dict[str, int]:
     extra: dict[str, int] = {}
-    for kinds, target in spec.join:  # type: ignore[misc]
+    for kinds, target in spec.join_pairs:
         if isinstance(target, str):
             continue
         name = "join:" + "+".join(k.proc_name for k in Namespace if k & kinds)
@@ -296,8 +297,14 @@ class Process:
     stdin: IO[bytes] | None
     stdout: IO[bytes] | None
     stderr: IO[bytes] | None
+    _sync_fd: int
+    _fds: list[int]
+    _cg: Any
+    _lock: threading.Lock
+    _output: dict[int, list[bytes]] | None
+    _input_offset: int
 
-    def __init__(self, *args: Any, **kwargs: Any) -> NoReturn:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("Process objects are made by pynsbind.spawn()")
 
     @classmethod
@@ -321,7 +328,7 @@ class Process:
         self._fds = [-1 if f is None else f.fileno() for f in parent]
         self._cg = cg
         self._lock = threading.Lock()
-        self._output: dict[int, list[bytes]] | None = None
+        self._output = None
         self._input_offset = 0
         return self
 
@@ -343,7 +350,7 @@ class Process:
         elif not self._lock.acquire(blocking=False):
             return None
         try:
-            if self.returncode is not None:
+            if self._reaped():  # by another thread, while this one waited for the lock
                 return self.returncode
             flags = 0 if block else os.WNOHANG
             try:
@@ -394,6 +401,9 @@ class Process:
             cg, self._cg = self._cg, None
             cg.release()
 
+    def _reaped(self) -> bool:
+        return self.returncode is not None
+
     def poll(self) -> int | None:
         return self._reap(block=False)
 
@@ -425,28 +435,23 @@ class Process:
         time.sleep(min(limit, 0.005))
 
     async def wait_async(self) -> int:
-        """Wait without blocking the event loop (asyncio, readable pidfd)."""
+        """Wait without blocking the event loop (asyncio, the pidfd as a reader)."""
         if self.returncode is not None:
             return self.returncode
         loop = asyncio.get_running_loop()
-        fd = self.pidfd
-        if fd >= 0:
-            ready = loop.create_future()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        if self.pidfd >= 0:
+            # a duplicate for the loop: reaping closes self.pidfd
+            fd = os.dup(self.pidfd)
+            exited = asyncio.Event()
+            loop.add_reader(fd, exited.set)
             try:
                 while (rc := self._reap(block=False)) is None:
-                    await ready
-                    ready = loop.create_future()
-                    loop.remove_reader(fd)
-                    if self.pidfd < 0:
-                        break
-                    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+                    await exited.wait()
+                    exited.clear()
             finally:
-                if self.pidfd >= 0:
-                    loop.remove_reader(fd)
-            rc = self._reap(block=False)
-            if rc is not None:
-                return rc
+                loop.remove_reader(fd)
+                os.close(fd)
+            return rc
         delay = 0.001
         while (rc := self._reap(block=False)) is None:
             await asyncio.sleep(delay)
@@ -460,7 +465,7 @@ class Process:
         if self.returncode is not None or self.poll() is not None:
             return
         with self._lock:
-            if self.returncode is not None:
+            if self._reaped():
                 return
             try:
                 if self.pidfd >= 0:
@@ -506,8 +511,8 @@ class Process:
                 if left is not None and left <= 0:
                     raise self._timeout(timeout)
                 for key, _ in sel.select(left):
-                    f = key.fileobj
-                    if f is self.stdin:
+                    fileobj = key.fileobj
+                    if fileobj is self.stdin:
                         assert self.stdin is not None
                         chunk = view[self._input_offset : self._input_offset + 65536]
                         try:
@@ -515,14 +520,15 @@ class Process:
                         except BrokenPipeError:
                             self._input_offset = len(view)
                         if self._input_offset >= len(view):
-                            sel.unregister(f)
+                            sel.unregister(fileobj)
                             self.stdin.close()
                     else:
                         fd = key.fd
                         data = os.read(fd, 65536)
                         if not data:
-                            sel.unregister(f)
-                            f.close()  # type: ignore[union-attr]
+                            sel.unregister(fileobj)
+                            assert hasattr(fileobj, "close")
+                            fileobj.close()
                         else:
                             self._output[fd].append(data)
         out, err = self._partial()
@@ -564,9 +570,7 @@ class Process:
         if self.returncode is not None or self.pidfd < 0:
             raise ProcessLookupError(f"{self!r} is not running")
         base = self.spec
-        kinds = base.namespaces  # type: ignore[assignment]
-        for k, _ in base.join:  # type: ignore[misc]
-            kinds |= k
+        kinds = base.ns | base.joined
         if not kinds:
             raise SpecError("exec", "the container shares every namespace with the host")
         spec = Spec(
@@ -580,7 +584,7 @@ class Process:
             umask=base.umask,
             capabilities=base.capabilities,
             no_new_privs=base.no_new_privs,
-            rlimits=base.rlimits,  # type: ignore[arg-type]
+            rlimits={res: (soft, hard) for res, soft, hard in base.rlimit_triples},
         )
         return spawn(spec, stdin=stdin, stdout=stdout, stderr=stderr)
 
@@ -601,10 +605,10 @@ class Process:
             self.wait()
 
     def __del__(self) -> None:
-        if getattr(self, "returncode", 0) is None and getattr(self, "_lock", None) is not None:
-            if self.poll() is None:
-                with _active_lock:
-                    _active.append(self)
+        running = getattr(self, "returncode", 0) is None and hasattr(self, "_lock")
+        if running and self.poll() is None:
+            with _active_lock:
+                _active.append(self)
 
 
 @dataclass(frozen=True)

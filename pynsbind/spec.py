@@ -10,12 +10,13 @@ exist?) happen when a spec is compiled into a plan, still before any clone.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import resource
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pynsbind.errors import SpecError
 from pynsbind.lowlevel import Capability, Namespace
@@ -240,9 +241,7 @@ class Mount:
                 raise SpecError("Mount(bind).source", "a bind mount needs a source")
             object.__setattr__(self, "source", _hostpath(self.source, "Mount(bind).source"))
         elif self.source is not None:
-            object.__setattr__(
-                self, "source", _text(self.source, f"Mount({self.kind}).source")
-            )
+            object.__setattr__(self, "source", _text(self.source, f"Mount({self.kind}).source"))
         for flag in ("readonly", "nosuid", "nodev", "noexec", "recursive"):
             _bool(getattr(self, flag), f"Mount({self.kind}).{flag}")
         if self.propagation is not None and self.propagation not in _PROPAGATIONS:
@@ -257,7 +256,11 @@ class Mount:
             key = _text(item[0], f"Mount({self.kind}).options key")
             if "," in key or "=" in key:
                 raise SpecError(f"Mount({self.kind}).options", f"bad option name {key!r}")
-            value = None if item[1] is None else _text(item[1], f"Mount({self.kind}).options[{key}]", allow_empty=True)
+            value = (
+                None
+                if item[1] is None
+                else _text(item[1], f"Mount({self.kind}).options[{key}]", allow_empty=True)
+            )
             opts.append((key, value))
         object.__setattr__(self, "options", tuple(opts))
 
@@ -306,7 +309,11 @@ class Mount:
         """A tmpfs; ``size`` in bytes or as tmpfs reads it (``"64m"``)."""
         opts: dict[str, str | None] = dict(options or {})
         if size is not None:
-            opts["size"] = str(_int(size, "Mount.tmpfs size", 1, 2**62) if isinstance(size, int) else _text(size, "Mount.tmpfs size"))
+            opts["size"] = str(
+                _int(size, "Mount.tmpfs size", 1, 2**62)
+                if isinstance(size, int)
+                else _text(size, "Mount.tmpfs size")
+            )
         if mode is not None:
             opts["mode"] = f"{_int(mode, 'Mount.tmpfs mode', 0, 0o7777):o}"
         return cls(
@@ -349,7 +356,13 @@ class Mount:
     def cgroup(cls, target: str = "/sys/fs/cgroup", *, readonly: bool = True) -> Mount:
         """cgroup2, showing the container's own cgroup (with a cgroup namespace)."""
         return cls(
-            "cgroup", target, source="cgroup2", readonly=readonly, nosuid=True, nodev=True, noexec=True
+            "cgroup",
+            target,
+            source="cgroup2",
+            readonly=readonly,
+            nosuid=True,
+            nodev=True,
+            noexec=True,
         )
 
     @classmethod
@@ -428,7 +441,7 @@ def _freeze_maps(value: object, where: str) -> tuple[IdMap, ...]:
         raise SpecError(where, "the kernel takes at most 340 lines")
     spans = sorted((m.inside, m.inside + m.count) for m in maps)
     outs = sorted((m.outside, m.outside + m.count) for m in maps)
-    for a, b in (*zip(spans, spans[1:]), *zip(outs, outs[1:])):
+    for a, b in (*itertools.pairwise(spans), *itertools.pairwise(outs)):
         if b[0] < a[1]:
             raise SpecError(where, "lines overlap")
     return tuple(maps)
@@ -466,8 +479,8 @@ def _freeze_rlimits(value: object) -> tuple[tuple[int, int, int], ...]:
 def _freeze_join(value: object) -> tuple[tuple[Namespace, str | int | object], ...]:
     value = _pairs(value)
     if not isinstance(value, Mapping):
-        raise SpecError("join", f"expected a mapping of Namespace to path, fd or Process")
-    out = []
+        raise SpecError("join", "expected a mapping of Namespace to path, fd or Process")
+    out: list[tuple[Namespace, Any]] = []
     seen = Namespace(0)
     for kinds, target in value.items():
         if not isinstance(kinds, Namespace) or not kinds:
@@ -483,7 +496,10 @@ def _freeze_join(value: object) -> tuple[tuple[Namespace, str | int | object], .
             out.append((kinds, target))
         elif isinstance(target, (str, bytes, os.PathLike)):
             if len(kinds) != 1:  # type: ignore[arg-type]
-                raise SpecError("join", f"{kinds!r}: a path names one namespace; use a pidfd or Process for several")
+                raise SpecError(
+                    "join",
+                    f"{kinds!r}: a path names one namespace; use a pidfd or Process for several",
+                )
             out.append((kinds, _hostpath(target, f"join[{kinds!r}]")))
         elif hasattr(target, "pidfd") and hasattr(target, "pid"):
             out.append((kinds, target))
@@ -529,7 +545,7 @@ class Spec:
     seccomp: bytes | None = None
     time_offsets: Mapping[str, int] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:  # noqa: C901 - one check per field, in order
+    def __post_init__(self) -> None:
         put = self._put
         # the command
         args = tuple(_text(a, f"args[{i}]") for i, a in enumerate(_seq(self.args, "args")))
@@ -631,9 +647,12 @@ class Spec:
         put("pass_fds", tuple(sorted(set(fds))))
         put("die_with_parent", _bool(self.die_with_parent, "die_with_parent"))
         put("init", _bool(self.init, "init"))
-        if self.seccomp is not None:
-            if not isinstance(self.seccomp, bytes) or not self.seccomp or len(self.seccomp) % 8:
-                raise SpecError("seccomp", "expected a classic BPF program as bytes (8 per instruction)")
+        if self.seccomp is not None and (
+            not isinstance(self.seccomp, bytes) or not self.seccomp or len(self.seccomp) % 8
+        ):
+            raise SpecError(
+                "seccomp", "expected a classic BPF program as bytes (8 per instruction)"
+            )
         offsets = {}
         time_offsets = _pairs(self.time_offsets)
         if not isinstance(time_offsets, Mapping):
@@ -654,15 +673,53 @@ class Spec:
     def _put(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
 
-    # -- derived views used by the plan compiler --
+    # -- the normalised fields, typed (used by the plan compiler) --
+
+    @property
+    def ns(self) -> Namespace:
+        """The namespaces to create (never None once built)."""
+        return cast("Namespace", self.namespaces)
 
     @property
     def uid(self) -> int:
-        return self.user[0]  # type: ignore[index]
+        return cast("tuple[int, int]", self.user)[0]
 
     @property
     def gid(self) -> int:
-        return self.user[1]  # type: ignore[index]
+        return cast("tuple[int, int]", self.user)[1]
+
+    @property
+    def env_pairs(self) -> tuple[tuple[str, str], ...]:
+        return cast("tuple[tuple[str, str], ...]", self.env)
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return dict(self.env_pairs)
+
+    @property
+    def join_pairs(self) -> tuple[tuple[Namespace, Any], ...]:
+        return cast("tuple[tuple[Namespace, Any], ...]", self.join)
+
+    @property
+    def joined(self) -> Namespace:
+        """Every namespace kind joined."""
+        out = Namespace(0)
+        for kinds, _ in self.join_pairs:
+            out |= kinds
+        return out
+
+    @property
+    def rlimit_triples(self) -> tuple[tuple[int, int, int], ...]:
+        """(resource, soft, hard), sorted by resource."""
+        return cast("tuple[tuple[int, int, int], ...]", self.rlimits)
+
+    @property
+    def offset_pairs(self) -> tuple[tuple[str, int], ...]:
+        return cast("tuple[tuple[str, int], ...]", self.time_offsets)
+
+    @property
+    def group_ids(self) -> tuple[int, ...]:
+        return tuple(self.groups)
 
     @property
     def effective_mounts(self) -> tuple[Mount, ...]:
@@ -673,10 +730,6 @@ class Spec:
         if self.capabilities is None:
             return DEFAULT_CAPABILITIES
         return frozenset(self.capabilities)
-
-    @property
-    def environ(self) -> dict[str, str]:
-        return dict(self.env)  # type: ignore[call-overload]
 
     def replace(self, **changes: Any) -> Spec:
         """A copy with some fields changed (validated again)."""

@@ -14,13 +14,15 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,7 +60,7 @@ def is_static_elf(path: str) -> bool:
             head = f.read(64)
             if head[:4] != b"\x7fELF" or head[4] != 2:
                 return False
-            phoff, = struct.unpack_from("<Q", head, 0x20)
+            (phoff,) = struct.unpack_from("<Q", head, 0x20)
             phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
             f.seek(phoff)
             table = f.read(phentsize * phnum)

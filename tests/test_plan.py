@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pynsbind import IdMap, Mount, Namespace, Spec, SpecError
-from pynsbind._ffi import lib
 from pynsbind._features import Features, features
+from pynsbind._ffi import lib
 from pynsbind._plan import Options, compile_plan
 
 MODERN = Features(
@@ -165,7 +165,13 @@ def test_init_execs_the_init_through_a_slot() -> None:
     exec_op = p.ops[-1]
     slot = p.slots.index("init")
     assert exec_op.fd == slot
-    assert exec_op.argv[:5] == ["nsb-init", "5", str(lib.NSB_ABI_VERSION), str(len(p.ops) - 1), "--"]
+    assert exec_op.argv[:5] == [
+        "nsb-init",
+        "5",
+        str(lib.NSB_ABI_VERSION),
+        str(len(p.ops) - 1),
+        "--",
+    ]
     assert exec_op.argv[5:] == ["/bin/true"]
     fds = p.ops[-2]
     assert fds.kind_name == "FDS" and fds.b == 5 and fds.ints == [3, 4] and fds.fd == slot

@@ -19,13 +19,15 @@ import pytest
 import pynsbind
 import pynsbind._ffi
 import pynsbind.lowlevel
-from pynsbind import Capability, Mount, Namespace, Spec, SpawnError, SpecError
+from pynsbind import Capability, Mount, Namespace, SpawnError, Spec, SpecError
 from pynsbind._plan import Options
 from tests.conftest import host_ns
 
 pytestmark = pytest.mark.root
 
-NS = Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET | Namespace.CGROUP
+NS = (
+    Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET | Namespace.CGROUP
+)
 MODES = {
     "default": Options(),
     "legacy-mount": Options(legacy_mount=True),
@@ -104,7 +106,9 @@ def test_joining_namespaces_by_path_fd_and_pidfd(rootfs: str, probe: str) -> Non
         assert holder.stdout is not None
         holder.stdout.readline()
         want = {k: host_ns(k, holder.pid) for k in ("net", "uts", "ipc", "pid")}
-        by_path = probe_host(probe, namespaces=Namespace(0), join={Namespace.NET: f"/proc/{holder.pid}/ns/net"})
+        by_path = probe_host(
+            probe, namespaces=Namespace(0), join={Namespace.NET: f"/proc/{holder.pid}/ns/net"}
+        )
         assert by_path["ns"]["net"] == want["net"] and by_path["ns"]["uts"] == host_ns("uts")
         fd = os.open(f"/proc/{holder.pid}/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -120,7 +124,9 @@ def test_joining_namespaces_by_path_fd_and_pidfd(rootfs: str, probe: str) -> Non
 
 
 def test_new_namespaces_on_top_of_joined_ones(rootfs: str) -> None:
-    holder = pynsbind.spawn(Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs), stdout=pynsbind.PIPE)
+    holder = pynsbind.spawn(
+        Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs), stdout=pynsbind.PIPE
+    )
     with holder:
         assert holder.stdout is not None
         holder.stdout.readline()
@@ -203,7 +209,12 @@ def test_unprivileged_caller_gets_a_user_namespace(rootfs: str) -> None:
             # process that never changed ids is dumpable
             pynsbind.lowlevel.set_dumpable(True)
             res = pynsbind.run(["/bin/probe", "info"], rootfs=rootfs, capture_output=True)
-            os.write(w, json.dumps({"rc": res.returncode, "out": res.stdout.decode(), "err": res.stderr.decode()}).encode())
+            os.write(
+                w,
+                json.dumps(
+                    {"rc": res.returncode, "out": res.stdout.decode(), "err": res.stderr.decode()}
+                ).encode(),
+            )
         except BaseException as exc:
             os.write(w, json.dumps({"rc": -1, "out": "", "err": repr(exc)}).encode())
         finally:
@@ -277,8 +288,14 @@ echo mounts=$(cut -d' ' -f5 /proc/self/mountinfo | tr '\n' ',')
 def test_readonly_rootfs_and_propagation_stays_private(rootfs: str, tmp_path: Any) -> None:
     info = observe(Spec(args=["/bin/probe", "write", "/x"], rootfs=rootfs, readonly_rootfs=True))
     assert info["errno"] == errno.EROFS
-    info = observe(Spec(args=["/bin/probe", "write", "/tmp/x"], rootfs=rootfs, readonly_rootfs=True,
-                      mounts=[*pynsbind.default_mounts(), Mount.tmpfs("/tmp")]))
+    info = observe(
+        Spec(
+            args=["/bin/probe", "write", "/tmp/x"],
+            rootfs=rootfs,
+            readonly_rootfs=True,
+            mounts=[*pynsbind.default_mounts(), Mount.tmpfs("/tmp")],
+        )
+    )
     assert info["errno"] == 0
     assert not os.path.exists(os.path.join(rootfs, "x"))
 
@@ -299,14 +316,22 @@ def test_masked_and_readonly_paths(rootfs: str) -> None:
     w = observe(Spec(args=["/bin/probe", "write", "/proc/sys/kernel/hostname"], rootfs=rootfs))
     assert w["errno"] == errno.EROFS
     open_ = observe(
-        Spec(args=["/bin/probe", "write", "/proc/sys/kernel/hostname"], rootfs=rootfs, readonly_paths=[])
+        Spec(
+            args=["/bin/probe", "write", "/proc/sys/kernel/hostname"],
+            rootfs=rootfs,
+            readonly_paths=[],
+        )
     )
     assert open_["errno"] == 0  # the uts namespace is the container's own
 
 
 def test_minimal_dev(rootfs: str) -> None:
     res = pynsbind.run(
-        ["/bin/sh", "-c", "ls /dev; echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c"],
+        [
+            "/bin/sh",
+            "-c",
+            "ls /dev; echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c",
+        ],
         rootfs=rootfs,
         capture_output=True,
     )
@@ -319,7 +344,11 @@ def test_minimal_dev(rootfs: str) -> None:
 
 
 def test_pivot_root_hides_the_host(rootfs: str) -> None:
-    res = pynsbind.run(["/bin/sh", "-c", "ls /; ls /work 2>&1; cat /etc/passwd"], rootfs=rootfs, capture_output=True)
+    res = pynsbind.run(
+        ["/bin/sh", "-c", "ls /; ls /work 2>&1; cat /etc/passwd"],
+        rootfs=rootfs,
+        capture_output=True,
+    )
     out = res.stdout.decode()  # type: ignore[union-attr]
     assert "probe" not in out.split() and "No such file" in out
     assert "nobody" in out
@@ -333,7 +362,9 @@ def test_pivot_root_hides_the_host(rootfs: str) -> None:
 
 def test_rlimits(rootfs: str) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    info = observe(Spec(args=["/bin/probe", "info"], rootfs=rootfs, rlimits={"NOFILE": (64, 128), "CORE": 0}))
+    info = observe(
+        Spec(args=["/bin/probe", "info"], rootfs=rootfs, rlimits={"NOFILE": (64, 128), "CORE": 0})
+    )
     assert info["rlimits"]["NOFILE"] == [64, 128] and info["rlimits"]["CORE"] == [0, 0]
     if hard != resource.RLIM_INFINITY:
         # raising a hard limit needs CAP_SYS_RESOURCE, which this machine's root lacks
@@ -344,7 +375,13 @@ def test_rlimits(rootfs: str) -> None:
 
 
 def test_capabilities_and_no_new_privs(rootfs: str) -> None:
-    info = observe(Spec(args=["/bin/probe", "info"], rootfs=rootfs, capabilities=[Capability.KILL, Capability.SYS_CHROOT]))
+    info = observe(
+        Spec(
+            args=["/bin/probe", "info"],
+            rootfs=rootfs,
+            capabilities=[Capability.KILL, Capability.SYS_CHROOT],
+        )
+    )
     want = (1 << int(Capability.KILL)) | (1 << int(Capability.SYS_CHROOT))
     for name in ("CapEff", "CapPrm", "CapBnd"):
         assert int(status_field(info, name), 16) == want, name
@@ -352,10 +389,20 @@ def test_capabilities_and_no_new_privs(rootfs: str) -> None:
     # a dropped capability's call fails with EPERM
     res = observe(Spec(args=["/bin/probe", "sethostname", "x"], rootfs=rootfs, capabilities=[]))
     assert res["errno"] == errno.EPERM
-    res = observe(Spec(args=["/bin/probe", "sethostname", "x"], rootfs=rootfs, capabilities=["SYS_ADMIN"]))
+    res = observe(
+        Spec(args=["/bin/probe", "sethostname", "x"], rootfs=rootfs, capabilities=["SYS_ADMIN"])
+    )
     assert res["errno"] == 0
     # a non-root user keeps the set through the ambient set
-    info = observe(Spec(args=["/bin/probe", "info"], rootfs=rootfs, user=1000, capabilities=["NET_RAW"], no_new_privs=False))
+    info = observe(
+        Spec(
+            args=["/bin/probe", "info"],
+            rootfs=rootfs,
+            user=1000,
+            capabilities=["NET_RAW"],
+            no_new_privs=False,
+        )
+    )
     assert int(status_field(info, "CapEff"), 16) == 1 << int(Capability.NET_RAW)
     assert int(status_field(info, "CapAmb"), 16) == 1 << int(Capability.NET_RAW)
     assert status_field(info, "NoNewPrivs") == "0"
@@ -379,7 +426,14 @@ def test_seccomp_filter(rootfs: str) -> None:
         ll.bpf_stmt(ll.BPF_RET | ll.BPF_K, ll.SECCOMP_RET_ALLOW),
     ]
     blob = ll._filter_bytes(prog)
-    res = observe(Spec(args=["/bin/probe", "sethostname", "x"], rootfs=rootfs, capabilities=["SYS_ADMIN"], seccomp=blob))
+    res = observe(
+        Spec(
+            args=["/bin/probe", "sethostname", "x"],
+            rootfs=rootfs,
+            capabilities=["SYS_ADMIN"],
+            seccomp=blob,
+        )
+    )
     assert res["errno"] == errno.ENOTSUP
 
 
@@ -398,9 +452,20 @@ def test_fds_are_closed_except_pass_fds(rootfs: str) -> None:
 def test_stdio_arguments(rootfs: str, tmp_path: Any) -> None:
     out = tmp_path / "out"
     with open(out, "wb") as f:
-        res = pynsbind.run(["/bin/sh", "-c", "cat; echo err >&2"], rootfs=rootfs, input=b"in\n", stdout=f, stderr=pynsbind.STDOUT)
+        res = pynsbind.run(
+            ["/bin/sh", "-c", "cat; echo err >&2"],
+            rootfs=rootfs,
+            input=b"in\n",
+            stdout=f,
+            stderr=pynsbind.STDOUT,
+        )
     assert res.returncode == 0 and out.read_bytes() == b"in\nerr\n"
-    res = pynsbind.run(["/bin/sh", "-c", "echo out; echo err >&2"], rootfs=rootfs, stdout=pynsbind.DEVNULL, stderr=pynsbind.PIPE)
+    res = pynsbind.run(
+        ["/bin/sh", "-c", "echo out; echo err >&2"],
+        rootfs=rootfs,
+        stdout=pynsbind.DEVNULL,
+        stderr=pynsbind.PIPE,
+    )
     assert res.stdout is None and res.stderr == b"err\n"
     fd = os.open(out, os.O_WRONLY | os.O_TRUNC)
     try:
@@ -424,7 +489,10 @@ def test_exit_codes(code: int, rootfs: str) -> None:
 def test_signals_give_negative_returncodes(sig: int, probe: str, rootfs: str) -> None:
     # without a pid namespace the command can kill itself; with init=True too
     assert probe_rc(probe, sig, namespaces=Namespace.MNT) == -sig
-    assert pynsbind.run(["/bin/probe", "raise", str(int(sig))], rootfs=rootfs, init=True).returncode == -sig
+    assert (
+        pynsbind.run(["/bin/probe", "raise", str(int(sig))], rootfs=rootfs, init=True).returncode
+        == -sig
+    )
 
 
 def probe_rc(probe: str, sig: int, **fields: Any) -> int:
@@ -444,7 +512,9 @@ def test_timeout_kills_and_reaps(rootfs: str, host_unchanged: Any) -> None:
 
 def test_pid1_ignores_sigterm_but_init_forwards_it(rootfs: str) -> None:
     for init in (False, True):
-        proc = pynsbind.spawn(Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, init=init), stdout=pynsbind.PIPE)
+        proc = pynsbind.spawn(
+            Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, init=init), stdout=pynsbind.PIPE
+        )
         with proc:
             assert proc.stdout is not None
             proc.stdout.readline()
@@ -469,7 +539,9 @@ def test_init_reaps_zombies(rootfs: str) -> None:
 def test_process_api(rootfs: str) -> None:
     with pytest.raises(TypeError):
         pynsbind.Process()
-    proc = pynsbind.spawn(Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, init=True), stdout=pynsbind.PIPE)
+    proc = pynsbind.spawn(
+        Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, init=True), stdout=pynsbind.PIPE
+    )
     assert "running" in repr(proc) and proc.poll() is None and proc.pidfd >= 0
     assert os.path.exists(f"/proc/{proc.pid}")
     with pytest.raises(subprocess.TimeoutExpired):
@@ -484,14 +556,20 @@ def test_process_api(rootfs: str) -> None:
 
 def test_wait_async(rootfs: str) -> None:
     async def main() -> list[int]:
-        procs = [pynsbind.spawn(Spec(args=["/bin/probe", "exit", str(i)], rootfs=rootfs)) for i in range(5)]
+        procs = [
+            pynsbind.spawn(Spec(args=["/bin/probe", "exit", str(i)], rootfs=rootfs))
+            for i in range(5)
+        ]
         return list(await asyncio.gather(*(p.wait_async() for p in procs)))
 
     assert asyncio.run(main()) == [0, 1, 2, 3, 4]
 
 
 def test_exec_into_a_running_container(rootfs: str) -> None:
-    proc = pynsbind.spawn(Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, hostname="inside", env={"X": "1"}), stdout=pynsbind.PIPE)
+    proc = pynsbind.spawn(
+        Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, hostname="inside", env={"X": "1"}),
+        stdout=pynsbind.PIPE,
+    )
     with proc:
         assert proc.stdout is not None
         proc.stdout.readline()
@@ -559,7 +637,11 @@ def test_missing_command(rootfs: str, host_unchanged: Any) -> None:
 
 
 def test_kernel_refusal_names_the_op(rootfs: str, host_unchanged: Any) -> None:
-    spec = Spec(args=["/bin/true"], rootfs=rootfs, mounts=[Mount("tmpfs", "/x", source="t", options=(("nosuchopt", "1"),))])
+    spec = Spec(
+        args=["/bin/true"],
+        rootfs=rootfs,
+        mounts=[Mount("tmpfs", "/x", source="t", options=(("nosuchopt", "1"),))],
+    )
     with pytest.raises(SpawnError) as info:
         pynsbind.run(spec=spec)
     err = info.value
@@ -589,7 +671,13 @@ def test_network_namespace_has_only_loopback(rootfs: str) -> None:
         port = srv.getsockname()[1]
         res = observe(Spec(args=["/bin/probe", "connect", "127.0.0.1", str(port)], rootfs=rootfs))
         assert res["errno"] == errno.ECONNREFUSED
-        same = observe(Spec(args=["/bin/probe", "connect", "127.0.0.1", str(port)], rootfs=rootfs, namespaces=NS & ~Namespace.NET))
+        same = observe(
+            Spec(
+                args=["/bin/probe", "connect", "127.0.0.1", str(port)],
+                rootfs=rootfs,
+                namespaces=NS & ~Namespace.NET,
+            )
+        )
         assert same["errno"] == 0
     finally:
         srv.close()
@@ -598,12 +686,16 @@ def test_network_namespace_has_only_loopback(rootfs: str) -> None:
 # ---- more namespaces, flags, the GIL ---------------------------------------------
 
 
-@pytest.mark.parametrize("kind", [k for k in Namespace if k != Namespace.PID], ids=lambda k: k.proc_name)
+@pytest.mark.parametrize(
+    "kind", [k for k in Namespace if k != Namespace.PID], ids=lambda k: k.proc_name
+)
 def test_joining_each_kind_by_path(kind: Namespace, rootfs: str, probe: str) -> None:
     fields: dict[str, Any] = {"namespaces": NS | Namespace.USER | Namespace.TIME}
     if kind == Namespace.USER:
         fields.update(uid_map=[(0, 0, 1)], gid_map=[(0, 0, 1)])
-    holder = pynsbind.spawn(Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, **fields), stdout=pynsbind.PIPE)
+    holder = pynsbind.spawn(
+        Spec(args=["/bin/probe", "sleep", "60"], rootfs=rootfs, **fields), stdout=pynsbind.PIPE
+    )
     with holder:
         assert holder.stdout is not None
         holder.stdout.readline()
@@ -614,13 +706,20 @@ def test_joining_each_kind_by_path(kind: Namespace, rootfs: str, probe: str) -> 
             marker = os.path.join(rootfs, "tmp", f"marker-{os.getpid()}")
             open(marker, "w").close()
             try:
-                st = probe_host("/bin/probe", "stat", marker[len(rootfs):], namespaces=Namespace(0),
-                                join={kind: f"/proc/{holder.pid}/ns/mnt"})
+                st = probe_host(
+                    "/bin/probe",
+                    "stat",
+                    marker[len(rootfs) :],
+                    namespaces=Namespace(0),
+                    join={kind: f"/proc/{holder.pid}/ns/mnt"},
+                )
             finally:
                 os.unlink(marker)
             assert st["errno"] == 0
             return
-        info = probe_host(probe, namespaces=Namespace(0), join={kind: f"/proc/{holder.pid}/ns/{name}"})
+        info = probe_host(
+            probe, namespaces=Namespace(0), join={kind: f"/proc/{holder.pid}/ns/{name}"}
+        )
         assert info["ns"][name] == host_ns(name, holder.pid)
         assert info["ns"][name] != host_ns(name)
 
@@ -639,8 +738,8 @@ def test_mount_flags_and_propagation_are_what_was_asked(rootfs: str, tmp_path: A
     lines = {line.split()[4]: line.split() for line in info["mountinfo"].splitlines()}
     opts_a = set(lines["/a"][5].split(","))
     assert {"ro", "nosuid", "nodev", "noexec"} <= opts_a
-    assert any(f.startswith("shared:") for f in lines["/b"][6:lines["/b"].index("-")])
-    assert "unbindable" in lines["/c"][6:lines["/c"].index("-")]
+    assert any(f.startswith("shared:") for f in lines["/b"][6 : lines["/b"].index("-")])
+    assert "unbindable" in lines["/c"][6 : lines["/c"].index("-")]
     assert not {"nosuid", "nodev"} & set(lines["/d"][5].split(","))
     # the root and the others are private: no propagation fields
     assert lines["/"][6] == "-"
@@ -655,7 +754,9 @@ def test_the_spawn_releases_the_gil(rootfs: str) -> None:
 
     spec = Spec(args=["/bin/true"], rootfs=rootfs, namespaces=NS | Namespace.USER)
     plan = _plan.compile_plan(spec, pynsbind.features())
-    plan.pacts.append(_plan.Pact(1, pynsbind._ffi.lib.NSB_PACT_HELPER, "sleep", argv=["/bin/sleep", "1"]))
+    plan.pacts.append(
+        _plan.Pact(1, pynsbind._ffi.lib.NSB_PACT_HELPER, "sleep", argv=["/bin/sleep", "1"])
+    )
     count = 0
     stop = threading.Event()
 

@@ -131,7 +131,13 @@ def test_spec_is_keyword_only() -> None:
 
 def test_mount_constructors() -> None:
     b = Mount.bind("/etc", readonly=True)
-    assert (b.kind, b.source, b.target, b.readonly, b.recursive) == ("bind", "/etc", "/etc", True, True)
+    assert (b.kind, b.source, b.target, b.readonly, b.recursive) == (
+        "bind",
+        "/etc",
+        "/etc",
+        True,
+        True,
+    )
     t = Mount.tmpfs("/tmp", size="64m", mode=0o1777)
     assert dict(t.options) == {"size": "64m", "mode": "1777"}
     assert t.nosuid and t.nodev and not t.noexec

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import pynsbind
-from pynsbind import Mount, Namespace, Spec, SpawnError
+from pynsbind import Mount, Namespace, SpawnError, Spec
 from pynsbind._plan import Options
 from tests.conftest import HostState
 
@@ -70,7 +70,9 @@ def test_eight_threads_spawning_concurrently(mode: str, rootfs: str) -> None:
         try:
             for i in range(per_thread):
                 word = f"t{k}i{i}"
-                proc = pynsbind.spawn(spec.replace(args=[*spec.args, word]), stdout=pynsbind.PIPE, _options=opts)
+                proc = pynsbind.spawn(
+                    spec.replace(args=[*spec.args, word]), stdout=pynsbind.PIPE, _options=opts
+                )
                 out, _ = proc.communicate(timeout=120)
                 assert proc.returncode == 0 and out == word.encode() + b"\n", (proc.returncode, out)
                 with lock:
@@ -94,8 +96,16 @@ def test_eight_threads_spawning_concurrently(mode: str, rootfs: str) -> None:
 FAILING: list[tuple[str, dict[str, Any], int]] = [
     ("missing command", {"args": ["/nope"]}, errno.ENOENT),
     ("missing cwd", {"cwd": "/nope"}, errno.ENOENT),
-    ("bad mount option", {"mounts": [Mount("tmpfs", "/x", source="t", options=(("bogus", "1"),))]}, errno.EINVAL),
-    ("missing join path", {"join": {Namespace.NET: "/proc/0/ns/net"}, "namespaces": NS & ~Namespace.NET}, errno.ENOENT),
+    (
+        "bad mount option",
+        {"mounts": [Mount("tmpfs", "/x", source="t", options=(("bogus", "1"),))]},
+        errno.EINVAL,
+    ),
+    (
+        "missing join path",
+        {"join": {Namespace.NET: "/proc/0/ns/net"}, "namespaces": NS & ~Namespace.NET},
+        errno.ENOENT,
+    ),
     ("rlimit above hard", {"rlimits": {"NOFILE": (2**40, 2**40)}}, errno.EPERM),
     ("exec a directory", {"args": ["/bin/../tmp"]}, errno.EACCES),
     ("init, missing command", {"args": ["nope"], "init": True}, errno.ENOENT),
