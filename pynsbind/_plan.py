@@ -530,8 +530,13 @@ class _Compiler:
         plan = self.plan
         kind = m.kind
         if kind == "sysfs" and self.ns & Namespace.USER and not self.ns & Namespace.NET:
-            # sysfs belongs to the network namespace: without one of our own, bind it
+            # in a user namespace, sysfs may only be mounted for a network
+            # namespace of its own: else bind the host's
             m = Mount.bind("/sys", m.target, readonly=True, nosuid=True, nodev=True, noexec=True)
+            kind = "bind"
+        elif kind == "proc" and self.ns & Namespace.USER and not self.ns & Namespace.PID:
+            # likewise proc and the pid namespace
+            m = Mount.bind("/proc", m.target, nosuid=True, nodev=True, noexec=True)
             kind = "bind"
         attrs = (
             (MountAttr.RDONLY if m.readonly else 0)

@@ -166,22 +166,17 @@ def _children() -> set[int]:
 
 
 def _cgroups() -> set[str]:
-    """Every cgroup of ours (they all live under a ``pynsbind`` prefix)."""
+    """Every cgroup pynsbind made: they all live under a ``pynsbind`` directory at
+    the root of each hierarchy."""
     found: set[str] = set()
     base = "/sys/fs/cgroup"
     if not os.path.isdir(base):
         return found
-    for hier in os.listdir(base):
-        top = os.path.join(base, hier)
-        try:
-            entries = os.listdir(top)
-        except OSError:
-            continue
-        for entry in entries:
-            if not entry.startswith("pynsbind"):
-                continue
-            for dirpath, _, _ in os.walk(os.path.join(top, entry)):
-                found.add(dirpath)
+    tops = [os.path.join(base, "pynsbind")]
+    tops += [os.path.join(base, h, "pynsbind") for h in os.listdir(base)]
+    for top in tops:
+        for dirpath, _, _ in os.walk(top):
+            found.add(dirpath)
     return found
 
 
@@ -192,6 +187,8 @@ class HostState:
     children: frozenset[int]
     cgroups: frozenset[str]
     hostname: str
+    domainname: str
+    ifaces: frozenset[str]
 
     @classmethod
     def now(cls) -> HostState:
@@ -205,6 +202,8 @@ class HostState:
             children=frozenset(_children()),
             cgroups=frozenset(_cgroups()),
             hostname=os.uname().nodename,
+            domainname=Path("/proc/sys/kernel/domainname").read_text().strip(),
+            ifaces=frozenset(os.listdir("/sys/class/net")),
         )
 
     def diff(self, other: HostState) -> dict[str, Any]:
@@ -217,8 +216,9 @@ class HostState:
             out["children"] = sorted(other.children - self.children)
         if other.cgroups != self.cgroups:
             out["cgroups"] = sorted(other.cgroups ^ self.cgroups)
-        if other.hostname != self.hostname:
-            out["hostname"] = (self.hostname, other.hostname)
+        for name in ("hostname", "domainname", "ifaces"):
+            if getattr(other, name) != getattr(self, name):
+                out[name] = (getattr(self, name), getattr(other, name))
         return out
 
 

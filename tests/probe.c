@@ -21,6 +21,7 @@
  *   probe stat PATH            {"errno", "uid", "gid", "mode"}
  *   probe ps                   the pids visible in /proc
  *   probe cat PATH             the file's text as a JSON string
+ *   probe capcheck             try one call per capability: {"CAP": errno, ...}
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -50,6 +52,7 @@
 
 extern char **environ;
 
+/* a JSON string; bytes >= 0x80 pass through (the tests use valid UTF-8) */
 static void jstr(const char *s)
 {
     putchar('"');
@@ -61,7 +64,7 @@ static void jstr(const char *s)
             printf("\\n");
         else if (c == '\t')
             printf("\\t");
-        else if (c < 0x20 || c >= 0x7f)
+        else if (c < 0x20 || c == 0x7f)
             printf("\\u%04x", c);
         else
             putchar(c);
@@ -200,6 +203,57 @@ static void ps(void)
     printf("]}\n");
 }
 
+/* one call that needs each capability (0: it worked) */
+static void capcheck(void)
+{
+    int fd, err;
+    pid_t pid;
+    int status = 0;
+    printf("{");
+    /* SYS_ADMIN: sethostname (the container has its own uts namespace) */
+    printf("\"SYS_ADMIN\": %d", sethostname("capcheck", 8) == 0 ? 0 : errno);
+    /* CHOWN: give a file of ours to another user */
+    fd = open("/tmp/.capcheck", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    err = fd < 0 ? errno : (fchown(fd, 4321, 4321) == 0 ? 0 : errno);
+    printf(", \"CHOWN\": %d", err);
+    if (fd >= 0)
+        close(fd);
+    unlink("/tmp/.capcheck");
+    /* NET_RAW: a raw socket */
+    fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+    printf(", \"NET_RAW\": %d", fd >= 0 ? 0 : errno);
+    if (fd >= 0)
+        close(fd);
+    /* MKNOD: a character device node */
+    err = mknod("/tmp/.capcheck-node", S_IFCHR | 0600, makedev(1, 3)) == 0 ? 0 : errno;
+    printf(", \"MKNOD\": %d", err);
+    unlink("/tmp/.capcheck-node");
+    /* SYS_CHROOT */
+    printf(", \"SYS_CHROOT\": %d", chroot("/") == 0 ? 0 : errno);
+    /* SETUID: in a child, since it changes who we are */
+    pid = fork();
+    if (pid == 0)
+        _exit(setresuid(4321, 4321, 4321) == 0 ? 0 : errno);
+    waitpid(pid, &status, 0);
+    printf(", \"SETUID\": %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    /* SETGID */
+    pid = fork();
+    if (pid == 0)
+        _exit(setresgid(4321, 4321, 4321) == 0 ? 0 : errno);
+    waitpid(pid, &status, 0);
+    printf(", \"SETGID\": %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    /* DAC_OVERRIDE: write a file whose mode forbids it */
+    fd = open("/tmp/.capcheck-dac", O_CREAT | O_WRONLY | O_CLOEXEC, 0000);
+    if (fd >= 0)
+        close(fd);
+    fd = open("/tmp/.capcheck-dac", O_WRONLY | O_CLOEXEC);
+    printf(", \"DAC_OVERRIDE\": %d", fd >= 0 ? 0 : errno);
+    if (fd >= 0)
+        close(fd);
+    unlink("/tmp/.capcheck-dac");
+    printf("}\n");
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "info";
@@ -296,6 +350,8 @@ int main(int argc, char **argv)
         else
             printf("{\"errno\": 0, \"uid\": %u, \"gid\": %u, \"mode\": %u}\n", st.st_uid, st.st_gid,
                    st.st_mode);
+    } else if (!strcmp(cmd, "capcheck")) {
+        capcheck();
     } else if (!strcmp(cmd, "ps")) {
         ps();
     } else if (!strcmp(cmd, "cat") && argc > 2) {
