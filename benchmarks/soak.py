@@ -1,0 +1,363 @@
+"""Reliability soak: pynsbind under load and faults, checking that nothing leaks.
+
+  python benchmarks/soak.py [--spawns N] [--threads T] [--per-thread M]
+                            [--kill-every-op] [--json OUT]
+
+Phases (each prints one line and a verdict; the exit status is 1 if any failed):
+
+1. sequential: N spawns in a row (varying specs, so the plan cache turns over);
+   the caller's fds, mounts, pynsbind cgroups, children and zombies must not grow,
+   and its RSS must settle (growth after the warm-up under a few MiB);
+2. threads: T threads spawning M containers each, with two threads of
+   GIL-free C work alive; every container must succeed, nothing may leak;
+3. kill at each stage: a spawner process is SIGKILLed while its child stands at
+   each step of the plan (a sync point is inserted before the op, with a parent
+   action that says where it is and waits); the child must go (it sees the
+   socket close), and ``pynsbind.cleanup()`` must leave no process, cgroup or
+   mount of it; also the spawner killed after the spawn, with a container that
+   lives in a pynsbind cgroup (cleanup kills it) and one with die_with_parent;
+4. die with parent: containers of a killed spawner are gone.
+
+The short version runs in CI (tests/test_reliability.py); the full one by hand.
+Needs root, a static busybox (/bin/busybox) and gcc (for the probe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def snapshot() -> dict[str, Any]:
+    mounts = sorted(
+        " ".join(line.split()[4:5] + line.split(" - ")[1:])
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    )
+    cgroups = set()
+    base = "/sys/fs/cgroup"
+    for top in [os.path.join(base, "pynsbind")] + [os.path.join(base, h, "pynsbind") for h in os.listdir(base)]:
+        for dirpath, _, _ in os.walk(top):
+            cgroups.add(dirpath)
+    children = set()
+    for task in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):
+            children |= {int(x) for x in Path(f"/proc/self/task/{task}/children").read_text().split()}
+    return {
+        "fds": sorted(int(x) for x in os.listdir("/proc/self/fd")),
+        "mounts": mounts,
+        "cgroups": sorted(cgroups),
+        "children": sorted(children),
+        "zombies": zombies(),
+    }
+
+
+def zombies() -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                out.append(int(pid))
+    return out
+
+
+def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key in a:
+        if a[key] != b[key]:
+            out[key] = {"gone": sorted(set(a[key]) - set(b[key])), "new": sorted(set(b[key]) - set(a[key]))}
+    return out
+
+
+@contextlib.contextmanager
+def rootfs() -> Iterator[str]:
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise SystemExit("soak: needs busybox (Debian: busybox-static)")
+    top = Path(tempfile.mkdtemp(prefix="pynsbind-soak-"))
+    os.chmod(top, 0o755)
+    root = top / "root"
+    for d in ("bin", "proc", "dev", "sys", "tmp", "etc"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(os.path.realpath(busybox), root / "bin" / "busybox")
+    for applet in ("sh", "true", "sleep", "echo", "cat"):
+        os.symlink("busybox", root / "bin" / applet)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "bin" / "probe"), str(ROOT / "tests" / "probe.c")], check=True)
+    os.chmod(root / "tmp", 0o1777)
+    try:
+        yield str(root)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+class Busy:
+    """Threads doing GIL-free C work, as numpy would."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.work, daemon=True) for _ in range(2)]
+
+    def work(self) -> None:
+        buf = os.urandom(1 << 20)
+        while not self.stop.is_set():
+            hashlib.sha256(buf * 2).digest()
+            zlib.compress(buf, 1)
+
+    def __enter__(self) -> Busy:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+# ---- phases ------------------------------------------------------------------------
+
+
+def phase_sequential(root: str, n: int) -> dict[str, Any]:
+    import pynsbind
+    from pynsbind import Mount, Spec
+
+    base = Spec(args=["/bin/true"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=())
+    pynsbind.process._init_exe_fd()
+
+    def one(i: int) -> None:
+        # 400 distinct specs: the plan cache (256) turns over
+        spec = base.replace(args=["/bin/sh", "-c", f"exit {i % 7}"], hostname=f"h{i % 400}")
+        rc = pynsbind.run(spec=spec).returncode
+        if rc != i % 7:
+            raise AssertionError(f"spawn {i}: returncode {rc}")
+
+    warm = min(500, n // 4)
+    for i in range(warm):
+        one(i)
+    before, rss0 = snapshot(), rss_kib()
+    t0 = time.perf_counter()
+    for i in range(warm, n):
+        one(i)
+    elapsed = time.perf_counter() - t0
+    after, rss1 = snapshot(), rss_kib()
+    leaks = diff(before, after)
+    growth = rss1 - rss0
+    ok = not leaks and growth < 4096
+    return {"phase": "sequential", "spawns": n, "per_s": round((n - warm) / elapsed, 1), "rss_kib_before": rss0,
+            "rss_kib_after": rss1, "rss_growth_kib": growth, "leaks": leaks, "ok": ok}
+
+
+def phase_threads(root: str, threads: int, per_thread: int) -> dict[str, Any]:
+    import pynsbind
+    from pynsbind import Mount, Spec
+
+    spec = Spec(args=["/bin/echo", "x"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=())
+    errors: list[str] = []
+    done = [0] * threads
+    before = snapshot()
+
+    def worker(k: int) -> None:
+        for _ in range(per_thread):
+            try:
+                res = pynsbind.run(spec=spec, capture_output=True, timeout=120)
+                if res.returncode != 0 or res.stdout != b"x\n":
+                    errors.append(f"thread {k}: {res}")
+                done[k] += 1
+            except Exception as exc:
+                errors.append(f"thread {k}: {exc!r}")
+
+    t0 = time.perf_counter()
+    with Busy():
+        ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=1800)
+        hung = sum(t.is_alive() for t in ts)
+    elapsed = time.perf_counter() - t0
+    leaks = diff(before, snapshot())
+    ok = not errors and not hung and not leaks and sum(done) == threads * per_thread
+    return {"phase": "threads", "threads": threads, "per_thread": per_thread, "done": sum(done),
+            "per_s": round(sum(done) / elapsed, 1), "errors": errors[:5], "hung": hung, "leaks": leaks, "ok": ok}
+
+
+SPAWNER = r"""
+import os, sys, json
+import pynsbind
+from pynsbind import _plan, process, Spec, Mount
+from pynsbind._ffi import lib
+root, mark, index, variant = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+fields = json.loads(sys.argv[5])
+if "resources" in fields:
+    fields["resources"] = pynsbind.cgroups.Resources(**fields["resources"])
+spec = Spec(args=["/bin/probe", "sleep", "120"], rootfs=root, **fields)
+plan = _plan.compile_plan(spec, pynsbind.features())
+if variant == "stall":
+    # a sync point before op `index`: the parent action says where, then waits
+    step = 1000
+    plan.ops.insert(index, _plan.Op(lib.NSB_OP_SYNC, "stall", a=step))
+    plan.pacts.append(_plan.Pact(step, lib.NSB_PACT_HELPER, "stall",
+        argv=["/bin/sh", "-c", 'echo "$1 $$" > "$0"; exec sleep 120', mark, "PID"], pid_arg=4))
+cg = pynsbind.cgroups._spawn_cgroup(spec, plan)
+extra = dict(cg.slots) if cg is not None else {}
+table = process._fd_table(plan, [-1, -1, -1], extra)
+res = process._run_engine(plan, table)
+with open(mark, "w") as f:
+    f.write(f"{res.pid} 0")
+import time
+time.sleep(120)
+"""
+
+
+def _wait_for(path: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            text = path.read_text().strip()
+            if text:
+                return text
+        time.sleep(0.01)
+    raise TimeoutError(f"nothing in {path}")
+
+
+def _gone(pid: int, timeout: float = 10) -> bool:
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def _reap_orphans() -> None:
+    # orphans of the killed spawners come to us (child subreaper)
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
+    import pynsbind
+    from pynsbind import Spec
+    from pynsbind._plan import compile_plan
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    fields: dict[str, Any] = {}
+    if with_cgroup:
+        fields["resources"] = {"pids_max": 64}
+    spec_fields = dict(fields)
+    if "resources" in spec_fields:
+        spec_fields["resources"] = pynsbind.cgroups.Resources(**spec_fields["resources"])
+    plan = compile_plan(Spec(args=["/bin/probe", "sleep", "120"], rootfs=root, **spec_fields), pynsbind.features())
+    nops = len(plan.ops)
+    indices = list(range(nops)) if every_op else sorted({0, 1, nops // 3, nops // 2, nops - 2, nops - 1})
+    before = snapshot()
+    problems: list[str] = []
+    runs = 0
+    tmp = Path(tempfile.mkdtemp(prefix="pynsbind-kill-"))
+    try:
+        cases = [("stall", i) for i in indices] + [("after", -1)]
+        for variant, index in cases:
+            for die in (False, True) if variant == "after" else (False,):
+                mark = tmp / f"{variant}-{index}-{die}"
+                f = dict(fields, die_with_parent=die)
+                proc = subprocess.Popen([sys.executable, "-c", SPAWNER, root, str(mark), str(index), variant, json.dumps(f)])
+                try:
+                    where, helper = (int(x) for x in _wait_for(mark).split())
+                except TimeoutError:
+                    proc.kill()
+                    proc.wait()
+                    problems.append(f"{variant} {index}: the spawner never got there")
+                    continue
+                proc.kill()
+                proc.wait()
+                runs += 1
+                if helper:
+                    os.kill(helper, signal.SIGKILL)  # the test's own helper, not pynsbind's
+                if variant == "stall":
+                    # the child stands at the sync point: it must see the socket close and go
+                    if not _gone(where):
+                        problems.append(f"stall before op {index + 1}: the child outlived its spawner")
+                elif die:
+                    if not _gone(where):
+                        problems.append("die_with_parent: the container outlived its spawner")
+                pynsbind.cleanup()
+                if not _gone(where, 5):
+                    problems.append(f"{variant} {index} die={die}: pid {where} still there after cleanup()")
+                _reap_orphans()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _reap_orphans()
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    leaks = diff(before, snapshot())
+    return {"phase": "kill", "cgroup": with_cgroup, "ops": nops, "stalls": len(indices), "runs": runs,
+            "problems": problems, "leaks": leaks, "ok": not problems and not leaks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--spawns", type=int, default=10000)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--per-thread", type=int, default=200)
+    p.add_argument("--kill-every-op", action="store_true", help="stall and kill before every op")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("soak: needs root")
+    results = []
+    with rootfs() as root:
+        for phase in (
+            lambda: phase_sequential(root, args.spawns),
+            lambda: phase_threads(root, args.threads, args.per_thread),
+            lambda: phase_kill(root, args.kill_every_op, with_cgroup=False),
+            lambda: phase_kill(root, args.kill_every_op, with_cgroup=True),
+        ):
+            res = phase()
+            results.append(res)
+            print(json.dumps(res), flush=True)
+    ok = all(r["ok"] for r in results)  # each phase compares zombies before and after
+    summary = {"ok": ok}
+    print(json.dumps(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, **summary}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
