@@ -39,9 +39,11 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -310,13 +312,10 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
                 runs += 1
                 if helper:
                     os.kill(helper, signal.SIGKILL)  # the test's own helper, not pynsbind's
-                if variant == "stall":
-                    # the child stands at the sync point: it must see the socket close and go
-                    if not _gone(where):
-                        problems.append(f"stall before op {index + 1}: the child outlived its spawner")
-                elif die:
-                    if not _gone(where):
-                        problems.append("die_with_parent: the container outlived its spawner")
+                # at a sync point the child sees the socket close and goes; a
+                # container with die_with_parent goes with its spawner
+                if (variant == "stall" or die) and not _gone(where):
+                    problems.append(f"{variant} before op {index + 1}, die={die}: outlived its spawner")
                 pynsbind.cleanup()
                 if not _gone(where, 5):
                     problems.append(f"{variant} {index} die={die}: pid {where} still there after cleanup()")

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pynsbind
-from pynsbind import Capability, Namespace, Spec, SpawnError, SpecError
+from pynsbind import Capability, Namespace, SpawnError, Spec, SpecError
 from tests import strategies as S
 from tests.conftest import HostState, host_ns
 
