@@ -4,7 +4,9 @@
  * namespaces; in the child: / made private, the rootfs bound onto itself, proc
  * mounted, pivot_root, exec /bin/true; the parent waits for it.
  *
- *   floor ROOTFS N    prints the median and mean nanoseconds per container
+ *   floor ROOTFS N        prints the median and mean nanoseconds per container
+ *   floor ROOTFS N each   then every container's nanoseconds, one a line, in run
+ *                         order (what bench_spawn.py reads)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,16 +71,20 @@ int main(int argc, char **argv)
 {
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
                      CLONE_NEWCGROUP;
-    int n, i;
-    uint64_t *t, sum = 0;
-    if (argc != 3) {
-        fprintf(stderr, "usage: floor ROOTFS N\n");
+    int n, i, each;
+    uint64_t *t, *sorted, sum = 0;
+    if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "each") != 0)) {
+        fprintf(stderr, "usage: floor ROOTFS N [each]\n");
         return 2;
     }
+    each = argc == 4;
     n = atoi(argv[2]);
     if (n <= 0)
         return 2;
     t = calloc((size_t)n, sizeof(*t));
+    sorted = calloc((size_t)n, sizeof(*sorted));
+    if (t == NULL || sorted == NULL)
+        die("calloc");
     for (i = 0; i < n; i++) {
         struct clone_args args;
         int status, pidfd = -1;
@@ -103,7 +109,13 @@ int main(int argc, char **argv)
         t[i] = now() - t0;
         sum += t[i];
     }
-    qsort(t, (size_t)n, sizeof(*t), cmp);
-    printf("%llu %llu\n", (unsigned long long)t[n / 2], (unsigned long long)(sum / (uint64_t)n));
+    memcpy(sorted, t, (size_t)n * sizeof(*t));
+    qsort(sorted, (size_t)n, sizeof(*sorted), cmp);
+    printf("%llu %llu\n", (unsigned long long)sorted[n / 2],
+           (unsigned long long)(sum / (uint64_t)n));
+    for (i = 0; each && i < n; i++)
+        printf("%llu\n", (unsigned long long)t[i]);
+    free(sorted);
+    free(t);
     return 0;
 }
