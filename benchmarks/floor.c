@@ -4,21 +4,27 @@
  * namespaces; in the child: / made private, the rootfs bound onto itself, proc
  * mounted, pivot_root, exec /bin/true; the parent waits for it.
  *
- *   floor ROOTFS N        prints the median and mean nanoseconds per container
- *   floor ROOTFS N each   then every container's nanoseconds, one a line, in run
- *                         order (what bench_spawn.py reads)
+ *   floor ROOTFS N [each] [lo]
+ *
+ * prints the median and mean nanoseconds per container; with "each", then every
+ * container's nanoseconds, one a line, in run order (what bench_spawn.py reads);
+ * with "lo", the child also brings the loopback interface up before pivot_root,
+ * as pynsbind, crun, runc and bwrap do in a new network namespace.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,11 +36,29 @@ static void die(const char *what)
     _exit(127);
 }
 
-static void child(const char *rootfs)
+static void loopback_up(void)
+{
+    struct ifreq ifr;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        die("socket");
+    memset(&ifr, 0, sizeof(ifr));
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        die("get lo flags");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        die("bring lo up");
+    close(s);
+}
+
+static void child(const char *rootfs, int lo)
 {
     char proc[4096];
     char *argv[] = {"/bin/true", NULL};
     char *envp[] = {"PATH=/bin", NULL};
+    if (lo)
+        loopback_up();
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         die("make / private");
     if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -71,13 +95,20 @@ int main(int argc, char **argv)
 {
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
                      CLONE_NEWCGROUP;
-    int n, i, each;
+    int n, i, each = 0, lo = 0;
     uint64_t *t, *sorted, sum = 0;
-    if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "each") != 0)) {
-        fprintf(stderr, "usage: floor ROOTFS N [each]\n");
+    for (i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "each") == 0)
+            each = 1;
+        else if (strcmp(argv[i], "lo") == 0)
+            lo = 1;
+        else
+            argc = 0;
+    }
+    if (argc < 3) {
+        fprintf(stderr, "usage: floor ROOTFS N [each] [lo]\n");
         return 2;
     }
-    each = argc == 4;
     n = atoi(argv[2]);
     if (n <= 0)
         return 2;
@@ -98,7 +129,7 @@ int main(int argc, char **argv)
         if (pid < 0)
             die("clone3");
         if (pid == 0)
-            child(argv[1]);
+            child(argv[1], lo);
         if (waitpid((pid_t)pid, &status, 0) < 0)
             die("waitpid");
         close(pidfd);

@@ -58,6 +58,9 @@ def test_bench_spawn_quick_json(tmp_path: Path) -> None:
     assert res["rounds"] * res["round_size"] >= 3
     assert set(CONTENDERS) <= set(rows)
     assert rows["ref: subprocess.run(['/bin/true'])"]["kind"] == "reference"
+    assert rows["ref: subprocess.run(['/bin/true'])"]["available"]
+    if rows["C floor"]["available"]:
+        assert rows["ref: C floor + lo up"]["available"]
 
     # every contender that can run here did run, and says what it measured
     expect = {"C floor": shutil.which("gcc") is not None, "pynsbind.run": True}
@@ -70,6 +73,7 @@ def test_bench_spawn_quick_json(tmp_path: Path) -> None:
             assert row["skipped"], name
             continue
         assert row["count"] == 3, name
+        assert len(row["times_ns"]) == 3, name
         for key in STATS:
             assert isinstance(row[key], (int, float)), (name, key)
             assert math.isfinite(row[key]), (name, key)
@@ -86,11 +90,13 @@ def test_bench_spawn_quick_json(tmp_path: Path) -> None:
     targets = {t["what"]: t for t in res["targets"]}
     assert set(targets) == {
         "pynsbind.run / C floor",
+        "pynsbind.run / (C floor + lo up)",
         "crun run / pynsbind.run",
         "runc run / pynsbind.run",
     }
     for what, t in targets.items():
-        num, den = (s.strip() for s in what.split("/"))
+        num, den = (s.strip().strip("()") for s in what.split("/"))
+        den = {"C floor + lo up": "ref: C floor + lo up"}.get(den, den)
         both = rows[num]["available"] and rows[den]["available"]
         assert (t["ratio"] is not None) is both, what
         assert (t["met"] is not None) is both, what
