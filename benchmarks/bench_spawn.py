@@ -875,8 +875,9 @@ NOTES = [
     "cgroupsPath), create default /dev nodes in the rootfs and write state files under "
     "--root; no seccomp, no masked or read-only paths, the same 14 capabilities and "
     "no_new_privs as pynsbind",
-    "bwrap forks twice (an init that reaps, then the command), mounts a tmpfs as the new "
-    "root and binds the rootfs under it, sets no_new_privs and keeps root's capabilities",
+    "bwrap forks twice (a pid-1 reaper, then the command), mounts a tmpfs as a staging "
+    "root and pivots twice, binds /proc/irq and /proc/bus read-only under its proc, sets "
+    "no_new_privs; run by root, the command keeps root's capabilities",
 ]
 
 
