@@ -861,6 +861,7 @@ class Bench:
             "throughput_samples": self.throughput_samples,
             "targets": targets,
             "notes": self.notes + NOTES,
+            "workdir": str(self.tmp),
             "left_behind": self.left_behind,
         }
 

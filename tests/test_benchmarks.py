@@ -29,16 +29,10 @@ def _leftover_cgroups(pid: int) -> list[str]:
     return [str(p) for p in found if p.exists()]
 
 
-def _bench_tmpdirs() -> set[str]:
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    return {p.name for p in tmp.iterdir() if p.name.startswith("pynsbind-bench-")}
-
-
 @pytest.mark.root
 @pytest.mark.slow
 def test_bench_spawn_quick_json(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    before = _bench_tmpdirs()
     proc = subprocess.Popen(
         [sys.executable, str(BENCH), "--quick", "-n", "3", "--json", str(out)],
         stdout=subprocess.PIPE,
@@ -122,7 +116,8 @@ def test_bench_spawn_quick_json(tmp_path: Path) -> None:
     # nothing left behind: cgroups, runtime state, temp dirs
     assert res["left_behind"] == []
     assert _leftover_cgroups(proc.pid) == []
-    assert _bench_tmpdirs() - before == set()
+    assert Path(res["workdir"]).name.startswith("pynsbind-bench-")
+    assert not Path(res["workdir"]).exists()
 
 
 @pytest.mark.slow
