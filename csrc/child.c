@@ -75,6 +75,13 @@ static void nsb_reset_signals(void)
     }
 }
 
+static void nsb_signal_default(int sig)
+{
+    struct nsb_ksigaction dfl;
+    nsb_memzero(&dfl, sizeof(dfl));
+    nsb_sys4(SYS_rt_sigaction, sig, &dfl, 0, 8);
+}
+
 static int nsb_fd(struct child *c, int slot)
 {
     if (slot < 0 || slot >= c->nfds)
@@ -963,7 +970,12 @@ void nsb_child_run(const struct nsb_ctx *ctx, int start)
         c.fds[i] = ctx->fds[i];
     for (i = 0; i < NSB_MAX_REGS; i++)
         c.regs[i] = -1;
-    nsb_reset_signals();
+    if (!ctx->sighand_clear)
+        nsb_reset_signals();
+    /* Python ignores SIGPIPE and SIGXFSZ; like subprocess (restore_signals),
+     * give the container their defaults, which exec would keep ignored */
+    nsb_signal_default(SIGPIPE);
+    nsb_signal_default(SIGXFSZ);
     nsb_walk(&c, start);
 }
 

@@ -69,6 +69,9 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0
 #endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0
+#endif
 
 #if defined(SYS_fsopen) && defined(SYS_open_tree) && defined(FSOPEN_CLOEXEC)
 #define NSB_HAS_NEW_MOUNT_API 1

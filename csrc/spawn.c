@@ -345,16 +345,26 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
         }
     }
 
-    /* 3. block everything; 4. clone */
+    /* 3. block everything; 4. clone.  With clone3 the kernel resets the caught
+     * signals in the child (CLONE_CLEAR_SIGHAND, as exec would); with clone(2)
+     * the child does it itself.  Kernels before 5.5 refuse the flag: retry
+     * without it. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     memcpy(&ctx.oldmask, &old, sizeof(ctx.oldmask));
-    if (ctx.clone_vm)
-        pid = nsb_clone_vm(plan->clone_flags, (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL, cgfd,
-                           ctx.legacy_clone, stack, NSB_STACK_SIZE, nsb_child_entry, &ctx);
-    else
-        pid = nsb_clone_fork_mode(&ctx, plan->clone_flags,
-                                  (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL, cgfd);
+    ctx.sighand_clear = !ctx.legacy_clone && CLONE_CLEAR_SIGHAND != 0;
+    for (;;) {
+        uint64_t flags = plan->clone_flags | (ctx.sighand_clear ? (uint64_t)CLONE_CLEAR_SIGHAND : 0);
+        if (ctx.clone_vm)
+            pid = nsb_clone_vm(flags, (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL, cgfd,
+                               ctx.legacy_clone, stack, NSB_STACK_SIZE, nsb_child_entry, &ctx);
+        else
+            pid = nsb_clone_fork_mode(&ctx, flags, (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL,
+                                      cgfd);
+        if (pid != -EINVAL || !ctx.sighand_clear)
+            break;
+        ctx.sighand_clear = 0;
+    }
     /* 5. */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);

@@ -408,6 +408,16 @@ def test_capabilities_and_no_new_privs(rootfs: str) -> None:
     assert status_field(info, "NoNewPrivs") == "0"
 
 
+def test_signal_dispositions_are_the_defaults(rootfs: str) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ and handles SIGINT: the container gets
+    the defaults for all three, as subprocess gives its children."""
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    for mode in MODES.values():
+        info = observe(Spec(args=["/bin/probe", "info"], rootfs=rootfs), mode)
+        for name in ("SigIgn", "SigCgt", "SigBlk"):
+            assert int(status_field(info, name), 16) == 0, (name, mode)
+
+
 def test_oom_score_adj(rootfs: str) -> None:
     info = observe(Spec(args=["/bin/probe", "info"], rootfs=rootfs, oom_score_adj=777))
     assert info["oom_score_adj"].strip() == "777"
