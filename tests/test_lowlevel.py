@@ -589,6 +589,21 @@ def test_flag_values_are_the_kernel_abi() -> None:
     assert CloseRangeFlags.CLOEXEC == 4
 
 
+def test_all_lists_every_public_name() -> None:
+    import types
+
+    helpers = {"Fd", "Path", "Iterable", "NamedTuple", "NoReturn", "Protocol", "Sequence"}
+    helpers |= {"TypeAlias", "annotations", "ffi", "lib"}
+    public = {
+        n
+        for n in dir(L)
+        if not n.startswith("_")
+        and n not in helpers
+        and not isinstance(getattr(L, n), types.ModuleType)
+    }
+    assert public == set(L.__all__)
+
+
 def test_namespace_helpers() -> None:
     names = {kind: kind.proc_name for kind in NS}
     assert set(names.values()) == {"user", "pid", "mnt", "net", "uts", "ipc", "cgroup", "time"}
