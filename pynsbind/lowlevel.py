@@ -583,8 +583,10 @@ def pivot_root(new_root: Path, put_old: Path) -> None:
         _raise(f"pivot_root({_show(new_root)}, {_show(put_old)})")
 
 
-def open_tree(dfd: Fd | None, path: Path, flags: int = 0) -> int:
-    """open_tree(2): a mount fd (with ``OpenTreeFlags.CLONE``, a detached copy)."""
+def open_tree(dfd: Fd | None, path: Path, flags: int = lib.OPEN_TREE_CLOEXEC) -> int:
+    """open_tree(2): a mount fd (with ``OpenTreeFlags.CLONE``, a detached copy).
+    Like fsopen/fsmount/fspick, the default flags make it close-on-exec; flags
+    given replace them (add ``OpenTreeFlags.CLOEXEC`` to keep it)."""
     _need(HAS_NEW_MOUNT_API, "open_tree")
     d = _dirfd(dfd, "dfd")
     p = _bytes(path, "path")

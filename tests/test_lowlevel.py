@@ -1484,6 +1484,7 @@ def test_move_mount_of_an_attached_tree_moves_it(tmp_path: Path, host_unchanged:
         (tmp_path / "a" / "f").write_text("moved")
         dfd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
         fd = L.open_tree(dfd, "a")  # relative to a directory fd
+        assert not os.get_inheritable(fd)  # close-on-exec by default
         L.move_mount(fd, "", dfd, "b", MoveMountFlags.F_EMPTY_PATH)
         table = mounts()
         return (
