@@ -1992,7 +1992,10 @@ def test_close_range_closes_what_it_should() -> None:
     assert second == [200, 204, 205]
 
 
-@pytest.mark.skipif(not FEATURES.close_range, reason="needs close_range (Linux 5.11)")
+@pytest.mark.skipif(
+    L.lib.nsb_probe(L.lib.NSB_PROBE_CLOSE_RANGE_CLOEXEC) != 1,
+    reason="needs CLOSE_RANGE_CLOEXEC (Linux 5.11)",
+)
 def test_close_range_cloexec_marks_without_closing() -> None:
     def body() -> list[tuple[int, bool, bool]]:
         _fds_at(range(200, 204))
@@ -2097,9 +2100,18 @@ def test_pdeathsig_kills_the_orphan() -> None:
     """S (a subreaper) forks C, C forks G with PR_SET_PDEATHSIG=SIGKILL; when C
     exits G dies of SIGKILL, and S, which inherits G, sees how."""
 
-    def body() -> tuple[int, int, int, int]:
+    def read_line(fd: int) -> bytes:
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(fd, 64)
+            assert chunk, "the writer died"
+            line += chunk
+        return line
+
+    def body() -> tuple[int, int, int]:
         L.set_child_subreaper(True)
-        r, w = os.pipe()
+        to_c_r, to_c_w = os.pipe()
+        to_s_r, to_s_w = os.pipe()
         c = os.fork()
         if c == 0:
             g = os.fork()
@@ -2107,23 +2119,22 @@ def test_pdeathsig_kills_the_orphan() -> None:
                 try:
                     before = L.get_pdeathsig()
                     L.set_pdeathsig(signal.SIGKILL)
-                    os.write(w, f"{os.getpid()} {before} {L.get_pdeathsig()}\n".encode())
+                    os.write(to_c_w, f"{os.getpid()} {before} {L.get_pdeathsig()}\n".encode())
                     signal.pause()
                 finally:
                     os._exit(3)
+            # C exits only once G has its pdeathsig: else G could outlive C unarmed
+            os.write(to_s_w, read_line(to_c_r))
             os._exit(0)
-        line = b""
-        while not line.endswith(b"\n"):
-            line += os.read(r, 64)
-        gpid, before, after = (int(x) for x in line.split())
+        gpid, before, after = (int(x) for x in read_line(to_s_r).split())
         gfd = L.pidfd_open(gpid)
         wait_status(c)
-        if not select.select([gfd], [], [], 60)[0]:  # safety net, not a timing claim
-            L.pidfd_send_signal(gfd, signal.SIGKILL)
+        if not select.select([gfd], [], [], 60)[0]:  # a safety net, not a timing claim:
+            L.pidfd_send_signal(gfd, signal.SIGUSR2)  # a failure shows as SIGUSR2
         status = wait_status(gpid)  # G is ours now: we are its subreaper
-        return before, after, status, gpid
+        return before, after, status
 
-    before, after, status, _ = in_child(body)
+    before, after, status = in_child(body)
     assert (before, after) == (0, signal.SIGKILL)
     assert os.WIFSIGNALED(status)
     assert os.WTERMSIG(status) == signal.SIGKILL
