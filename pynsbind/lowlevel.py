@@ -29,6 +29,20 @@ __all__ = [
     "AT_NO_AUTOMOUNT",
     "AT_RECURSIVE",
     "AT_SYMLINK_NOFOLLOW",
+    "AUDIT_ARCH",
+    "BPF_ABS",
+    "BPF_ALU",
+    "BPF_AND",
+    "BPF_JA",
+    "BPF_JEQ",
+    "BPF_JGE",
+    "BPF_JGT",
+    "BPF_JMP",
+    "BPF_K",
+    "BPF_LD",
+    "BPF_RET",
+    "BPF_W",
+    "CAP_LAST_CAP",
     "HAS_CLONE3",
     "HAS_CLONE_INTO_CGROUP",
     "HAS_CLOSE_RANGE",
@@ -39,6 +53,23 @@ __all__ = [
     "HAS_PIDFD",
     "HAS_PIDFD_GETFD",
     "HAS_TIME_NS",
+    "PIDFD_NONBLOCK",
+    "SECCOMP_DATA_ARCH",
+    "SECCOMP_DATA_ARGS",
+    "SECCOMP_DATA_NR",
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_NEW_LISTENER",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_RET_ALLOW",
+    "SECCOMP_RET_DATA",
+    "SECCOMP_RET_ERRNO",
+    "SECCOMP_RET_KILL_PROCESS",
+    "SECCOMP_RET_KILL_THREAD",
+    "SECCOMP_RET_LOG",
+    "SECCOMP_RET_TRACE",
+    "SECCOMP_RET_TRAP",
+    "BpfInsn",
     "CapSets",
     "Capability",
     "CloseRangeFlags",
@@ -52,6 +83,8 @@ __all__ = [
     "Namespace",
     "OpenTreeFlags",
     "UmountFlags",
+    "bpf_jump",
+    "bpf_stmt",
     "cap_ambient_clear_all",
     "cap_ambient_is_set",
     "cap_ambient_lower",
@@ -143,7 +176,10 @@ class Namespace(enum.IntFlag):
     @property
     def proc_name(self) -> str:
         """The file name under ``/proc/PID/ns/`` (a single kind only)."""
-        return _NS_PROC_NAMES[self]
+        name = _NS_PROC_NAMES.get(self)
+        if name is None:
+            raise ValueError(f"not a single namespace kind: {_ns_show(self)}")
+        return name
 
     @classmethod
     def all(cls) -> Namespace:
@@ -268,7 +304,7 @@ class CloseRangeFlags(enum.IntFlag):
     CLOEXEC = lib.CLOSE_RANGE_CLOEXEC
 
 
-_CAP_NAMES = (
+_CAP_NAMES = (  # noqa: SIM905 - one string reads better than 41 lines
     "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
     "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
     "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
@@ -295,12 +331,12 @@ def _fd(value: object, name: str) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a file descriptor, not bool")
     if isinstance(value, int):
-        return value
+        return _in_cint(value, name)
     fileno = getattr(value, "fileno", None)
     if callable(fileno):
         result = fileno()
-        if isinstance(result, int):
-            return result
+        if isinstance(result, int) and not isinstance(result, bool):
+            return _in_cint(result, name)
     raise TypeError(f"{name} must be an int or have fileno(), not {type(value).__name__}")
 
 
@@ -312,6 +348,23 @@ def _int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     return value
+
+
+def _in_cint(v: int, name: str) -> int:
+    if not -(1 << 31) <= v < 1 << 31:
+        raise ValueError(f"{name} must be between -2**31 and 2**31-1, not {v}")
+    return v
+
+
+def _cint(value: object, name: str) -> int:
+    """An int that fits the C ``int`` of the call."""
+    return _in_cint(_int(value, name), name)
+
+
+def _bool(value: object, name: str) -> int:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return int(value)
 
 
 def _uint(value: object, name: str, bits: int = 64) -> int:
@@ -351,6 +404,15 @@ def _c(data: bytes | None) -> object:
     return ffi.NULL if data is None else data
 
 
+def _ns_show(flags: int) -> str:
+    """``UTS|USER``: the Namespace bits of flags by name, any other bit in hex."""
+    names = [kind.name or "" for kind in Namespace if kind and flags & kind == kind]
+    rest = flags & ~Namespace.all()
+    if rest:
+        names.append(f"{rest:#x}")
+    return "|".join(names) or "0"
+
+
 def _raise(call: str) -> NoReturn:
     err = ffi.errno
     raise OSError(err, f"{call}: {os.strerror(err).lower()}")
@@ -367,28 +429,47 @@ def _need(flag: bool, what: str) -> None:
 def unshare(flags: int) -> None:
     """unshare(2): move this process into new namespaces (``Namespace`` flags, or
     ``CLONE_FILES``/``CLONE_FS``/``CLONE_SYSVSEM``)."""
-    f = _int(flags, "flags")
+    f = _uint(flags, "flags", 31)
     if lib.nsb_unshare(f) < 0:
-        _raise(f"unshare({Namespace(f & Namespace.all())!r})")
+        _raise(f"unshare({_ns_show(f)})")
 
 
 def setns(fd: Fd, nstype: int = 0) -> None:
     """setns(2): join the namespace of a namespace fd, or several namespaces of a
     process at once from its pidfd (``nstype`` then is a set of ``Namespace``)."""
     f = _fd(fd, "fd")
-    t = _int(nstype, "nstype")
+    t = _uint(nstype, "nstype", 31)
     if lib.nsb_setns(f, t) < 0:
-        _raise(f"setns({f}, {t:#x})")
+        _raise(f"setns({f}, {_ns_show(t)})")
+
+
+_NS_FILES = frozenset(_NS_PROC_NAMES.values()) | {"pid_for_children", "time_for_children"}
 
 
 def open_namespace(kind: Namespace | str, pid: int | str = "self") -> int:
-    """Open ``/proc/PID/ns/KIND`` (close-on-exec) and return the fd."""
-    name = Namespace(kind).proc_name if isinstance(kind, Namespace) else str(kind)
-    if name not in _NS_PROC_NAMES.values() and name != "pid_for_children":
-        raise ValueError(f"unknown namespace kind: {kind!r}")
-    if not isinstance(pid, (int, str)) or isinstance(pid, bool):
-        raise TypeError(f"pid must be an int or 'self', not {type(pid).__name__}")
-    return os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    """Open ``/proc/PID/ns/KIND`` (close-on-exec) and return the fd.  ``kind`` is
+    one ``Namespace`` or a file name there (``'pid_for_children'`` too)."""
+    k: object = kind
+    if isinstance(k, bool) or not isinstance(k, (int, str)):
+        raise TypeError(f"kind must be a Namespace or a str, not {type(k).__name__}")
+    if isinstance(k, str):
+        name = k
+    elif k in _NS_PROC_NAMES:
+        name = _NS_PROC_NAMES[Namespace(k)]
+    else:
+        raise ValueError(f"kind must be a single namespace kind, not {_ns_show(k)}")
+    if name not in _NS_FILES:
+        raise ValueError(f"unknown namespace kind: {k!r}")
+    p: object = pid
+    if isinstance(p, bool) or not isinstance(p, (int, str)):
+        raise TypeError(f"pid must be an int or 'self', not {type(p).__name__}")
+    if isinstance(p, str) and p not in ("self", "thread-self") and not p.isdecimal():
+        raise ValueError(f"pid must be a number, 'self' or 'thread-self', not {p!r}")
+    try:
+        return os.open(f"/proc/{p}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        err = exc.errno or 0
+        raise OSError(err, f"open_namespace({name!r}, {p!r}): {os.strerror(err).lower()}") from None
 
 
 def clone(
@@ -409,7 +490,11 @@ def clone(
     runs Python in the child.
     """
     f = _uint(flags, "flags")
+    if f & ~Namespace.all():
+        raise ValueError(f"flags: clone() takes Namespace flags only, not {_ns_show(f)}")
     cg = -1 if cgroup_fd is None else _fd(cgroup_fd, "cgroup_fd")
+    if cgroup_fd is not None and cg < 0:
+        raise ValueError(f"cgroup_fd must be a file descriptor >= 0, not {cg}")
     if not isinstance(pidfd, bool):
         raise TypeError(f"pidfd must be a bool, not {type(pidfd).__name__}")
     if threading.active_count() > 1:
@@ -421,7 +506,7 @@ def clone(
     out = ffi.new("int *", -1)
     pid = lib.nsb_clone_fork(f, int(pidfd), cg, 0, out)
     if pid < 0:
-        _raise(f"clone({f:#x})")
+        _raise(f"clone({_ns_show(f)})")
     if pid == 0:
         return 0
     return (pid, out[0]) if pidfd else pid
@@ -485,7 +570,7 @@ def mount(
 def umount2(target: Path, flags: int = 0) -> None:
     """umount2(2)."""
     t = _bytes(target, "target")
-    if lib.nsb_umount2(t, _int(flags, "flags")) < 0:
+    if lib.nsb_umount2(t, _uint(flags, "flags", 31)) < 0:
         _raise(f"umount2({_show(target)})")
 
 
@@ -498,8 +583,10 @@ def pivot_root(new_root: Path, put_old: Path) -> None:
         _raise(f"pivot_root({_show(new_root)}, {_show(put_old)})")
 
 
-def open_tree(dfd: Fd | None, path: Path, flags: int = 0) -> int:
-    """open_tree(2): a mount fd (with ``OpenTreeFlags.CLONE``, a detached copy)."""
+def open_tree(dfd: Fd | None, path: Path, flags: int = lib.OPEN_TREE_CLOEXEC) -> int:
+    """open_tree(2): a mount fd (with ``OpenTreeFlags.CLONE``, a detached copy).
+    Like fsopen/fsmount/fspick, the default flags make it close-on-exec; flags
+    given replace them (add ``OpenTreeFlags.CLOEXEC`` to keep it)."""
     _need(HAS_NEW_MOUNT_API, "open_tree")
     d = _dirfd(dfd, "dfd")
     p = _bytes(path, "path")
@@ -552,7 +639,7 @@ def fsconfig(
         aux = aux or len(value)
     else:
         v = _opt_bytes(value, "value")
-    if lib.nsb_fsconfig(f, int(c), _c(k), _c(v), _int(aux, "aux")) < 0:
+    if lib.nsb_fsconfig(f, int(c), _c(k), _c(v), _cint(aux, "aux")) < 0:
         _raise(f"fsconfig({f}, {c.name}, {_show(key)})")
 
 
@@ -597,6 +684,8 @@ def mount_setattr(
     uns = 0
     if userns_fd is not None:
         uns = _fd(userns_fd, "userns_fd")
+        if uns < 0:
+            raise ValueError(f"userns_fd must be a file descriptor >= 0, not {uns}")
         if not aset & MountAttr.IDMAP:
             raise ValueError("userns_fd is only used with MountAttr.IDMAP in attr_set")
     elif aset & MountAttr.IDMAP:
@@ -637,7 +726,7 @@ def setdomainname(name: str | bytes) -> None:
 def pidfd_open(pid: int, flags: int = 0) -> int:
     """pidfd_open(2): a pidfd for pid (``PIDFD_NONBLOCK`` in flags)."""
     _need(HAS_PIDFD, "pidfd_open")
-    p = _int(pid, "pid")
+    p = _cint(pid, "pid")
     r = lib.nsb_pidfd_open(p, _uint(flags, "flags", 32))
     if r < 0:
         _raise(f"pidfd_open({p})")
@@ -651,7 +740,7 @@ def pidfd_send_signal(pidfd: Fd, sig: int, flags: int = 0) -> None:
     """pidfd_send_signal(2): signal exactly the process of the pidfd."""
     _need(HAS_PIDFD, "pidfd_send_signal")
     f = _fd(pidfd, "pidfd")
-    s = _int(sig, "sig")
+    s = _cint(sig, "sig")
     if lib.nsb_pidfd_send_signal(f, s, _uint(flags, "flags", 32)) < 0:
         _raise(f"pidfd_send_signal({f}, {s})")
 
@@ -660,7 +749,7 @@ def pidfd_getfd(pidfd: Fd, targetfd: int, flags: int = 0) -> int:
     """pidfd_getfd(2): a copy (close-on-exec) of another process's fd."""
     _need(HAS_PIDFD_GETFD, "pidfd_getfd")
     f = _fd(pidfd, "pidfd")
-    t = _int(targetfd, "targetfd")
+    t = _cint(targetfd, "targetfd")
     r = lib.nsb_pidfd_getfd(f, t, _uint(flags, "flags", 32))
     if r < 0:
         _raise(f"pidfd_getfd({f}, {t})")
@@ -704,7 +793,7 @@ def _mask_from_caps(caps: Iterable[int], name: str) -> int:
 
 def capget(pid: int = 0) -> CapSets:
     """capget(2): the capability sets of pid (0: this thread)."""
-    p = _int(pid, "pid")
+    p = _cint(pid, "pid")
     e, pe, i = ffi.new("uint64_t *"), ffi.new("uint64_t *"), ffi.new("uint64_t *")
     if lib.nsb_capget(p, e, pe, i) < 0:
         _raise(f"capget({p})")
@@ -718,7 +807,7 @@ def capset(
     e = _mask_from_caps(effective, "effective")
     pe = _mask_from_caps(permitted, "permitted")
     i = _mask_from_caps(inheritable, "inheritable")
-    p = _int(pid, "pid")
+    p = _cint(pid, "pid")
     if lib.nsb_capset(p, e, pe, i) < 0:
         _raise(f"capset({p})")
 
@@ -759,7 +848,7 @@ def get_no_new_privs() -> bool:
 
 
 def set_dumpable(dumpable: bool) -> None:
-    _prctl("PR_SET_DUMPABLE", lib.PR_SET_DUMPABLE, int(bool(dumpable)))
+    _prctl("PR_SET_DUMPABLE", lib.PR_SET_DUMPABLE, _bool(dumpable, "dumpable"))
 
 
 def get_dumpable() -> bool:
@@ -782,7 +871,7 @@ def get_name() -> str:
 
 def set_child_subreaper(enabled: bool) -> None:
     """``PR_SET_CHILD_SUBREAPER``: orphaned descendants are re-parented to us."""
-    _prctl("PR_SET_CHILD_SUBREAPER", lib.PR_SET_CHILD_SUBREAPER, int(bool(enabled)))
+    _prctl("PR_SET_CHILD_SUBREAPER", lib.PR_SET_CHILD_SUBREAPER, _bool(enabled, "enabled"))
 
 
 def get_child_subreaper() -> bool:
@@ -791,7 +880,7 @@ def get_child_subreaper() -> bool:
 
 def set_keepcaps(enabled: bool) -> None:
     """``PR_SET_KEEPCAPS``: keep permitted capabilities across a change of uid."""
-    _prctl("PR_SET_KEEPCAPS", lib.PR_SET_KEEPCAPS, int(bool(enabled)))
+    _prctl("PR_SET_KEEPCAPS", lib.PR_SET_KEEPCAPS, _bool(enabled, "enabled"))
 
 
 def get_keepcaps() -> bool:
@@ -805,25 +894,20 @@ def capbset_read(cap: int) -> bool:
 
 def capbset_drop(cap: int) -> None:
     """``PR_CAPBSET_DROP``: remove cap from the bounding set (one way)."""
-    _prctl(f"PR_CAPBSET_DROP, {int(cap)}", lib.PR_CAPBSET_DROP, _uint(cap, "cap", 6))
+    c = _uint(cap, "cap", 6)
+    _prctl(f"PR_CAPBSET_DROP, {c}", lib.PR_CAPBSET_DROP, c)
 
 
 def cap_ambient_raise(cap: int) -> None:
-    _prctl(
-        f"PR_CAP_AMBIENT_RAISE, {int(cap)}",
-        lib.PR_CAP_AMBIENT,
-        lib.PR_CAP_AMBIENT_RAISE,
-        _uint(cap, "cap", 6),
-    )
+    """``PR_CAP_AMBIENT_RAISE``: add cap (permitted and inheritable) to the ambient set."""
+    c = _uint(cap, "cap", 6)
+    _prctl(f"PR_CAP_AMBIENT_RAISE, {c}", lib.PR_CAP_AMBIENT, lib.PR_CAP_AMBIENT_RAISE, c)
 
 
 def cap_ambient_lower(cap: int) -> None:
-    _prctl(
-        f"PR_CAP_AMBIENT_LOWER, {int(cap)}",
-        lib.PR_CAP_AMBIENT,
-        lib.PR_CAP_AMBIENT_LOWER,
-        _uint(cap, "cap", 6),
-    )
+    """``PR_CAP_AMBIENT_LOWER``: remove cap from the ambient set."""
+    c = _uint(cap, "cap", 6)
+    _prctl(f"PR_CAP_AMBIENT_LOWER, {c}", lib.PR_CAP_AMBIENT, lib.PR_CAP_AMBIENT_LOWER, c)
 
 
 def cap_ambient_is_set(cap: int) -> bool:
@@ -892,7 +976,8 @@ def _filter_bytes(program: bytes | Sequence[BpfInsn]) -> bytes:
         if len(program) % size:
             raise ValueError(f"a filter is a whole number of {size}-byte instructions")
         return program
-    if isinstance(program, str) or not isinstance(program, Sequence):
+    prog: object = program
+    if isinstance(prog, str) or not isinstance(prog, Sequence):
         raise TypeError("program must be bytes or a sequence of (code, jt, jf, k)")
     arr = ffi.new("struct sock_filter[]", len(program))
     for i, insn in enumerate(program):
