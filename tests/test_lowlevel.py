@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import HostState
 
 import pynsbind
 from pynsbind import lowlevel as L
@@ -41,6 +40,7 @@ from pynsbind.lowlevel import (
     UmountFlags,
 )
 from pynsbind.lowlevel import Namespace as NS
+from tests.conftest import HostState
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
