@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import pynsbind
 from pynsbind import Capability, Namespace, SpawnError, Spec, SpecError
 from tests import strategies as S
-from tests.conftest import HostState, host_ns
+from tests.conftest import HostState, examples, host_ns
 
 pytestmark = pytest.mark.root
 
@@ -86,7 +86,7 @@ def test_1_2_namespaces_asked_differ_the_rest_is_the_hosts(
 # 3 ------------------------------------------------------------------------------
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(children=st.integers(0, 4), extra=S.namespace_sets(user=False))
 def test_3_pid_namespace(rootfs: str, probe: str, children: int, extra: Namespace) -> None:
     ns = extra | Namespace.PID | Namespace.MNT
@@ -136,7 +136,7 @@ def test_4_hostname(rootfs: str, hostname: str, domainname: str | None, new: str
 # 5 ------------------------------------------------------------------------------
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(data=st.data(), readonly_root=st.booleans())
 def test_5_mounts(rootfs: str, data: st.DataObject, readonly_root: bool) -> None:
     before = HostState.now()
@@ -173,7 +173,7 @@ def test_5_mounts(rootfs: str, data: st.DataObject, readonly_root: bool) -> None
 # 6 ------------------------------------------------------------------------------
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(maps=S.id_maps(), data=st.data())
 def test_6_id_maps_and_ownership(rootfs: str, maps: tuple[list[Any], list[Any]], data: st.DataObject) -> None:
     uid_map, gid_map = maps
@@ -219,7 +219,7 @@ def test_6_id_maps_and_ownership(rootfs: str, maps: tuple[list[Any], list[Any]],
 # 7 ------------------------------------------------------------------------------
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(extra=S.namespace_sets(user=False, mnt=True))
 def test_7_network(rootfs: str, extra: Namespace) -> None:
     ns = extra | Namespace.NET
@@ -240,7 +240,7 @@ def test_7_network(rootfs: str, extra: Namespace) -> None:
 # 8 ------------------------------------------------------------------------------
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(key=st.integers(1, 2**30), name=st.from_regex(r"\A/[a-z]{1,10}\Z"))
 def test_8_ipc_objects_stay_in_their_container(rootfs: str, key: int, name: str) -> None:
     mounts = pynsbind.default_mounts()
@@ -367,7 +367,7 @@ def test_12_env_cwd_user_groups(
 # 13 -----------------------------------------------------------------------------
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(n=st.integers(2, 6), names=st.lists(S.hostnames, min_size=6, max_size=6, unique=True))
 def test_13_concurrent_containers_are_isolated_from_each_other(rootfs: str, n: int, names: list[str]) -> None:
     results: dict[int, Any] = {}
@@ -405,7 +405,7 @@ def test_13_concurrent_containers_are_isolated_from_each_other(rootfs: str, n: i
 # invalid specs --------------------------------------------------------------------
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(fields=S.hostile_fields())
 def test_hostile_specs_fail_cleanly(rootfs: str, fields: dict[str, Any]) -> None:
     fields.setdefault("args", ["/bin/true"])
