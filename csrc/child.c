@@ -282,8 +282,13 @@ static long nsb_clone_tree(struct child *c, const struct nsb_op *op)
     unsigned int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
     if (op->flags & NSB_F_RECURSIVE)
         flags |= AT_RECURSIVE;
-    if (op->reg >= 0 && op->reg < NSB_MAX_REGS && c->regs[op->reg] >= 0 && !op->s1)
-        return nsb_sys3(SYS_open_tree, c->regs[op->reg], "", flags | AT_EMPTY_PATH);
+    if (op->reg >= 0 && op->reg < NSB_MAX_REGS && c->regs[op->reg] >= 0 && !op->s1) {
+        /* a pre-opened detached tree: attach it as it is (kernels before 6.15
+         * refuse to clone a detached tree again); it is used once */
+        long fd = c->regs[op->reg];
+        c->regs[op->reg] = -1;
+        return fd;
+    }
     return nsb_sys3(SYS_open_tree, AT_FDCWD, op->s1, flags);
 #else
     (void)c;
