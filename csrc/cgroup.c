@@ -1,6 +1,7 @@
 /* cgroup.c - the fast path for cgroup files: a batch of openat+write on one
  * cgroup directory fd, with no Python between the writes (see nsb.h). */
 #include <stdio.h>
+#include <sys/inotify.h>
 
 #include "headers.h"
 #include "nsb.h"
@@ -42,4 +43,17 @@ int nsb_cg_write_pid(int fd, int pid)
         w = write(fd, buf, (size_t)len);
     while (w < 0 && errno == EINTR);
     return w < 0 ? -1 : 0;
+}
+
+/* An inotify instance for cgroup events (see nsb.h). */
+int nsb_cg_inotify(void)
+{
+    return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+}
+
+/* Watch a cgroup events file: cgroupfs signals IN_MODIFY when its content
+ * changes; IN_IGNORED follows when the cgroup is removed. */
+int nsb_cg_watch(int ifd, const char *path)
+{
+    return inotify_add_watch(ifd, path, IN_MODIFY);
 }

@@ -161,6 +161,10 @@ struct nsb_kv {
 };
 int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed);
 int nsb_cg_write_pid(int fd, int pid);
+/* events: an inotify fd (non-blocking, close-on-exec) and IN_MODIFY watches on
+ * cgroup.events / memory.events; the kernel signals changes of those files */
+int nsb_cg_inotify(void);
+int nsb_cg_watch(int ifd, const char *path);
 /* END CDEF */
 
 #define NSB_ABI_VERSION 1

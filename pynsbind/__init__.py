@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         run,
         spawn,
     )
+    from pynsbind.cgroups import Resources
     from pynsbind.spec import Device, IdMap, Mount, Spec, default_mounts
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Mount",
     "Namespace",
     "Process",
+    "Resources",
     "SpawnError",
     "Spec",
     "SpecError",
@@ -52,6 +54,7 @@ __all__ = [
 
 _WHERE = {
     "Features": "pynsbind._features",
+    "Resources": "pynsbind.cgroups",
     "features": "pynsbind._features",
     "SpawnError": "pynsbind.errors",
     "SpecError": "pynsbind.errors",
