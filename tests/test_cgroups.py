@@ -680,3 +680,36 @@ def test_cleanup_removes_what_a_dead_spawner_left(cgpath: str) -> None:
         alive.delete()
         for hier in h.hierarchies:
             os.rmdir(hier.dir(foreign))
+
+
+# ---- fresh cgroups: the fast path and its fallback --------------------------------------
+
+
+def test_fresh_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pynsbind.cgroups as cgroups
+    from pynsbind.cgroups._common import Dirs
+
+    res = Resources(pids_max=77)
+    a = Cgroup.create(None, res)  # the general way, which lays out the fast one
+    b = Cgroup.create(None, res)  # one C call
+    try:
+        assert a.path != b.path
+        for cg in (a, b):
+            assert cg.owned
+            assert cg.path.startswith(f"{AUTO_PREFIX}{PID}-")
+            assert file_of(cg, "pids", "pids.max", "pids.max") == "77"
+            assert all(os.path.isdir(d) for d in cg.dirs.values())
+    finally:
+        a.delete()
+        b.delete()
+    # a fast path that fails half-way undoes what it made and goes the general way
+    euid, h, dirs = cgroups._fast[res]
+    bases = [hier.base for hier in h.hierarchies]
+    bases[-1] = f"/nonexistent-{PID}"
+    bogus = Dirs(bases, dirs.batches)
+    monkeypatch.setitem(cgroups._fast, res, (euid, h, bogus))
+    c = Cgroup.create(None, res)
+    try:
+        assert file_of(c, "pids", "pids.max", "pids.max") == "77"
+    finally:
+        c.delete()

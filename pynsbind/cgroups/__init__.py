@@ -27,20 +27,23 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from pynsbind._ffi import ffi, lib
 from pynsbind.cgroups import _v1, _v2
 from pynsbind.cgroups._common import (
     DIR_FLAGS,
+    Batch,
     CpuStats,
+    Dirs,
     IoDeviceStats,
     MemoryStats,
     PidsStats,
     Stats,
+    batch_error,
     write_file,
-    write_pid,
 )
 from pynsbind.cgroups._detect import Hierarchy, Host, detect, host, mode
 from pynsbind.cgroups._events import Event, EventStream
-from pynsbind.cgroups._program import compile_program
+from pynsbind.cgroups._program import Program, compile_program
 from pynsbind.cgroups.resources import Resources
 from pynsbind.errors import SpecError, strerror
 
@@ -76,6 +79,8 @@ MARKER = "user.pynsbind.creator"
 _NAME_MAX = 255
 
 _counter = itertools.count(1)
+#: Cgroup.create(None, resources) done once the general way: (euid, host, dirs)
+_fast: dict[Resources | None, tuple[int, Host, Dirs]] = {}
 _start: tuple[int, int] = (-1, -1)
 
 
@@ -200,9 +205,10 @@ class Cgroup:
     path: str
     host: Host
     owned: bool
-    _dirs: tuple[tuple[Hierarchy, str], ...]
+    _dirs_: tuple[tuple[Hierarchy, str], ...] | None
     _made: list[str]
     _auto: bool
+    _relb: bytes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("use Cgroup.create(path, resources) or Cgroup.open(path)")
@@ -213,9 +219,17 @@ class Cgroup:
         self.path = rel
         self.host = h
         self.owned = owned
-        self._dirs = tuple((hier, hier.dir(rel)) for hier in h.hierarchies)
+        self._dirs_ = None
         self._made = made or []
+        self._relb = os.fsencode(rel)
         return self
+
+    @property
+    def _dirs(self) -> tuple[tuple[Hierarchy, str], ...]:
+        """(hierarchy, directory) of this cgroup in each hierarchy."""
+        if self._dirs_ is None:
+            self._dirs_ = tuple((hier, hier.dir(self.path)) for hier in self.host.hierarchies)
+        return self._dirs_
 
     # -- making --
 
@@ -232,7 +246,29 @@ class Cgroup:
         ``resources`` applied, each directory's limits in one batch of writes.
         Bad input raises ValueError (SpecError) and creates nothing; so does an
         existing path (FileExistsError)."""
+        if path is None and host is None:
+            fast = _fast.get(resources)
+            if fast is not None and fast[0] == os.geteuid():
+                # a fresh cgroup with limits already checked and laid out: one C
+                # call; on any failure, undo and take the general way below
+                _, h, cdirs = fast
+                pid, start = _creator()
+                rel = f"{AUTO_PREFIX}{pid}-{start}-{next(_counter)}"
+                where = ffi.new("int[2]")
+                if (
+                    lib.nsb_cg_create(cdirs.arr, cdirs.n, rel.encode(), ffi.NULL, where, where + 1)
+                    == 0
+                ):
+                    cg = cls._make(rel, h, owned=True)
+                    cg._auto = True
+                    return cg
+                for hier in reversed(h.hierarchies[: where[0] + (where[1] != -1)]):
+                    _rmdir(hier.dir(rel))
         cg, _fds = cls._create(path, resources, host, keep=False)
+        if path is None and host is None and cg.host.hierarchies:
+            laid_out = compile_program(resources, cg.host).dirs(cg.host, "")
+            if laid_out is not None:
+                _fast[resources] = (os.geteuid(), cg.host, laid_out)
         return cg
 
     @classmethod
@@ -245,7 +281,8 @@ class Cgroup:
                 f"resources must be a pynsbind.Resources, not {type(resources).__name__}"
             )
         h = h or host()
-        h.check()
+        if h.problem is not None or not h.hierarchies:
+            h.check()
         prog = compile_program(resources, h)
         auto = path is None
         rel = "" if path is None else normalize(path)
@@ -257,13 +294,14 @@ class Cgroup:
         made: list[str] = []
         created: list[str] = []
         fds: dict[str, int] = {}
+        all_made = False  # the fast path made every directory (created stays empty)
         try:
             for attempt in itertools.count():
                 if auto:
                     pid, start = _creator()
                     rel = f"{AUTO_PREFIX}{pid}-{start}-{next(_counter)}"
                 try:
-                    cls._mkdirs(h, rel, prog, created, made, fds)
+                    all_made = cls._mkdirs(h, rel, prog, created, made, fds, keep)
                     break
                 except FileExistsError as exc:
                     if auto and not created and attempt < 100:
@@ -272,8 +310,10 @@ class Cgroup:
                         errno.EEXIST, f"cgroup {rel} already exists: {exc.filename}", exc.filename
                     ) from None
             if not auto:
-                _mark(created + made)
+                _mark([hier.dir(rel) for hier in h.hierarchies] + made)
         except BaseException:
+            if all_made:
+                created = [hier.dir(rel) for hier in h.hierarchies]
             for fd in fds.values():
                 os.close(fd)
             for d in reversed(created):
@@ -283,35 +323,91 @@ class Cgroup:
             raise
         cg = cls._make(rel, h, owned=True, made=made)
         cg._auto = auto
-        if not keep:
-            for fd in fds.values():
-                os.close(fd)
-            fds = {}
         return cg, fds
 
     @staticmethod
     def _mkdirs(
-        h: Host, rel: str, prog: Any, created: list[str], made: list[str], fds: dict[str, int]
-    ) -> None:
-        parent_rel, _, _ = rel.rpartition("/")
-        for hier in h.hierarchies:
-            d = hier.dir(rel)
-            parent = hier.dir(parent_rel)
-            if parent_rel:
+        h: Host,
+        rel: str,
+        prog: Program,
+        created: list[str],
+        made: list[str],
+        fds: dict[str, int],
+        keep: bool,
+    ) -> bool:
+        """mkdir + limits in every hierarchy, in one C call (nsb_cg_create); the
+        slow path below handles what that call cannot: a file still to choose,
+        a parent removed meanwhile, a parent's cpuset changed since it was read.
+        True when the fast path made every directory (``created`` is then left
+        empty: the caller works the list out only if it must roll back)."""
+        parent_rel = rel.rpartition("/")[0]
+        hs = h.hierarchies
+        if parent_rel:
+            for hier in hs:
                 _make_parents(hier, parent_rel, made)
-            for tries in range(3):
-                try:
-                    os.mkdir(d, 0o755)
-                    break
-                except FileNotFoundError:
-                    # a parent went away (another process removed it when empty)
-                    if tries == 2 or not parent_rel:
-                        raise
-                    _make_parents(hier, parent_rel, made)
-            created.append(d)
-            dfd = os.open(d, DIR_FLAGS)
-            fds[hier.name] = dfd
-            prog.batch(hier, dfd, parent=parent).run(dfd, d)
+        cdirs = prog.dirs(h, parent_rel)
+        if cdirs is not None:
+            fdarr = ffi.new("int32_t[]", len(hs)) if keep else ffi.NULL
+            where = ffi.new("int[2]")
+            relb = os.fsencode(rel)
+            if lib.nsb_cg_create(cdirs.arr, cdirs.n, relb, fdarr, where, where + 1) == 0:
+                if keep:
+                    fds.update((hier.name, fdarr[i]) for i, hier in enumerate(hs))
+                return True
+            err, i, k = ffi.errno, where[0], where[1]
+            if keep:  # the fds C kept: those before i, and i's when only a write failed
+                for j in range(i + (k >= 0)):
+                    os.close(fdarr[j])
+            made_now = [hier.dir(rel) for hier in hs[: i + (k != -1)]]
+            retry = (k == -1 and err == errno.ENOENT and parent_rel) or (
+                k >= 0 and prog.needs_parent(hs[i])
+            )
+            if not retry:
+                created.extend(made_now)
+                d = hs[i].dir(rel)
+                if k == -1:
+                    raise OSError(err, f"create {d}: {strerror(err)}", d)
+                if k == -2:
+                    raise OSError(err, f"open {d}: {strerror(err)}", d)
+                raise batch_error(err, d, *cdirs.batches[i].kvs[k])
+            for d in reversed(made_now):
+                _rmdir(d)
+        for hier in hs:
+            Cgroup._mkdir_slow(hier, rel, parent_rel, prog, created, made, fds, keep)
+        return False
+
+    @staticmethod
+    def _mkdir_slow(
+        hier: Hierarchy,
+        rel: str,
+        parent_rel: str,
+        prog: Program,
+        created: list[str],
+        made: list[str],
+        fds: dict[str, int],
+        keep: bool,
+    ) -> None:
+        d, parent = hier.dir(rel), hier.dir(parent_rel)
+        for tries in range(3):
+            try:
+                os.mkdir(d, 0o755)
+                break
+            except FileNotFoundError:
+                # a parent went away (another process removed it when empty)
+                if not parent_rel or tries == 2:
+                    raise
+                _make_parents(hier, parent_rel, made)
+        created.append(d)
+        dfd = os.open(d, DIR_FLAGS)
+        try:
+            if prog.needs_parent(hier):
+                prog.forget_parent(hier, parent)  # read the parent's cpuset again
+            prog.batch_at(hier, dfd, parent).run(dfd, d)
+        finally:
+            if keep:
+                fds[hier.name] = dfd
+            else:
+                os.close(dfd)
 
     @classmethod
     def open(cls, path: str, *, host: Host | None = None) -> Cgroup:
@@ -418,20 +514,12 @@ class Cgroup:
         )
         if not isinstance(pid, int) or pid <= 0:
             raise TypeError(f"expected a pid or a process, not {process!r}")
-        for _, d in self._dirs:
-            procs = d + "/cgroup.procs"
-            try:
-                fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
-            except OSError as exc:
-                raise OSError(
-                    exc.errno, f"open {procs}: {strerror(exc.errno or 0)}", procs
-                ) from None
-            try:
-                err = write_pid(fd, pid)
-            finally:
-                os.close(fd)
-            if err:
-                raise OSError(err, f"move {pid} into {d}: {strerror(err)}", procs)
+        hd = _host_dirs(self.host)
+        failed = ffi.new("int *")
+        if lib.nsb_cg_attach(hd.arr, hd.n, self._relb, pid, failed) < 0:
+            err = ffi.errno
+            d = self._dirs[failed[0]][1]
+            raise OSError(err, f"move {pid} into {d}: {strerror(err)}", d + "/cgroup.procs")
 
     def update(self, resources: Resources) -> None:
         """Apply ``resources`` (checked first: bad input writes nothing)."""
@@ -452,8 +540,6 @@ class Cgroup:
                     kvs = _v1.memory_order(d, kvs)
                 elif resources.cpu_period is not None and resources.cpu_quota is None:
                     kvs = [_keep_quota(d, kv) for kv in kvs]
-                from pynsbind.cgroups._common import Batch
-
                 Batch(kvs).run(dfd, d)
             finally:
                 os.close(dfd)
@@ -535,10 +621,18 @@ class Cgroup:
         """Remove the cgroup (and cgroups below it) from every hierarchy, waiting
         up to ``timeout`` seconds for its processes to leave and retrying EBUSY.
         Parents that :meth:`create` made are removed too when empty."""
-        deadline = time.monotonic() + timeout
-        for _, d in self._dirs:
-            for sub in [*_subdirs_bottom_up(d), d]:
-                _rmdir_wait(sub, deadline, timeout)
+        hd = _host_dirs(self.host)
+        failed = ffi.new("int *")
+        if lib.nsb_cg_rmdir(hd.arr, hd.n, self._relb, failed) < 0:
+            err, first = ffi.errno, failed[0]
+            d = self._dirs[first][1]
+            if err != errno.EBUSY:
+                raise OSError(err, f"remove {d}: {strerror(err)}", d)
+            # processes still leaving, or cgroups below it: remove those first
+            deadline = time.monotonic() + timeout
+            for _, d in self._dirs[first:]:
+                for sub in [*_subdirs_bottom_up(d), d]:
+                    _rmdir_wait(sub, deadline, timeout)
         for d in reversed(self._made):
             _rmdir(d)
         self._made = []
@@ -566,6 +660,15 @@ class Cgroup:
 
 def _host() -> Host:
     return host()
+
+
+def _host_dirs(h: Host) -> Dirs:
+    """The hierarchies' base directories as a C array, kept with the host."""
+    d: Dirs | None = h.__dict__.get("_cdirs")
+    if d is None:
+        d = Dirs([hier.base for hier in h.hierarchies])
+        object.__setattr__(h, "_cdirs", d)
+    return d
 
 
 def _ancestors(h: Hierarchy, rel: str) -> list[str]:

@@ -98,7 +98,7 @@ class Batch:
     on a cgroup directory fd by ``nsb_cg_write_batch``: one openat+write+close per
     file, with no Python between them."""
 
-    __slots__ = ("_arr", "_keep", "kvs")
+    __slots__ = ("_keep", "arr", "kvs")
 
     def __init__(self, kvs: Sequence[tuple[str, str]]) -> None:
         self.kvs = tuple(kvs)
@@ -109,7 +109,7 @@ class Batch:
             v = ffi.new("char[]", value.encode())
             keep += (k, v)
             arr[i].key, arr[i].value, arr[i].len = k, v, len(value.encode())
-        self._arr = arr
+        self.arr = arr
         self._keep = keep
 
     def __len__(self) -> int:
@@ -120,7 +120,7 @@ class Batch:
         if not self.kvs:
             return
         failed = ffi.new("int *", -1)
-        if lib.nsb_cg_write_batch(dirfd, self._arr, len(self.kvs), failed) < 0:
+        if lib.nsb_cg_write_batch(dirfd, self.arr, len(self.kvs), failed) < 0:
             err = ffi.errno
             key, value = self.kvs[failed[0]]
             raise batch_error(err, where, key, value)
@@ -135,11 +135,25 @@ def batch_error(err: int, where: str, key: str, value: str) -> OSError:
     return OSError(err, f"write {value!r} to {path}: {strerror(err)}", path)
 
 
-def write_pid(fd: int, pid: int) -> int:
-    """Write a pid into an open cgroup.procs; 0 or the errno."""
-    if lib.nsb_cg_write_pid(fd, pid) < 0:
-        return int(ffi.errno)
-    return 0
+class Dirs:
+    """``struct nsb_cg_dir[]``: the base directory of each hierarchy, with the
+    batch of each (for nsb_cg_create) or none (nsb_cg_attach, nsb_cg_rmdir)."""
+
+    __slots__ = ("_keep", "arr", "batches", "n")
+
+    def __init__(self, bases: Sequence[str], batches: Sequence[Batch] | None = None) -> None:
+        self.n = len(bases)
+        self.batches = tuple(batches or ())
+        self.arr = ffi.new("struct nsb_cg_dir[]", max(1, self.n))
+        keep = []
+        for i, base in enumerate(bases):
+            b = ffi.new("char[]", os.fsencode(base))
+            keep.append(b)
+            self.arr[i].base = b
+            if batches:
+                self.arr[i].kvs = batches[i].arr
+                self.arr[i].nkv = len(batches[i])
+        self._keep = keep
 
 
 # ---- stats -----------------------------------------------------------------------

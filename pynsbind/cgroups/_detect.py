@@ -174,6 +174,14 @@ class Host:
     sys: str = "/sys"
     rootless: bool = False
 
+    def __hash__(self) -> int:
+        # hashed on every compile_program() lookup: computed once
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.mode, self.hierarchies, self.problem, self.cpus, self.mems))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def v2(self) -> Hierarchy | None:
         for h in self.hierarchies:

@@ -2,7 +2,8 @@
 
 Where the cgroup has a cgroup2 directory (unified hosts, and the unified tree of
 hybrid ones) the kernel signals changes of ``cgroup.events`` (populated, frozen)
-and ``memory.events`` (oom, oom_kill) through inotify.  A v1 memory cgroup
+and ``memory.events`` (oom, oom_kill) through inotify, and its removal as an
+IN_DELETE on its parent directory.  A v1 memory cgroup
 signals OOM through an eventfd registered in ``cgroup.event_control`` for
 ``memory.oom_control``.  What v1 cannot signal (populated and frozen on a legacy
 host) is polled every ``interval`` seconds.
@@ -65,6 +66,8 @@ class EventStream:
             if self._v2dir is not None:
                 self._ifd = _check(lib.nsb_cg_inotify(), "inotify_init1")
                 self._watch(self._v2dir + "/cgroup.events")
+                # the removal of the cgroup shows as IN_DELETE on its parent
+                self._watch(os.path.dirname(self._v2dir), children=True)
                 if self._mem_v2:
                     self._watch(self._v2dir + "/memory.events")
             if self._mem_v1 is not None:
@@ -76,8 +79,8 @@ class EventStream:
 
     # -- setup --
 
-    def _watch(self, path: str) -> None:
-        if lib.nsb_cg_watch(self._ifd, os.fsencode(path)) < 0:
+    def _watch(self, path: str, children: bool = False) -> None:
+        if lib.nsb_cg_watch(self._ifd, os.fsencode(path), int(children)) < 0:
             err = ffi.errno
             raise OSError(err, f"inotify_add_watch {path}: {strerror(err)}", path)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pynsbind.cgroups import _v1, _v2
-from pynsbind.cgroups._common import Batch
+from pynsbind.cgroups._common import Batch, Dirs
 from pynsbind.cgroups.resources import Resources, format_cpuset
 from pynsbind.errors import SpecError
 
@@ -56,16 +56,67 @@ class Program:
     #: controllers the cgroup2 writes need enabled by the parent
     v2_controllers: frozenset[str] = frozenset()
     _batches: dict[str, Batch] = field(default_factory=dict)
+    _dirs: dict[str, Dirs] = field(default_factory=dict)
 
-    def batch(self, h: Hierarchy, dirfd: int, *, parent: str | None = None) -> Batch:
-        """The batch for hierarchy ``h``; ``parent`` (at creation) is the new
-        cgroup's parent directory, whose cpuset a v1 cpuset cgroup must copy."""
-        if parent is not None and h.version == 1 and "cpuset" in h.controllers:
-            return Batch(_v1.cpuset_defaults(parent, self.resolved(h, dirfd)))
+    def needs_parent(self, h: Hierarchy) -> bool:
+        """A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no
+        process until it has both: its batch copies those of its parent."""
+        return h.version == 1 and "cpuset" in h.controllers
+
+    def batch(self, h: Hierarchy, parent: str) -> Batch | None:
+        """The batch for a new cgroup under ``parent`` in ``h``; None while a
+        file must still be chosen in a real cgroup directory (see batch_at)."""
+        if self.needs_parent(h):
+            key = h.name + ":" + parent
+            b = self._batches.get(key)
+            if b is None:
+                kvs = self._known(h)
+                if kvs is None:
+                    return None
+                # read once and kept: forget_parent() when a write says it changed
+                b = self._batches[key] = Batch(_v1.cpuset_defaults(parent, kvs))
+            return b
         b = self._batches.get(h.name)
         if b is None:
-            b = self._batches[h.name] = Batch(self.resolved(h, dirfd))
+            kvs = self._known(h)
+            if kvs is None:
+                return None
+            b = self._batches[h.name] = Batch(kvs)
         return b
+
+    def batch_at(self, h: Hierarchy, dirfd: int, parent: str) -> Batch:
+        """The batch, choosing files by looking into the new cgroup ``dirfd``."""
+        self.resolved(h, dirfd)
+        b = self.batch(h, parent)
+        assert b is not None
+        return b
+
+    def forget_parent(self, h: Hierarchy, parent: str) -> None:
+        self._batches.pop(h.name + ":" + parent, None)
+        self._dirs.clear()
+
+    def dirs(self, host: Host, parent_rel: str) -> Dirs | None:
+        """All hierarchies with their batches, for one nsb_cg_create call making
+        a cgroup under ``parent_rel``; None while a file must still be chosen."""
+        d = self._dirs.get(parent_rel)
+        if d is None:
+            batches = [self.batch(h, h.dir(parent_rel)) for h in host.hierarchies]
+            if any(b is None for b in batches):
+                return None
+            d = self._dirs[parent_rel] = Dirs(
+                [h.base for h in host.hierarchies],
+                batches,  # type: ignore[arg-type]
+            )
+        return d
+
+    def _known(self, h: Hierarchy) -> list[tuple[str, str]] | None:
+        kvs = list(self.kvs.get(h.name, ()))
+        for choice in self.choices.get(h.name, ()):
+            hit = _choice_cache.get((h.name, tuple(k for k, _ in choice)))
+            if hit is None:
+                return None
+            kvs.append((hit, dict(choice)[hit]))
+        return kvs
 
     def resolved(self, h: Hierarchy, dirfd: int) -> list[tuple[str, str]]:
         """The writes of ``h``, with each choice of file made (see _resolve)."""

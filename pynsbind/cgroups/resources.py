@@ -265,6 +265,15 @@ class Resources:
     def _put(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
 
+    def __hash__(self) -> int:
+        # hashed on every cgroup made with it (the compiled writes are cached by
+        # it): computed once
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @staticmethod
     def _io_max(value: object) -> tuple[tuple[str, tuple[tuple[str, Limit], ...]], ...]:
         value = _pairs(value)
