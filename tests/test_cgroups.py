@@ -321,18 +321,46 @@ def test_existing_path_is_refused(cgpath: str) -> None:
 
 def test_own_subtree_is_refused() -> None:
     """Never inside the subtree that holds this process (the machine's own, such as
-    memory:/process_api here): refused before anything is written."""
+    memory:/process_api on the hybrid test host): refused before anything is
+    written.  A child placed in a cgroup of its own shows it on any layout."""
     h = host()
-    owners = {hier.own.split("/")[0] for hier in h.hierarchies if hier.own}
-    if not owners:
-        pytest.skip("this process sits at the root of every hierarchy")
-    for top in owners:
+    for top in {hier.own.split("/")[0] for hier in h.hierarchies if hier.own}:
         with pytest.raises(ValueError, match="subtree that holds this process"):
             Cgroup.create(f"{top}/pynsbind-{PID}")
         with pytest.raises(ValueError, match="subtree that holds this process"):
             Cgroup.open(top)
         with pytest.raises(SpecError, match=r"^cgroup: .*subtree that holds this process"):
             pynsbind.run(["/bin/true"], cgroup=f"{top}/x")
+    v2 = h.v2
+    assert v2 is not None
+    own = f"pynsbind-own-{PID}"
+    os.makedirs(f"{v2.base}/{own}/leaf")
+
+    def attempt() -> Any:
+        with open(f"{v2.base}/{own}/leaf/cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+        mine = detect()
+        assert mine.v2 is not None
+        assert mine.v2.own == f"{own}/leaf"
+        try:
+            Cgroup.create(f"{own}/other", host=mine)
+        except ValueError as exc:
+            return str(exc)
+        return "created"
+
+    try:
+        kind, msg = _in_child(attempt)
+        assert kind == "ok", msg
+        assert f"is inside {own!r}, the subtree that holds this process" in msg
+        assert not os.path.exists(f"{v2.base}/{own}/other")
+    finally:
+        for d in (f"{v2.base}/{own}/leaf", f"{v2.base}/{own}"):
+            for _ in range(200):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.01)
 
 
 # ---- placement through spawn --------------------------------------------------------------

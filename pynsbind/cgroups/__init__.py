@@ -601,21 +601,22 @@ class Cgroup:
                 via_kernel = False  # v1-only members (moved by someone): signal them
 
     def _kill_all(self, pids: list[int]) -> None:
-        fz = self._home_dir("freezer") if self._v2_dir() is None else None
+        """SIGKILL each process, frozen meanwhile where a freezer is at hand (so
+        that none forks a child the list misses)."""
         frozen = False
-        if fz is not None:
-            try:
-                _v1.freeze(fz[1], True, 1.0)
-                frozen = True
-            except (OSError, TimeoutError):
-                pass
+        try:
+            self._freezer(True, 1.0)
+            frozen = True
             pids = self.procs()
+        except (OSError, TimeoutError):
+            pass  # no freezer, or a task that will not stop: signal anyway
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, _signal.SIGKILL)
-        if frozen and fz is not None:
+        if frozen:
+            # v1 delivers the SIGKILL on thaw; v2 kills frozen tasks at once
             with contextlib.suppress(OSError, TimeoutError):
-                _v1.freeze(fz[1], False, 1.0)
+                self._freezer(False, 1.0)
 
     def delete(self, timeout: float = 10.0) -> None:
         """Remove the cgroup (and cgroups below it) from every hierarchy, waiting
