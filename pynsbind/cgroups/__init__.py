@@ -98,12 +98,19 @@ def _proc_start(pid: int | str) -> int | None:
 
 
 def _creator() -> tuple[int, int]:
-    """(pid, start time) of this process, re-read after a fork."""
+    """(pid, start time) of this process (read again in a forked child)."""
     global _start
-    pid = os.getpid()
-    if _start[0] != pid:
-        _start = (pid, _proc_start("self") or 0)
+    if _start[0] < 0:
+        _start = (os.getpid(), _proc_start("self") or 0)
     return _start
+
+
+def _forked() -> None:
+    global _start
+    _start = (-1, -1)
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def normalize(path: object) -> str:
@@ -209,6 +216,7 @@ class Cgroup:
     _made: list[str]
     _auto: bool
     _relb: bytes
+    _hd: Dirs
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("use Cgroup.create(path, resources) or Cgroup.open(path)")
@@ -222,6 +230,7 @@ class Cgroup:
         self._dirs_ = None
         self._made = made or []
         self._relb = os.fsencode(rel)
+        self._hd = _host_dirs(h)
         return self
 
     @property
@@ -507,14 +516,10 @@ class Cgroup:
     def add(self, process: Any) -> None:
         """Move a process (a pid, or anything with a ``pid``) into this cgroup, in
         every hierarchy."""
-        pid = (
-            process
-            if isinstance(process, int) and not isinstance(process, bool)
-            else getattr(process, "pid", None)
-        )
-        if not isinstance(pid, int) or pid <= 0:
+        pid = process if type(process) is int else getattr(process, "pid", None)
+        if type(pid) is not int or pid <= 0:
             raise TypeError(f"expected a pid or a process, not {process!r}")
-        hd = _host_dirs(self.host)
+        hd = self._hd
         failed = ffi.new("int *")
         if lib.nsb_cg_attach(hd.arr, hd.n, self._relb, pid, failed) < 0:
             err = ffi.errno
@@ -622,7 +627,7 @@ class Cgroup:
         """Remove the cgroup (and cgroups below it) from every hierarchy, waiting
         up to ``timeout`` seconds for its processes to leave and retrying EBUSY.
         Parents that :meth:`create` made are removed too when empty."""
-        hd = _host_dirs(self.host)
+        hd = self._hd
         failed = ffi.new("int *")
         if lib.nsb_cg_rmdir(hd.arr, hd.n, self._relb, failed) < 0:
             err, first = ffi.errno, failed[0]
@@ -634,9 +639,10 @@ class Cgroup:
             for _, d in self._dirs[first:]:
                 for sub in [*_subdirs_bottom_up(d), d]:
                     _rmdir_wait(sub, deadline, timeout)
-        for d in reversed(self._made):
-            _rmdir(d)
-        self._made = []
+        if self._made:
+            for d in reversed(self._made):
+                _rmdir(d)
+            self._made = []
 
     def events(self, interval: float = 0.1) -> EventStream:
         """An async iterator of :class:`Event`: populated, frozen, oom and
