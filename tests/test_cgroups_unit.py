@@ -143,6 +143,20 @@ def test_resources_reject(kw: dict[str, Any], field: str, message: str) -> None:
     assert message in str(info.value)
 
 
+def test_resources_and_host_pickle(tmp_path: Path) -> None:
+    import pickle
+
+    res = Resources(memory_max="1M", io_max={"8:0": {"rbps": 1}})
+    hash(res)
+    back = pickle.loads(pickle.dumps(res))
+    assert back == res
+    assert "_hash" not in back.__dict__  # recomputed here, never carried over
+    h = fake_unified(tmp_path)
+    hash(h)
+    object.__setattr__(h, "_cdirs", object())  # stands for the C arrays kept with it
+    assert pickle.loads(pickle.dumps(h)) == h
+
+
 def test_cpuset_lists() -> None:
     assert parse_cpuset("0-3,8,10-11") == frozenset({0, 1, 2, 3, 8, 10, 11})
     assert parse_cpuset("\n") == frozenset()

@@ -182,6 +182,10 @@ class Host:
             object.__setattr__(self, "_hash", cached)
         return cached
 
+    def __getstate__(self) -> dict[str, object]:
+        # caches stay behind: a hash is only good in its process, C arrays in none
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     @property
     def v2(self) -> Hierarchy | None:
         for h in self.hierarchies:

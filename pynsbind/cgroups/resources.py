@@ -274,6 +274,10 @@ class Resources:
             object.__setattr__(self, "_hash", cached)
         return cached
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a hash is only good in the process that computed it (str hashes are salted)
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     @staticmethod
     def _io_max(value: object) -> tuple[tuple[str, tuple[tuple[str, Limit], ...]], ...]:
         value = _pairs(value)
