@@ -80,7 +80,8 @@ def pynsbind_once(pid: int, hold: Cgroup) -> int:
 
 
 def floor_once(floor: subprocess.Popen[str], i: int) -> int:
-    assert floor.stdin is not None and floor.stdout is not None
+    assert floor.stdin is not None
+    assert floor.stdout is not None
     floor.stdin.write(f"{i}\n")
     floor.stdin.flush()
     line = floor.stdout.readline()

@@ -15,6 +15,7 @@ from pynsbind._version import __version__
 
 if TYPE_CHECKING:
     from pynsbind._features import Features, features
+    from pynsbind.cgroups import Resources
     from pynsbind.errors import SpawnError, SpecError
     from pynsbind.lowlevel import Capability, Namespace
     from pynsbind.process import (
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
         run,
         spawn,
     )
-    from pynsbind.cgroups import Resources
     from pynsbind.spec import Device, IdMap, Mount, Spec, default_mounts
 
 __all__ = [
