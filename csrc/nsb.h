@@ -161,6 +161,30 @@ struct nsb_kv {
 };
 int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed);
 int nsb_cg_write_pid(int fd, int pid);
+/* One cgroup, at the relative path `rel` under the base directory of each of n
+ * hierarchies, with the limits of each (kvs, nkv; none for attach and rmdir). */
+struct nsb_cg_dir {
+    const char *base;
+    const struct nsb_kv *kvs;
+    int32_t nkv;
+};
+/* For each hierarchy: mkdir BASE/REL (0755), open it, write its batch, then keep
+ * the fd in fds[i] (fds not NULL) or close it.  On failure *failed_dir is the
+ * hierarchy and *failed_kv -1 (mkdir failed: that one was not made), -2 (open)
+ * or the index of the write, with errno; the directories before it (and the
+ * failed one, unless mkdir failed) exist, their fds (if kept) in fds. */
+int nsb_cg_create(const struct nsb_cg_dir *dirs, int n, const char *rel, int32_t *fds,
+                  int *failed_dir, int *failed_kv);
+/* Write pid into BASE/REL/cgroup.procs of each hierarchy. */
+int nsb_cg_attach(const struct nsb_cg_dir *dirs, int n, const char *rel, int pid, int *failed);
+/* rmdir BASE/REL in each hierarchy (ENOENT counts as done); stops at the first
+ * other error, with *failed its index. */
+int nsb_cg_rmdir(const struct nsb_cg_dir *dirs, int n, const char *rel, int *failed);
+/* events: an inotify fd (non-blocking, close-on-exec) and watches: IN_MODIFY on a
+ * file (cgroup.events, memory.events: the kernel signals their changes), or with
+ * `children` IN_DELETE on a directory (a child cgroup removed by rmdir) */
+int nsb_cg_inotify(void);
+int nsb_cg_watch(int ifd, const char *path, int children);
 /* END CDEF */
 
 #define NSB_ABI_VERSION 1

@@ -15,6 +15,7 @@ from pynsbind._version import __version__
 
 if TYPE_CHECKING:
     from pynsbind._features import Features, features
+    from pynsbind.cgroups import Resources
     from pynsbind.errors import SpawnError, SpecError
     from pynsbind.lowlevel import Capability, Namespace
     from pynsbind.process import (
@@ -40,6 +41,7 @@ __all__ = [
     "Mount",
     "Namespace",
     "Process",
+    "Resources",
     "SpawnError",
     "Spec",
     "SpecError",
@@ -52,6 +54,7 @@ __all__ = [
 
 _WHERE = {
     "Features": "pynsbind._features",
+    "Resources": "pynsbind.cgroups",
     "features": "pynsbind._features",
     "SpawnError": "pynsbind.errors",
     "SpecError": "pynsbind.errors",

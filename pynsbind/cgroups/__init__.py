@@ -1,33 +1,1047 @@
-"""pynsbind.cgroups: cgroup v2, v1 and hybrid hosts (work in progress)."""
+"""pynsbind.cgroups: cgroups on unified (v2), hybrid and legacy (v1) hosts.
+
+- :func:`mode` names the host's layout; :func:`host` describes it (cached).
+- :class:`Cgroup` creates, opens, fills, limits, watches, freezes, kills and
+  removes one cgroup, which spans every hierarchy of the host (the cgroup2 tree
+  and each v1 hierarchy with controllers) under the same relative path, always
+  taken from the root of each hierarchy (or of the delegated subtree, for an
+  unprivileged caller), never from the caller's own cgroup.
+- :class:`~pynsbind.cgroups.resources.Resources` (also ``pynsbind.Resources``)
+  holds limits.
+- :func:`cleanup` removes what a dead spawner left behind.
+
+``Spec(resources=..., cgroup=...)`` uses all of this through the hooks at the end
+of this module (called by the spec, the plan compiler and spawn()).  See
+docs/cgroups.md.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import itertools
+import os
+import signal as _signal
+import threading
+import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from pynsbind.cgroups._detect import mode
-from pynsbind.errors import SpecError
+from pynsbind._ffi import ffi, lib
+from pynsbind.cgroups import _v1, _v2
+from pynsbind.cgroups._common import (
+    DIR_FLAGS,
+    Batch,
+    CpuStats,
+    Dirs,
+    IoDeviceStats,
+    MemoryStats,
+    PidsStats,
+    Stats,
+    batch_error,
+    write_file,
+)
+from pynsbind.cgroups._detect import Hierarchy, Host, detect, host, mode
+from pynsbind.cgroups._events import Event, EventStream
+from pynsbind.cgroups._program import Program, compile_program
+from pynsbind.cgroups.resources import Resources
+from pynsbind.errors import SpecError, strerror
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from pynsbind.spec import Spec
 
-__all__ = ["mode"]
+__all__ = [
+    "AUTO_PREFIX",
+    "Cgroup",
+    "CpuStats",
+    "Event",
+    "EventStream",
+    "Hierarchy",
+    "Host",
+    "IoDeviceStats",
+    "MemoryStats",
+    "PidsStats",
+    "Resources",
+    "Stats",
+    "cleanup",
+    "detect",
+    "host",
+    "mode",
+]
+
+#: the name of the cgroups pynsbind makes for containers: AUTO_PREFIX + "PID-START-N"
+AUTO_PREFIX = "pynsbind-c-"
+#: the extended attribute naming the creator ("PID START") of a cgroup made at a
+#: path the caller chose
+MARKER = "user.pynsbind.creator"
+_NAME_MAX = 255
+
+_counter = itertools.count(1)
+#: Cgroup.create(None, resources) done once the general way: (euid, host, dirs)
+_fast: dict[Resources | None, tuple[int, Host, Dirs]] = {}
+_start: tuple[int, int] = (-1, -1)
 
 
-class Cgroup:  # replaced by the real class in the cgroups issue
-    pass
+def _proc_start(pid: int | str) -> int | None:
+    """Field 22 of /proc/PID/stat: the start time in clock ticks after boot."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    try:
+        return int(data[data.rindex(b")") + 2 :].split()[19])
+    except (ValueError, IndexError):
+        return None
 
 
-class Resources:
-    pass
+def _creator() -> tuple[int, int]:
+    """(pid, start time) of this process (read again in a forked child)."""
+    global _start
+    if _start[0] < 0:
+        _start = (os.getpid(), _proc_start("self") or 0)
+    return _start
+
+
+def _forked() -> None:
+    global _start
+    _start = (-1, -1)
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def normalize(path: object) -> str:
+    """A cgroup path relative to the root of each hierarchy: ``"/a//b/"`` ->
+    ``"a/b"``.  ValueError when it is empty, holds ``..`` (it would leave the
+    root) or a name the kernel cannot take."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"a cgroup path is a string, not {type(path).__name__}: {path!r}")
+    if "\0" in path:
+        raise ValueError(f"cgroup path {path!r} contains a NUL byte")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(
+            f"cgroup path {path!r} contains '..': it would leave the root of the hierarchy"
+        )
+    if not parts:
+        raise ValueError(f"cgroup path {path!r} names the root of the hierarchy")
+    for p in parts:
+        if len(p.encode()) > _NAME_MAX:
+            raise ValueError(
+                f"cgroup path {path!r}: {p[:20]!r}... is longer than {_NAME_MAX} bytes"
+            )
+        if p.startswith("cgroup.") or "\n" in p:
+            raise ValueError(f"cgroup path {path!r}: {p!r} is not a valid cgroup name")
+    return "/".join(parts)
+
+
+def _check_placement(h: Host, rel: str) -> None:
+    """Refuse a path inside the subtree that holds this process in any hierarchy:
+    whoever put the process there (systemd, the machine's own manager) owns it."""
+    for hier in h.hierarchies:
+        if not hier.own:
+            continue
+        top = hier.own.split("/", 1)[0]
+        if rel == top or rel.startswith(top + "/"):
+            raise ValueError(
+                f"cgroup path {rel!r} is inside {top!r}, the subtree that holds this process "
+                f"in {hier.mount} (/{hier.own}): pynsbind never places cgroups there; use a "
+                "path of your own such as 'pynsbind/NAME'"
+            )
+
+
+def _ensure_enabled(directory: str, controllers: frozenset[str] | set[str]) -> None:
+    """Make ``controllers`` available to the children of a cgroup2 directory
+    (``+ctrl`` into its cgroup.subtree_control), writing only what is missing."""
+    if not controllers:
+        return
+    try:
+        with open(directory + "/cgroup.subtree_control") as f:
+            enabled = set(f.read().split())
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"read {directory}/cgroup.subtree_control: {strerror(exc.errno or 0)}"
+        ) from None
+    missing = sorted(set(controllers) - enabled)
+    if not missing:
+        return
+    try:
+        write_file(directory + "/cgroup.subtree_control", " ".join("+" + c for c in missing))
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise OSError(
+                exc.errno,
+                f"cannot enable {' '.join(missing)} in {directory}: it holds processes "
+                "(cgroup v2 allows controllers only above leaves)",
+            ) from None
+        raise
+
+
+def _rmdir(path: str) -> int:
+    """rmdir; 0 or the errno (ENOENT counts as done)."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    return 0
+
+
+def _subdirs_bottom_up(path: str) -> list[str]:
+    out = []
+    for dirpath, _dirnames, _ in os.walk(path, topdown=False):
+        if dirpath != path:
+            out.append(dirpath)
+    return out
+
+
+class Cgroup:
+    """One cgroup, at the same relative path in every hierarchy of the host.
+
+    Made by :meth:`create` or :meth:`open`, not by its constructor.  Objects
+    compare and hash by identity.  A Cgroup made by ``create`` is *owned*: used
+    as a context manager it kills what is left in it and removes it on exit; an
+    opened one is left as it was."""
+
+    path: str
+    host: Host
+    owned: bool
+    _dirs_: tuple[tuple[Hierarchy, str], ...] | None
+    _made: list[str]
+    _auto: bool
+    _relb: bytes
+    _hd: Dirs
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("use Cgroup.create(path, resources) or Cgroup.open(path)")
+
+    @classmethod
+    def _make(cls, rel: str, h: Host, *, owned: bool, made: list[str] | None = None) -> Cgroup:
+        self = object.__new__(cls)
+        self.path = rel
+        self.host = h
+        self.owned = owned
+        self._dirs_ = None
+        self._made = made or []
+        self._relb = os.fsencode(rel)
+        self._hd = _host_dirs(h)
+        return self
+
+    @property
+    def _dirs(self) -> tuple[tuple[Hierarchy, str], ...]:
+        """(hierarchy, directory) of this cgroup in each hierarchy."""
+        if self._dirs_ is None:
+            self._dirs_ = tuple((hier, hier.dir(self.path)) for hier in self.host.hierarchies)
+        return self._dirs_
+
+    # -- making --
+
+    @classmethod
+    def create(
+        cls,
+        path: str | None = None,
+        resources: Resources | None = None,
+        *,
+        host: Host | None = None,
+    ) -> Cgroup:
+        """Create the cgroup ``path`` (relative to the root of each hierarchy; None:
+        a fresh name ``pynsbind-c-PID-START-N``) in every hierarchy, with
+        ``resources`` applied, each directory's limits in one batch of writes.
+        Bad input raises ValueError (SpecError) and creates nothing; so does an
+        existing path (FileExistsError)."""
+        if path is None and host is None:
+            fast = _fast.get(resources)
+            if fast is not None and fast[0] == os.geteuid():
+                # a fresh cgroup with limits already checked and laid out: one C
+                # call; on any failure, undo and take the general way below
+                _, h, cdirs = fast
+                pid, start = _creator()
+                rel = f"{AUTO_PREFIX}{pid}-{start}-{next(_counter)}"
+                where = ffi.new("int[2]")
+                if (
+                    lib.nsb_cg_create(cdirs.arr, cdirs.n, rel.encode(), ffi.NULL, where, where + 1)
+                    == 0
+                ):
+                    cg = cls._make(rel, h, owned=True)
+                    cg._auto = True
+                    return cg
+                for hier in reversed(h.hierarchies[: where[0] + (where[1] != -1)]):
+                    _rmdir(hier.dir(rel))
+        cg, _fds = cls._create(path, resources, host, keep=False)
+        if path is None and host is None and cg.host.hierarchies:
+            laid_out = compile_program(resources, cg.host).dirs(cg.host, "")
+            if laid_out is not None:
+                _fast[resources] = (os.geteuid(), cg.host, laid_out)
+        return cg
+
+    @classmethod
+    def _create(
+        cls, path: str | None, resources: Resources | None, h: Host | None, *, keep: bool
+    ) -> tuple[Cgroup, dict[str, int]]:
+        """create(); with ``keep``, also the open directory fd of each hierarchy."""
+        if resources is not None and not isinstance(resources, Resources):
+            raise TypeError(
+                f"resources must be a pynsbind.Resources, not {type(resources).__name__}"
+            )
+        h = h or host()
+        if h.problem is not None or not h.hierarchies:
+            h.check()
+        prog = compile_program(resources, h)
+        auto = path is None
+        rel = "" if path is None else normalize(path)
+        if not auto:
+            _check_placement(h, rel)
+        v2 = h.v2
+        if v2 is not None and prog.v2_controllers:
+            _ensure_enabled(v2.base, prog.v2_controllers)
+        made: list[str] = []
+        created: list[str] = []
+        fds: dict[str, int] = {}
+        all_made = False  # the fast path made every directory (created stays empty)
+        try:
+            for attempt in itertools.count():
+                if auto:
+                    pid, start = _creator()
+                    rel = f"{AUTO_PREFIX}{pid}-{start}-{next(_counter)}"
+                try:
+                    all_made = cls._mkdirs(h, rel, prog, created, made, fds, keep)
+                    break
+                except FileExistsError as exc:
+                    if auto and not created and attempt < 100:
+                        continue
+                    raise FileExistsError(
+                        errno.EEXIST, f"cgroup {rel} already exists: {exc.filename}", exc.filename
+                    ) from None
+            if not auto:
+                _mark([hier.dir(rel) for hier in h.hierarchies] + made)
+        except BaseException:
+            if all_made:
+                created = [hier.dir(rel) for hier in h.hierarchies]
+            for fd in fds.values():
+                os.close(fd)
+            for d in reversed(created):
+                _rmdir(d)
+            for d in reversed(made):
+                _rmdir(d)
+            raise
+        cg = cls._make(rel, h, owned=True, made=made)
+        cg._auto = auto
+        return cg, fds
+
+    @staticmethod
+    def _mkdirs(
+        h: Host,
+        rel: str,
+        prog: Program,
+        created: list[str],
+        made: list[str],
+        fds: dict[str, int],
+        keep: bool,
+    ) -> bool:
+        """mkdir + limits in every hierarchy, in one C call (nsb_cg_create); the
+        slow path below handles what that call cannot: a file still to choose,
+        a parent removed meanwhile, a parent's cpuset changed since it was read.
+        True when the fast path made every directory (``created`` is then left
+        empty: the caller works the list out only if it must roll back)."""
+        parent_rel = rel.rpartition("/")[0]
+        hs = h.hierarchies
+        if parent_rel:
+            for hier in hs:
+                _make_parents(hier, parent_rel, made)
+        cdirs = prog.dirs(h, parent_rel)
+        if cdirs is not None:
+            fdarr = ffi.new("int32_t[]", len(hs)) if keep else ffi.NULL
+            where = ffi.new("int[2]")
+            relb = os.fsencode(rel)
+            if lib.nsb_cg_create(cdirs.arr, cdirs.n, relb, fdarr, where, where + 1) == 0:
+                if keep:
+                    fds.update((hier.name, fdarr[i]) for i, hier in enumerate(hs))
+                return True
+            err, i, k = ffi.errno, where[0], where[1]
+            if keep:  # the fds C kept: those before i, and i's when only a write failed
+                for j in range(i + (k >= 0)):
+                    os.close(fdarr[j])
+            made_now = [hier.dir(rel) for hier in hs[: i + (k != -1)]]
+            retry = (k == -1 and err == errno.ENOENT and parent_rel) or (
+                k >= 0 and prog.needs_parent(hs[i])
+            )
+            if not retry:
+                created.extend(made_now)
+                d = hs[i].dir(rel)
+                if k == -1:
+                    raise OSError(err, f"create {d}: {strerror(err)}", d)
+                if k == -2:
+                    raise OSError(err, f"open {d}: {strerror(err)}", d)
+                raise batch_error(err, d, *cdirs.batches[i].kvs[k])
+            for d in reversed(made_now):
+                _rmdir(d)
+        for hier in hs:
+            Cgroup._mkdir_slow(hier, rel, parent_rel, prog, created, made, fds, keep)
+        return False
+
+    @staticmethod
+    def _mkdir_slow(
+        hier: Hierarchy,
+        rel: str,
+        parent_rel: str,
+        prog: Program,
+        created: list[str],
+        made: list[str],
+        fds: dict[str, int],
+        keep: bool,
+    ) -> None:
+        d, parent = hier.dir(rel), hier.dir(parent_rel)
+        for tries in range(3):
+            try:
+                os.mkdir(d, 0o755)
+                break
+            except FileNotFoundError:
+                # a parent went away (another process removed it when empty)
+                if not parent_rel or tries == 2:
+                    raise
+                _make_parents(hier, parent_rel, made)
+        created.append(d)
+        dfd = os.open(d, DIR_FLAGS)
+        try:
+            if prog.needs_parent(hier):
+                prog.forget_parent(hier, parent)  # read the parent's cpuset again
+            prog.batch_at(hier, dfd, parent).run(dfd, d)
+        finally:
+            if keep:
+                fds[hier.name] = dfd
+            else:
+                os.close(dfd)
+
+    @classmethod
+    def open(cls, path: str, *, host: Host | None = None) -> Cgroup:
+        """An existing cgroup (it must exist in every hierarchy of the host).  It
+        is not owned: leaving its ``with`` block does nothing to it."""
+        h = host or _host()
+        h.check()
+        rel = normalize(path)
+        _check_placement(h, rel)
+        missing = [hier.mount for hier in h.hierarchies if not os.path.isdir(hier.dir(rel))]
+        if len(missing) == len(h.hierarchies):
+            raise FileNotFoundError(errno.ENOENT, f"no cgroup {rel} in any hierarchy", rel)
+        if missing:
+            raise FileNotFoundError(
+                errno.ENOENT, f"cgroup {rel} is missing from {', '.join(missing)}", rel
+            )
+        cg = cls._make(rel, h, owned=False)
+        cg._auto = False
+        return cg
+
+    # -- reading --
+
+    def __repr__(self) -> str:
+        own = "owned" if self.owned else "not owned"
+        return f"<pynsbind.cgroups.Cgroup {self.path!r} ({own}, {len(self._dirs)} hierarchies)>"
+
+    @property
+    def dirs(self) -> dict[str, str]:
+        """Hierarchy name -> the directory of this cgroup in it."""
+        return {hier.name: d for hier, d in self._dirs}
+
+    def _v2_dir(self) -> str | None:
+        for hier, d in self._dirs:
+            if hier.version == 2:
+                return d
+        return None
+
+    def _home_dir(self, controller: str) -> tuple[Hierarchy, str] | None:
+        home = self.host.home(controller)
+        if home is None:
+            return None
+        return home, home.dir(self.path)
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(d) for _, d in self._dirs)
+
+    def procs(self, recursive: bool = True) -> list[int]:
+        """The processes in this cgroup (and its descendants), in any hierarchy."""
+        pids: set[int] = set()
+        for _, d in self._dirs:
+            dirs = [d, *_subdirs_bottom_up(d)] if recursive else [d]
+            for sub in dirs:
+                try:
+                    with open(sub + "/cgroup.procs") as f:
+                        pids.update(int(x) for x in f.read().split())
+                except OSError:
+                    continue
+        return sorted(pids)
+
+    def populated(self) -> bool:
+        """Whether any process is in this cgroup or below."""
+        v2 = self._v2_dir()
+        if v2 is not None and self.host.mode == "unified":
+            return _v2.is_populated(v2)
+        return bool(self.procs())
+
+    def stats(self) -> Stats:
+        """Memory (current, peak, limit hits, OOM events and kills), CPU (usage,
+        throttling), pids (current, limit, failed forks) and io per device."""
+        mem = self._home_dir("memory")
+        memory = MemoryStats()
+        if mem is not None:
+            memory = (_v2 if mem[0].version == 2 else _v1).memory_stats(mem[1])
+        cpu_v1, acct_v1 = self.host.v1("cpu"), self.host.v1("cpuacct")
+        v2 = self._v2_dir()
+        if cpu_v1 is not None or acct_v1 is not None:
+            cpus = _v1.cpu_stats(
+                cpu_v1.dir(self.path) if cpu_v1 else None,
+                acct_v1.dir(self.path) if acct_v1 else None,
+            )
+        elif v2 is not None:
+            cpus = _v2.cpu_stats(v2)  # cpu.stat is there even without the cpu controller
+        else:
+            cpus = CpuStats()
+        pids = self._home_dir("pids")
+        pstats = PidsStats()
+        if pids is not None:
+            pstats = (_v2 if pids[0].version == 2 else _v1).pids_stats(pids[1])
+        io = self._home_dir("io")
+        iostats: tuple[IoDeviceStats, ...] = ()
+        if io is not None:
+            iostats = (_v2 if io[0].version == 2 else _v1).io_stats(io[1])
+        return Stats(memory=memory, cpu=cpus, pids=pstats, io=iostats)
+
+    # -- changing --
+
+    def add(self, process: Any) -> None:
+        """Move a process (a pid, or anything with a ``pid``) into this cgroup, in
+        every hierarchy."""
+        pid = process if type(process) is int else getattr(process, "pid", None)
+        if type(pid) is not int or pid <= 0:
+            raise TypeError(f"expected a pid or a process, not {process!r}")
+        hd = self._hd
+        failed = ffi.new("int *")
+        if lib.nsb_cg_attach(hd.arr, hd.n, self._relb, pid, failed) < 0:
+            err = ffi.errno
+            d = self._dirs[failed[0]][1]
+            raise OSError(err, f"move {pid} into {d}: {strerror(err)}", d + "/cgroup.procs")
+
+    def update(self, resources: Resources) -> None:
+        """Apply ``resources`` (checked first: bad input writes nothing)."""
+        if not isinstance(resources, Resources):
+            raise TypeError(f"expected a pynsbind.Resources, not {type(resources).__name__}")
+        prog = compile_program(resources, self.host)
+        v2 = self.host.v2
+        if v2 is not None and prog.v2_controllers:
+            for anc in _ancestors(v2, self.path):
+                _ensure_enabled(anc, prog.v2_controllers)
+        for hier, d in self._dirs:
+            if hier.name not in prog.kvs and hier.name not in prog.choices:
+                continue
+            dfd = os.open(d, DIR_FLAGS)
+            try:
+                kvs = prog.resolved(hier, dfd)
+                if hier.version == 1:
+                    kvs = _v1.memory_order(d, kvs)
+                elif resources.cpu_period is not None and resources.cpu_quota is None:
+                    kvs = [_keep_quota(d, kv) for kv in kvs]
+                Batch(kvs).run(dfd, d)
+            finally:
+                os.close(dfd)
+
+    def freeze(self, timeout: float = 10.0) -> None:
+        """Stop every process of the cgroup (cgroup.freeze on cgroup v2 and the
+        unified tree of a hybrid host, else the v1 freezer) and wait until done."""
+        self._freezer(True, timeout)
+
+    def thaw(self, timeout: float = 10.0) -> None:
+        """Let the processes run again."""
+        self._freezer(False, timeout)
+
+    @property
+    def frozen(self) -> bool:
+        v2 = self._v2_dir()
+        if v2 is not None:
+            return _v2.is_frozen(v2)
+        fz = self._home_dir("freezer")
+        return fz is not None and _v1.state(fz[1]) == "FROZEN"
+
+    def _freezer(self, on: bool, timeout: float) -> None:
+        v2 = self._v2_dir()
+        if v2 is not None:
+            _v2.freeze(v2, on, timeout)
+            return
+        fz = self._home_dir("freezer")
+        if fz is None:
+            raise OSError(errno.ENOTSUP, "this host has no freezer (no cgroup v2, no v1 freezer)")
+        _v1.freeze(fz[1], on, timeout)
+
+    def kill(self, signal: int = _signal.SIGKILL, timeout: float = 10.0) -> None:
+        """SIGKILL every process of the cgroup and its descendants, and wait until
+        it is empty: through cgroup.kill where the kernel has it, otherwise by
+        signalling each process (under the freezer, so none can fork meanwhile)
+        until none is left.  Another ``signal`` is sent to each process once."""
+        if signal != _signal.SIGKILL:
+            for pid in self.procs():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal)
+            return
+        v2 = self._v2_dir()
+        via_kernel = v2 is not None and os.path.isdir(v2) and _v2.kill(v2)
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            pids = self.procs()
+            if not pids:
+                return
+            if not via_kernel:
+                self._kill_all(pids)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"kill {self.path}: processes {pids[:8]} remain after {timeout}s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            if via_kernel and delay >= 0.05:
+                via_kernel = False  # v1-only members (moved by someone): signal them
+
+    def _kill_all(self, pids: list[int]) -> None:
+        """SIGKILL each process, frozen meanwhile where a freezer is at hand (so
+        that none forks a child the list misses)."""
+        frozen = False
+        try:
+            self._freezer(True, 1.0)
+            frozen = True
+            pids = self.procs()
+        except (OSError, TimeoutError):
+            pass  # no freezer, or a task that will not stop: signal anyway
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, _signal.SIGKILL)
+        if frozen:
+            # v1 delivers the SIGKILL on thaw; v2 kills frozen tasks at once
+            with contextlib.suppress(OSError, TimeoutError):
+                self._freezer(False, 1.0)
+
+    def delete(self, timeout: float = 10.0) -> None:
+        """Remove the cgroup (and cgroups below it) from every hierarchy, waiting
+        up to ``timeout`` seconds for its processes to leave and retrying EBUSY.
+        Parents that :meth:`create` made are removed too when empty."""
+        hd = self._hd
+        failed = ffi.new("int *")
+        if lib.nsb_cg_rmdir(hd.arr, hd.n, self._relb, failed) < 0:
+            err, first = ffi.errno, failed[0]
+            d = self._dirs[first][1]
+            if err != errno.EBUSY:
+                raise OSError(err, f"remove {d}: {strerror(err)}", d)
+            # processes still leaving, or cgroups below it: remove those first
+            deadline = time.monotonic() + timeout
+            for _, d in self._dirs[first:]:
+                for sub in [*_subdirs_bottom_up(d), d]:
+                    _rmdir_wait(sub, deadline, timeout)
+        if self._made:
+            for d in reversed(self._made):
+                _rmdir(d)
+            self._made = []
+
+    def events(self, interval: float = 0.1) -> EventStream:
+        """An async iterator of :class:`Event`: populated, frozen, oom and
+        oom_kill changes, from now until the cgroup is removed."""
+        return EventStream(self, interval)
+
+    # -- context manager --
+
+    def __enter__(self) -> Cgroup:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.owned and self.exists():
+            self.kill()
+            self.delete()
+
+
+def _host() -> Host:
+    return host()
+
+
+def _host_dirs(h: Host) -> Dirs:
+    """The hierarchies' base directories as a C array, kept with the host."""
+    d: Dirs | None = h.__dict__.get("_cdirs")
+    if d is None:
+        d = Dirs([hier.base for hier in h.hierarchies])
+        object.__setattr__(h, "_cdirs", d)
+    return d
+
+
+def _ancestors(h: Hierarchy, rel: str) -> list[str]:
+    """The cgroup2 directories from the base down to the parent of ``rel``."""
+    parts = rel.split("/")
+    return [h.dir("/".join(parts[:i])) for i in range(len(parts))]
+
+
+def _make_parents(hier: Hierarchy, parent_rel: str, made: list[str]) -> None:
+    """mkdir -p the parents of a new cgroup, making each usable: on cgroup2 every
+    controller it has is passed down (subtree_control), on a v1 cpuset its CPUs
+    and memory nodes are copied from its own parent."""
+    parts = parent_rel.split("/")
+    for i in range(1, len(parts) + 1):
+        d = hier.dir("/".join(parts[:i]))
+        up = hier.dir("/".join(parts[: i - 1]))
+        try:
+            os.mkdir(d, 0o755)
+            made.append(d)
+            fresh = True
+        except FileExistsError:
+            fresh = False
+        if hier.version == 2:
+            ctrls = set((_read(d + "/cgroup.controllers") or "").split())
+            _ensure_enabled(d, ctrls)
+        elif "cpuset" in hier.controllers:
+            for key in ("cpuset.cpus", "cpuset.mems"):
+                if fresh or not (_read(f"{d}/{key}") or "").strip():
+                    write_file(f"{d}/{key}", (_read(f"{up}/{key}") or "").strip() or "\n")
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _rmdir_wait(path: str, deadline: float, timeout: float) -> None:
+    delay = 0.0005
+    while True:
+        err = _rmdir(path)
+        if not err:
+            return
+        if err != errno.EBUSY:
+            raise OSError(err, f"remove {path}: {strerror(err)}", path)
+        if time.monotonic() > deadline:
+            pids = _read(path + "/cgroup.procs")
+            left = " ".join((pids or "").split()[:8])
+            raise OSError(
+                err,
+                f"remove {path}: still busy after {timeout}s"
+                + (f" (processes {left})" if left else ""),
+                path,
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _keep_quota(d: str, kv: tuple[str, str]) -> tuple[str, str]:
+    """cpu.max: a period alone keeps the current quota on update."""
+    if kv[0] != "cpu.max":
+        return kv
+    current = (_read(d + "/cpu.max") or "max").split()
+    return "cpu.max", f"{current[0]} {kv[1].split()[-1]}"
+
+
+def _mark(dirs: list[str]) -> None:
+    """Name this process as the creator of ``dirs`` (for cleanup); best effort:
+    a kernel without xattrs on cgroupfs gets no marker."""
+    pid, start = _creator()
+    value = f"{pid} {start}".encode()
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            os.setxattr(d, MARKER, value)
+
+
+# ---- cleanup ------------------------------------------------------------------------
+
+
+def _creator_dead(pid: int, start: int) -> bool:
+    return _proc_start(pid) != start
+
+
+def _parse_auto(name: str) -> tuple[int, int] | None:
+    if not name.startswith(AUTO_PREFIX):
+        return None
+    parts = name[len(AUTO_PREFIX) :].split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def _marker(path: str) -> tuple[int, int] | None:
+    try:
+        pid, start = os.getxattr(path, MARKER).decode().split()
+        return int(pid), int(start)
+    except (OSError, ValueError):
+        return None
+
+
+def cleanup(
+    *, under: tuple[str, ...] = (), host: Host | None = None, timeout: float = 10.0
+) -> list[str]:
+    """Remove the cgroups that pynsbind made for a process that is now dead (a
+    spawner that crashed or was killed): kill what runs in them, then delete them.
+
+    It looks at the entries named ``pynsbind*`` at the root of each hierarchy and
+    below them, and below each relative path in ``under``.  A cgroup qualifies
+    when its name is one of the fresh names (``pynsbind-c-PID-START-N``) or it
+    carries the creator marker that :meth:`Cgroup.create` writes (the
+    ``user.pynsbind.creator`` extended attribute), and the process it names (pid
+    and start time) no longer exists.  Nothing else is touched.  Returns the
+    relative paths removed."""
+    h = host or _host()
+    h.check()
+    roots: set[str] = set()
+    for hier in h.hierarchies:
+        with contextlib.suppress(OSError):
+            roots.update(e for e in os.listdir(hier.base) if e.startswith("pynsbind"))
+    for extra in under:
+        rel = normalize(extra)
+        _check_placement(h, rel)
+        roots.add(rel)
+    found: dict[str, tuple[int, int]] = {}
+    for top in sorted(roots):
+        for hier in h.hierarchies:
+            base = hier.dir(top)
+            if not os.path.isdir(base):
+                continue
+            for dirpath, _, _ in os.walk(base):
+                rel = os.path.relpath(dirpath, hier.base)
+                who = _parse_auto(os.path.basename(dirpath)) or _marker(dirpath)
+                if who is not None and rel not in found:
+                    found[rel] = who
+    removed = []
+    # deepest first, so that a marked parent goes after its children
+    for rel in sorted(found, key=lambda r: (-r.count("/"), r)):
+        pid, start = found[rel]
+        if not _creator_dead(pid, start):
+            continue
+        cg = Cgroup._make(rel, h, owned=True)
+        cg._auto = False
+        with contextlib.suppress(FileNotFoundError):
+            cg.kill(timeout=timeout)
+        try:
+            cg.delete(timeout=timeout)
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            continue  # a marked parent that still holds someone else's cgroups
+        removed.append(rel)
+    return removed
+
+
+# ---- the spawn hooks (see pynsbind/spec.py, _plan.py and process.py) -----------------
 
 
 def _check_spec_fields(spec: Spec) -> None:
-    raise SpecError("cgroup", "cgroup placement is not available in this version")
+    """Spec.__post_init__: check the types of ``resources`` and ``cgroup``, and
+    normalise a cgroup path."""
+    if spec.resources is not None and not isinstance(spec.resources, Resources):
+        raise SpecError(
+            "resources",
+            f"expected a pynsbind.Resources, got {type(spec.resources).__name__}: "
+            f"{spec.resources!r}",
+        )
+    cg = spec.cgroup
+    if cg is None or isinstance(cg, Cgroup):
+        return
+    if isinstance(cg, (str, os.PathLike)):
+        try:
+            spec._put("cgroup", normalize(cg))
+        except (TypeError, ValueError) as exc:
+            raise SpecError("cgroup", str(exc)) from None
+        return
+    raise SpecError("cgroup", f"expected a Cgroup or a path, got {type(cg).__name__}: {cg!r}")
+
+
+def _slot_names(h: Host, clone_into: bool) -> list[tuple[str, Hierarchy]]:
+    out = []
+    for hier in h.hierarchies:
+        if hier.version == 2:
+            out.append(("cgroup" if clone_into else "cgv2", hier))
+        else:
+            out.append((f"cgv1:{hier.name}", hier))
+    return out
 
 
 def _plan_attach(compiler: Any, spec: Spec) -> list[dict[str, Any]]:
-    return []
+    """The plan compiler: how the child gets into its cgroup.  On cgroup2 it is
+    born there (CLONE_INTO_CGROUP on a directory fd in slot ``cgroup``); in each
+    v1 hierarchy (and on cgroup2 without CLONE_INTO_CGROUP) the parent writes its
+    pid into cgroup.procs (fd slot ``cgv1:NAME`` / ``cgv2``) at the first sync,
+    before the child runs anything of its own."""
+    if spec.resources is None and spec.cgroup is None:
+        return []
+    from pynsbind._ffi import lib
+
+    h = _host()
+    h.check()
+    if spec.resources is not None:
+        compile_program(spec.resources, h)  # SpecError now, before any spawn
+    if isinstance(spec.cgroup, str):
+        try:
+            _check_placement(h, spec.cgroup)
+        except ValueError as exc:
+            raise SpecError("cgroup", str(exc)) from None
+    plan = compiler.plan
+    clone_into = bool(compiler.f.clone_into_cgroup) and not plan.flags & lib.NSB_PLAN_LEGACY_CLONE
+    acts = []
+    for name, hier in _slot_names(h, clone_into):
+        slot = plan.slot(name)
+        if name == "cgroup":
+            plan.cgroup_slot = slot
+            continue
+        where = "cgroup v2" if hier.version == 2 else f"v1 {hier.name}"
+        acts.append({"kind": "FD_WRITE_PID", "desc": f"attach to the {where} cgroup", "fd": slot})
+    return acts
 
 
-def _spawn_cgroup(spec: Spec, plan: Any) -> Any:
-    return None
+# cgroups made at a caller's path for spawns, shared by the spawns of this process
+_shared: dict[str, list[Any]] = {}
+_shared_lock = threading.Lock()
+
+
+class _SpawnCgroup:
+    """What spawn() holds for one container's cgroup (see _spawn_cgroup)."""
+
+    def __init__(
+        self, cg: Cgroup, slots: dict[str, int], *, owned: bool, shared: str | None
+    ) -> None:
+        self.cgroup = cg
+        self.slots = slots
+        self._owned = owned
+        self._shared = shared
+        self._done = False
+
+    def close_slots(self) -> None:
+        slots, self.slots = self.slots, {}
+        for fd in slots.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _finish(self, kill: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._shared is not None:
+            with _shared_lock:
+                entry = _shared.get(self._shared)
+                if entry is None:
+                    return
+                entry[1] -= 1
+                if entry[1] > 0:
+                    return
+                del _shared[self._shared]
+        if not self._owned:
+            return
+        cg = self.cgroup
+        if kill:
+            cg.kill()
+        cg.delete()
+
+    def abandon(self) -> None:
+        """The spawn failed: remove what this spawn created, nothing else."""
+        self.close_slots()
+        self._finish(kill=True)
+
+    def release(self) -> None:
+        """The container was reaped: remove the cgroup if pynsbind made it
+        (killing what the container left in it), never a caller's."""
+        try:
+            self._finish(kill=True)
+        except OSError as exc:
+            warnings.warn(
+                f"pynsbind: cgroup {self.cgroup.path} left behind: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
+def _spawn_cgroup(spec: Spec, plan: Any) -> _SpawnCgroup | None:
+    """spawn(), before the clone: the container's cgroup, made when pynsbind must
+    (no cgroup given, or a path that does not exist yet) with the limits applied,
+    and the fds the plan's slots name."""
+    if spec.resources is None and spec.cgroup is None:
+        return None
+    res = spec.resources
+    target = spec.cgroup
+    fds: dict[str, int] = {}
+    owned = False
+    shared = None
+    if isinstance(target, Cgroup):
+        cg = target
+        if res is not None:
+            cg.update(res)
+    elif target is None:
+        cg, fds = Cgroup._create(None, res, None, keep=True)
+        owned = True
+    else:
+        with _shared_lock:
+            entry = _shared.get(target)
+            if entry is not None:
+                entry[1] += 1
+                cg, owned, shared = entry[0], True, target
+        if shared is None:
+            try:
+                cg, fds = Cgroup._create(target, res, None, keep=True)
+                owned, shared = True, target
+                with _shared_lock:
+                    _shared[target] = [cg, 1]
+            except FileExistsError:
+                cg = Cgroup.open(target)
+        if not fds and res is not None:
+            cg.update(res)
+    try:
+        slots = _open_slots(cg, plan, fds)
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        handle = _SpawnCgroup(cg, {}, owned=owned, shared=shared)
+        handle.abandon()
+        raise
+    return _SpawnCgroup(cg, slots, owned=owned, shared=shared)
+
+
+def _open_slots(cg: Cgroup, plan: Any, dirfds: dict[str, int]) -> dict[str, int]:
+    """Open the fds the plan's cgroup slots name; ``dirfds`` (directory fds of a
+    cgroup just created) are used and consumed."""
+    slots: dict[str, int] = {}
+    by_name = {hier.name: (hier, d) for hier, d in cg._dirs}
+    try:
+        for name in plan.slots:
+            if name == "cgroup" or name == "cgv2":
+                v2 = next(((hier, d) for hier, d in cg._dirs if hier.version == 2), None)
+                if v2 is None:
+                    raise OSError(errno.ENOENT, f"cgroup {cg.path} has no cgroup v2 directory")
+                key = v2[0].name
+            elif name.startswith("cgv1:"):
+                key = name[5:]
+                if key not in by_name:
+                    raise OSError(errno.ENOENT, f"cgroup {cg.path} has no {key} hierarchy")
+            else:
+                continue
+            d = by_name[key][1]
+            dfd = dirfds.pop(key, -1)
+            if name == "cgroup":
+                slots[name] = dfd if dfd >= 0 else os.open(d, DIR_FLAGS)
+                continue
+            try:
+                slots[name] = os.open(
+                    "cgroup.procs" if dfd >= 0 else d + "/cgroup.procs",
+                    os.O_WRONLY | os.O_CLOEXEC,
+                    dir_fd=dfd if dfd >= 0 else None,
+                )
+            finally:
+                if dfd >= 0:
+                    os.close(dfd)
+    except BaseException:
+        for fd in slots.values():
+            os.close(fd)
+        raise
+    finally:
+        for fd in dirfds.values():
+            os.close(fd)
+        dirfds.clear()
+    return slots
