@@ -64,9 +64,12 @@ def snapshot() -> dict[str, Any]:
     )
     cgroups = set()
     base = "/sys/fs/cgroup"
-    for top in [os.path.join(base, "pynsbind")] + [os.path.join(base, h, "pynsbind") for h in os.listdir(base)]:
-        for dirpath, _, _ in os.walk(top):
-            cgroups.add(dirpath)
+    for top in [base] + [os.path.join(base, h) for h in os.listdir(base)]:
+        with contextlib.suppress(OSError):
+            for entry in os.listdir(top):
+                if entry.startswith("pynsbind") and not entry.startswith("pynsbind-bench"):
+                    for dirpath, _, _ in os.walk(os.path.join(top, entry)):
+                        cgroups.add(dirpath)
     children = set()
     for task in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError):

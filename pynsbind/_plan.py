@@ -371,9 +371,20 @@ class _Compiler:
         attach = _plan_attach(self, spec)
         if not created & Namespace.USER and not attach:
             return None
+        cgroupns = Namespace.CGROUP
+        late_cgroupns = bool(attach and created & cgroupns)
+        if late_cgroupns:
+            # a cgroup namespace is rooted where its maker stands: make it once
+            # the parent has attached the child (as runc does)
+            if self.plan.clone_flags & cgroupns:
+                self.plan.clone_flags &= ~int(cgroupns)
+            else:  # joins: the namespaces were unshared by the op just added
+                self.plan.ops[-1].a &= ~int(cgroupns)
         step = self.sync("id maps and cgroup attach" if attach else "wait for the id maps")
         for pact in attach:
             self.pact(step, **pact)
+        if late_cgroupns:
+            self.plan.add("UNSHARE", "unshare the cgroup namespace, once attached", a=int(cgroupns))
         if created & Namespace.USER:
             self.user_maps(step)
             # this process is still the caller's uid, which the new namespace may

@@ -401,6 +401,12 @@ class Process:
             cg, self._cg = self._cg, None
             cg.release()
 
+    @property
+    def cgroup(self) -> Any:
+        """The container's :class:`~pynsbind.cgroups.Cgroup` while it runs, when the
+        spec has ``resources`` or ``cgroup``; else None."""
+        return None if self._cg is None else self._cg.cgroup
+
     def _reaped(self) -> bool:
         return self.returncode is not None
 

@@ -172,17 +172,22 @@ def _children() -> set[int]:
 
 
 def _cgroups() -> set[str]:
-    """Every cgroup pynsbind made: they all live under a ``pynsbind`` directory at
-    the root of each hierarchy."""
+    """Every cgroup pynsbind made: their names start with ``pynsbind`` at the root
+    of a hierarchy (the v1 ones under /sys/fs/cgroup/*, or a v2 root)."""
     found: set[str] = set()
     base = "/sys/fs/cgroup"
     if not os.path.isdir(base):
         return found
-    tops = [os.path.join(base, "pynsbind")]
-    tops += [os.path.join(base, h, "pynsbind") for h in os.listdir(base)]
-    for top in tops:
-        for dirpath, _, _ in os.walk(top):
-            found.add(dirpath)
+    roots = [base] + [os.path.join(base, h) for h in os.listdir(base)]
+    for top in roots:
+        try:
+            entries = os.listdir(top)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.startswith("pynsbind") and not entry.startswith("pynsbind-bench"):
+                for dirpath, _, _ in os.walk(os.path.join(top, entry)):
+                    found.add(dirpath)
     return found
 
 

@@ -11,7 +11,6 @@ host) is polled every ``interval`` seconds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import struct
@@ -162,6 +161,8 @@ class EventStream:
         return self._pending.pop(0)
 
     async def _wait(self) -> None:
+        import asyncio  # here: importing asyncio costs ~10 ms and pulls in subprocess
+
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
 
