@@ -967,6 +967,9 @@ void nsb_child_run(const struct nsb_ctx *ctx, int start)
 {
     struct child c;
     int i;
+    /* The child has a copy of the parent's end of the socket: close it, or the
+     * child would never see the parent go away (no EOF while it holds one) */
+    nsb_sys1(SYS_close, ctx->parent_fd);
     c.ctx = ctx;
     c.plan = ctx->plan;
     c.sync_fd = ctx->sync_fd;

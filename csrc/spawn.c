@@ -323,6 +323,7 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     ctx.fds = fds;
     ctx.nfds = nfds;
     ctx.sync_fd = sv[1];
+    ctx.parent_fd = sv[0];
     ctx.clone_vm = nsb_clone_vm_supported() && !(plan->flags & NSB_PLAN_NO_CLONE_VM);
     ctx.legacy_clone = !NSB_HAS_CLONE3 || (plan->flags & NSB_PLAN_LEGACY_CLONE);
     forks = nsb_plan_forks(plan);

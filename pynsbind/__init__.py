@@ -15,7 +15,7 @@ from pynsbind._version import __version__
 
 if TYPE_CHECKING:
     from pynsbind._features import Features, features
-    from pynsbind.cgroups import Resources
+    from pynsbind.cgroups import Resources, cleanup
     from pynsbind.errors import SpawnError, SpecError
     from pynsbind.lowlevel import Capability, Namespace
     from pynsbind.process import (
@@ -46,6 +46,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "__version__",
+    "cleanup",
     "default_mounts",
     "features",
     "run",
@@ -55,6 +56,7 @@ __all__ = [
 _WHERE = {
     "Features": "pynsbind._features",
     "Resources": "pynsbind.cgroups",
+    "cleanup": "pynsbind.cgroups",
     "features": "pynsbind._features",
     "SpawnError": "pynsbind.errors",
     "SpecError": "pynsbind.errors",
