@@ -599,7 +599,7 @@ class _Compiler:
         desc = f"mount {kind if kind != 'dev' else 'tmpfs'} on {m.target}"
         if self.modern:
             params = b"".join(
-                (b"f" if v is None else b"s") + k.encode() + b"\0" + (v or "").encode() + b"\0"
+                (b"f" if v is None else b"s") + os.fsencode(k) + b"\0" + os.fsencode(v or "") + b"\0"
                 for k, v in options
             )
             plan.add(
@@ -621,7 +621,7 @@ class _Compiler:
                 s1=m.source or fstype,
                 s2=t,
                 s3=fstype,
-                blob=data.encode() if data else None,
+                blob=os.fsencode(data) if data else None,
                 a=int(msflags),
             )
             if prop:

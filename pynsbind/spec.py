@@ -574,7 +574,7 @@ class Spec:
             text = _text(value, name)
             if name == "hostname" and not all(_HOSTNAME_RE.match(p) for p in text.split(".")):
                 raise SpecError(name, f"{text!r} is not a valid host name")
-            if len(text.encode()) > 64:
+            if len(os.fsencode(text)) > 64:
                 raise SpecError(name, f"{text!r} is longer than 64 bytes")
             if not ns & Namespace.UTS:
                 raise SpecError(name, "setting it needs a new UTS namespace (Namespace.UTS)")

@@ -131,7 +131,7 @@ def normalize(path: object) -> str:
     if not parts:
         raise ValueError(f"cgroup path {path!r} names the root of the hierarchy")
     for p in parts:
-        if len(p.encode()) > _NAME_MAX:
+        if len(os.fsencode(p)) > _NAME_MAX:
             raise ValueError(
                 f"cgroup path {path!r}: {p[:20]!r}... is longer than {_NAME_MAX} bytes"
             )
@@ -265,7 +265,7 @@ class Cgroup:
                 rel = f"{AUTO_PREFIX}{pid}-{start}-{next(_counter)}"
                 where = ffi.new("int[2]")
                 if (
-                    lib.nsb_cg_create(cdirs.arr, cdirs.n, rel.encode(), ffi.NULL, where, where + 1)
+                    lib.nsb_cg_create(cdirs.arr, cdirs.n, os.fsencode(rel), ffi.NULL, where, where + 1)
                     == 0
                 ):
                     cg = cls._make(rel, h, owned=True)

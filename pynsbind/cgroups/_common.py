@@ -81,7 +81,7 @@ def write_file(path: str, value: str) -> None:
     except OSError as exc:
         raise OSError(exc.errno, f"open {path}: {strerror(exc.errno or 0)}", path) from None
     try:
-        os.write(fd, value.encode())
+        os.write(fd, os.fsencode(value))
     except OSError as exc:
         raise OSError(
             exc.errno, f"write {value!r} to {path}: {strerror(exc.errno or 0)}", path
@@ -105,10 +105,10 @@ class Batch:
         keep: list[Any] = []
         arr = ffi.new("struct nsb_kv[]", max(1, len(self.kvs)))
         for i, (key, value) in enumerate(self.kvs):
-            k = ffi.new("char[]", key.encode())
-            v = ffi.new("char[]", value.encode())
+            k = ffi.new("char[]", os.fsencode(key))
+            v = ffi.new("char[]", os.fsencode(value))
             keep += (k, v)
-            arr[i].key, arr[i].value, arr[i].len = k, v, len(value.encode())
+            arr[i].key, arr[i].value, arr[i].len = k, v, len(os.fsencode(value))
         self.arr = arr
         self._keep = keep
 
