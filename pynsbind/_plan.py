@@ -599,7 +599,11 @@ class _Compiler:
         desc = f"mount {kind if kind != 'dev' else 'tmpfs'} on {m.target}"
         if self.modern:
             params = b"".join(
-                (b"f" if v is None else b"s") + os.fsencode(k) + b"\0" + os.fsencode(v or "") + b"\0"
+                (b"f" if v is None else b"s")
+                + os.fsencode(k)
+                + b"\0"
+                + os.fsencode(v or "")
+                + b"\0"
                 for k, v in options
             )
             plan.add(

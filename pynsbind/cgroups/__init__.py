@@ -265,7 +265,9 @@ class Cgroup:
                 rel = f"{AUTO_PREFIX}{pid}-{start}-{next(_counter)}"
                 where = ffi.new("int[2]")
                 if (
-                    lib.nsb_cg_create(cdirs.arr, cdirs.n, os.fsencode(rel), ffi.NULL, where, where + 1)
+                    lib.nsb_cg_create(
+                        cdirs.arr, cdirs.n, os.fsencode(rel), ffi.NULL, where, where + 1
+                    )
                     == 0
                 ):
                     cg = cls._make(rel, h, owned=True)
