@@ -366,7 +366,7 @@ class _Compiler:
     def maps_and_attach(self, created: Namespace) -> int | None:
         """The first sync: id maps of a new user namespace, cgroup attach."""
         spec = self.spec
-        from pynsbind.cgroups import _plan_attach
+        from pynsbind.cgroups._spawn import _plan_attach
 
         attach = _plan_attach(self, spec)
         if not created & Namespace.USER and not attach:

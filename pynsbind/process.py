@@ -233,7 +233,7 @@ def spawn(
         raise TypeError(f"spawn() takes a Spec, not {type(spec).__name__}")
     _reap_active()
     plan = _get_plan(spec, _options or _plan.Options())
-    from pynsbind.cgroups import _spawn_cgroup
+    from pynsbind.cgroups._spawn import _spawn_cgroup
 
     cg = _spawn_cgroup(spec, plan)
     stdio = _Stdio(stdin, stdout, stderr)

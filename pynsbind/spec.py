@@ -666,7 +666,7 @@ class Spec:
         put("time_offsets", tuple(sorted(offsets.items())))
         # cgroups
         if self.resources is not None or self.cgroup is not None:
-            from pynsbind.cgroups import _check_spec_fields
+            from pynsbind.cgroups._spawn import _check_spec_fields
 
             _check_spec_fields(self)
 

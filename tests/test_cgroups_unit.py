@@ -19,7 +19,6 @@ from pynsbind.cgroups import (
     Host,
     _check_placement,
     _parse_auto,
-    _plan_attach,
     _v1,
     _v2,
     detect,
@@ -28,6 +27,7 @@ from pynsbind.cgroups import (
 )
 from pynsbind.cgroups._detect import parse_cpuset, parse_proc_cgroup
 from pynsbind.cgroups._program import compile_program
+from pynsbind.cgroups._spawn import _plan_attach
 from pynsbind.cgroups.resources import (
     blkio_weight_to_io_weight,
     format_cpuset,
