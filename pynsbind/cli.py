@@ -106,7 +106,11 @@ def _sandbox(args: argparse.Namespace) -> int:
     mounts += [Mount.tmpfs(t) for t in args.tmpfs]
     cwd = args.cwd
     if cwd is None:
-        cwd = os.getcwd() if args.rootfs is None else "/"
+        # the current directory, when the sandbox shows it (the host's root, and
+        # not under a tmpfs of the sandbox's); else /
+        here = os.getcwd()
+        hidden = any(here == t or here.startswith(t.rstrip("/") + "/") for t in ["/tmp", *args.tmpfs])
+        cwd = here if args.rootfs is None and not hidden else "/"
     user: int | tuple[int, int] = 0
     if args.user:
         uid, _, gid = args.user.partition(":")

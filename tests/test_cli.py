@@ -56,6 +56,13 @@ def test_debug_prints_the_plan() -> None:
     assert "EXEC" in res.stderr and "PIVOT" not in res.stderr and "SETATTR" in res.stderr
 
 
+def test_default_cwd(tmp_path: object) -> None:
+    res = cli("sandbox", "--", "/bin/pwd", cwd="/usr")
+    assert res.stdout.strip() == "/usr"
+    res = cli("sandbox", "--", "/bin/pwd", cwd="/tmp")  # under the sandbox's own /tmp
+    assert res.stdout.strip() == "/"
+
+
 def test_features() -> None:
     res = cli("features")
     assert res.returncode == 0
