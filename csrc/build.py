@@ -17,7 +17,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 HEADERS = ["nsb.h", "lowlevel.h"]
-SOURCES = ["lowlevel.c", "pyfork.c", "spawn.c", "child.c", "cgroup.c"]
+SOURCES = ["lowlevel.c", "pyfork.c", "spawn.c", "child.c", "child_fs.c", "cgroup.c"]
 
 CONSTANTS = """
 CLONE_NEWUSER CLONE_NEWPID CLONE_NEWNS CLONE_NEWNET CLONE_NEWUTS CLONE_NEWIPC

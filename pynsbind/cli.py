@@ -109,7 +109,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         # the current directory, when the sandbox shows it (the host's root, and
         # not under a tmpfs of the sandbox's); else /
         here = os.getcwd()
-        hidden = any(here == t or here.startswith(t.rstrip("/") + "/") for t in ["/tmp", *args.tmpfs])
+        hidden = any(
+            here == t or here.startswith(t.rstrip("/") + "/") for t in ["/tmp", *args.tmpfs]
+        )
         cwd = here if args.rootfs is None and not hidden else "/"
     user: int | tuple[int, int] = 0
     if args.user:
