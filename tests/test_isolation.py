@@ -275,6 +275,40 @@ def test_8_ipc_objects_stay_in_their_container(rootfs: str, key: int, name: str)
         assert json.loads(out)["errno"] == 0  # type: ignore[arg-type]
 
 
+# 9 ------------------------------------------------------------------------------
+
+
+@settings(max_examples=examples(10))
+@given(limit=st.integers(2, 40), extra=st.integers(1, 20))
+def test_9_pids_limit(rootfs: str, limit: int, extra: int) -> None:
+    info = inside(
+        Spec(
+            args=["/bin/probe", "forks", str(limit + extra)],
+            rootfs=rootfs,
+            resources=pynsbind.Resources(pids_max=limit),
+        )
+    )
+    # the probe itself is one of the processes
+    assert info["forked"] == limit - 1
+    assert info["errno"] == errno.EAGAIN
+
+
+@settings(max_examples=examples(4))
+@given(limit_mib=st.integers(16, 48))
+def test_9_memory_limit_ends_in_a_reported_oom_kill(rootfs: str, limit_mib: int) -> None:
+    from pynsbind.cgroups import Cgroup
+
+    path = f"pynsbind-test-{os.getpid()}-oom"
+    cg = Cgroup.create(path, pynsbind.Resources(memory_max=limit_mib << 20, memory_swap_max=0))
+    try:
+        res = pynsbind.run(["/bin/probe", "alloc", str(4 * limit_mib)], rootfs=rootfs, cgroup=cg, capture_output=True)
+        assert res.returncode == -signal.SIGKILL
+        mem = cg.stats().memory
+        assert mem.oom_kill is not None and mem.oom_kill >= 1
+    finally:
+        cg.delete()
+
+
 # 10 -----------------------------------------------------------------------------
 
 

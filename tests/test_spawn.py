@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,6 +229,61 @@ def test_unprivileged_caller_gets_a_user_namespace(rootfs: str) -> None:
     assert info["uid_map"].split() == ["0", "65534", "1"]
     assert info["setgroups"].strip() == "deny"
     assert info["uid"] == 0 and info["ns"]["user"] != host_ns("user")
+
+
+def test_unprivileged_ranges_go_through_newuidmap(rootfs: str) -> None:
+    """A non-root caller asking for more than its own id: the parent runs
+    newuidmap/newgidmap with the caller's subordinate ranges."""
+    import shutil as sh
+
+    for helper in ("newuidmap", "newgidmap"):
+        if sh.which(helper) is None:
+            pytest.skip(f"{helper} is not installed (Debian: uidmap)")
+    saved = {}
+    for name in ("/etc/subuid", "/etc/subgid"):
+        try:
+            saved[name] = Path(name).read_text()
+        except FileNotFoundError:
+            saved[name] = None
+    try:
+        for name in saved:
+            Path(name).write_text((saved[name] or "") + "65534:300000:65536\n")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(r)
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(65534, 65534, 65534)
+                pynsbind.lowlevel.set_dumpable(True)
+                res = pynsbind.run(
+                    ["/bin/probe", "info"],
+                    rootfs=rootfs,
+                    uid_map=[(0, 65534, 1), (1, 300000, 1000)],
+                    gid_map=[(0, 65534, 1), (1, 300000, 1000)],
+                    user=(100, 100),
+                    capture_output=True,
+                )
+                os.write(w, json.dumps({"rc": res.returncode, "out": res.stdout.decode(), "err": res.stderr.decode()}).encode())
+            except BaseException as exc:
+                os.write(w, json.dumps({"rc": -1, "out": "", "err": repr(exc)}).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            got = json.loads(f.read())
+        os.waitpid(pid, 0)
+    finally:
+        for name, text in saved.items():
+            if text is None:
+                os.unlink(name)
+            else:
+                Path(name).write_text(text)
+    assert got["rc"] == 0, got["err"]
+    info = json.loads(got["out"])
+    assert [line.split() for line in info["uid_map"].splitlines()] == [["0", "65534", "1"], ["1", "300000", "1000"]]
+    assert (info["uid"], info["gid"]) == (100, 100)
 
 
 # ---- mounts ----------------------------------------------------------------------
