@@ -319,6 +319,9 @@ mount --make-rshared /
 # The shared directory.  With cache=loose (the default) the guest caches
 # metadata and data, which makes Python imports several times faster under
 # emulation; writes reach the host at the latest at the `sync` below.
+# Its mount point may not exist in the guest (a checkout under /tmp, which is a
+# fresh tmpfs here): make it.
+mkdir -p "$V2VM_SHARE" || fail "cannot make the mount point $V2VM_SHARE"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=$V2VM_SHARE_CACHE,access=client \
     v2vm.share "$V2VM_SHARE" || fail "cannot mount the shared directory on $V2VM_SHARE"
 

@@ -23,7 +23,7 @@ from pynsbind import Capability, Namespace, SpawnError, Spec, SpecError
 from tests import strategies as S
 from tests.conftest import HostState, examples, host_ns
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.vm]
 
 ALL_KINDS = {k.proc_name: k for k in Namespace}
 
@@ -278,6 +278,7 @@ def test_8_ipc_objects_stay_in_their_container(rootfs: str, key: int, name: str)
 # 9 ------------------------------------------------------------------------------
 
 
+@pytest.mark.cgroup
 @settings(max_examples=examples(10))
 @given(limit=st.integers(2, 40), extra=st.integers(1, 20))
 def test_9_pids_limit(rootfs: str, limit: int, extra: int) -> None:
@@ -293,6 +294,7 @@ def test_9_pids_limit(rootfs: str, limit: int, extra: int) -> None:
     assert info["errno"] == errno.EAGAIN
 
 
+@pytest.mark.cgroup
 @settings(max_examples=examples(4))
 @given(limit_mib=st.integers(16, 48))
 def test_9_memory_limit_ends_in_a_reported_oom_kill(rootfs: str, limit_mib: int) -> None:

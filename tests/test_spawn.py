@@ -24,7 +24,7 @@ from pynsbind import Capability, Mount, Namespace, SpawnError, Spec, SpecError
 from pynsbind._plan import Options
 from tests.conftest import host_ns
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.vm]
 
 NS = (
     Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET | Namespace.CGROUP
