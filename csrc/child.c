@@ -371,49 +371,14 @@ static long op_exec(struct child *c, const struct nsb_op *op)
 {
     char *const *argv = (char *const *)op->p;
     char *const *envp = (char *const *)op->q;
-    long r, err = -ENOENT;
-    const char *dir;
-    char buf[NSB_PATH_MAX];
-    size_t nlen;
 
-    /* the caller's mask; handlers are default since nsb_reset_signals */
+    /* the caller's mask; handlers are default since the clone */
     nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &c->ctx->oldmask, 0, 8);
-    if (op->fd >= 0) {
-        r = nsb_sys5(SYS_execveat, nsb_fd(c, op->fd), "", argv, envp, AT_EMPTY_PATH);
-        return r;
-    }
+    if (op->fd >= 0)
+        return nsb_sys5(SYS_execveat, nsb_fd(c, op->fd), "", argv, envp, AT_EMPTY_PATH);
     if (!(op->flags & NSB_F_SEARCH_PATH))
         return nsb_sys3(SYS_execve, op->s1, argv, envp);
-    /* search PATH (s2) the way execvp does: ENOENT unless some candidate was
-     * found but refused (EACCES), any other error stops the search */
-    nlen = nsb_strlen(op->s1);
-    dir = op->s2;
-    for (;;) {
-        const char *end = dir;
-        size_t dlen;
-        while (*end && *end != ':')
-            end++;
-        dlen = (size_t)(end - dir);
-        if (dlen + 1 + nlen + 1 <= sizeof(buf)) {
-            if (dlen == 0) {
-                buf[0] = '.';
-                dlen = 1;
-            } else {
-                nsb_memcpy(buf, dir, dlen);
-            }
-            buf[dlen] = '/';
-            nsb_memcpy(buf + dlen + 1, op->s1, nlen + 1);
-            r = nsb_sys3(SYS_execve, buf, argv, envp);
-            if (r == -EACCES)
-                err = r;
-            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)
-                return r;
-        }
-        if (!*end)
-            break;
-        dir = end + 1;
-    }
-    return err;
+    return nsb_exec_search(op->s1, op->s2, argv, envp);
 }
 
 /* ---- the walk ----------------------------------------------------------- */

@@ -79,48 +79,17 @@ static const char *init_getenv(char **envp, const char *name)
     return 0;
 }
 
-/* execvp: search PATH unless the name has a slash; ENOENT unless some candidate
- * was refused (EACCES) */
+/* execvp: search PATH (the container's) unless the name has a slash */
 static long init_exec(char **argv, char **envp)
 {
-    const char *name = argv[0], *dir, *path;
-    char buf[4096];
-    size_t nlen = nsb_strlen(name);
-    long r, err = -ENOENT;
-    const char *p;
-    for (p = name; *p; p++)
+    const char *path, *p;
+    for (p = argv[0]; *p; p++)
         if (*p == '/')
-            return nsb_sys3(SYS_execve, name, argv, envp);
+            return nsb_sys3(SYS_execve, argv[0], argv, envp);
     path = init_getenv(envp, "PATH");
     if (!path)
         path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    dir = path;
-    for (;;) {
-        const char *end = dir;
-        size_t dlen;
-        while (*end && *end != ':')
-            end++;
-        dlen = (size_t)(end - dir);
-        if (dlen + nlen + 2 <= sizeof(buf)) {
-            if (dlen == 0) {
-                buf[0] = '.';
-                dlen = 1;
-            } else {
-                nsb_memcpy(buf, dir, dlen);
-            }
-            buf[dlen] = '/';
-            nsb_memcpy(buf + dlen + 1, name, nlen + 1);
-            r = nsb_sys3(SYS_execve, buf, argv, envp);
-            if (r == -EACCES)
-                err = r;
-            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)
-                return r;
-        }
-        if (!*end)
-            break;
-        dir = end + 1;
-    }
-    return err;
+    return nsb_exec_search(argv[0], path, argv, envp);
 }
 
 void nsb_init_main(long *sp)

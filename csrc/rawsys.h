@@ -12,6 +12,7 @@
 #ifndef NSB_RAWSYS_H
 #define NSB_RAWSYS_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -136,6 +137,45 @@ static inline long nsb_atou(const char *s)
         v = v * 10 + (*s - '0');
     }
     return v;
+}
+
+/* execve `name` searched in the colon-separated `path`, as execvp does: an
+ * empty entry is the current directory; the result is ENOENT unless some
+ * candidate was found but refused (EACCES); any other error stops the search.
+ * Returns -errno (it returns only when nothing could be executed). */
+static inline long nsb_exec_search(const char *name, const char *path, char *const *argv,
+                                   char *const *envp)
+{
+    char buf[4096];
+    size_t nlen = nsb_strlen(name);
+    long r, err = -ENOENT;
+    const char *dir = path;
+    for (;;) {
+        const char *end = dir;
+        size_t dlen;
+        while (*end && *end != ':')
+            end++;
+        dlen = (size_t)(end - dir);
+        if (dlen + 1 + nlen + 1 <= sizeof(buf)) {
+            if (dlen == 0) {
+                buf[0] = '.';
+                dlen = 1;
+            } else {
+                nsb_memcpy(buf, dir, dlen);
+            }
+            buf[dlen] = '/';
+            nsb_memcpy(buf + dlen + 1, name, nlen + 1);
+            r = nsb_sys3(SYS_execve, buf, argv, envp);
+            if (r == -EACCES)
+                err = r;
+            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)
+                return r;
+        }
+        if (!*end)
+            break;
+        dir = end + 1;
+    }
+    return err;
 }
 
 #endif
