@@ -194,9 +194,9 @@ def test_user_groups_env_cwd_umask(rootfs: str) -> None:
     assert info["cwd"] == "/tmp" and info["umask"] == 0o027
 
 
-def test_unprivileged_caller_gets_a_user_namespace(rootfs: str) -> None:
-    """A non-root caller (uid 65534): the default spec adds a user namespace with a
-    single-id map, and setgroups is denied."""
+def as_nobody(**fields: Any) -> dict[str, Any]:
+    """pynsbind.run(fields) from a forked process that became uid 65534; its
+    returncode and output."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -209,23 +209,24 @@ def test_unprivileged_caller_gets_a_user_namespace(rootfs: str) -> None:
             # (those of its CLONE_VM child too) belong to root: an unprivileged
             # process that never changed ids is dumpable
             pynsbind.lowlevel.set_dumpable(True)
-            res = pynsbind.run(["/bin/probe", "info"], rootfs=rootfs, capture_output=True)
-            os.write(
-                w,
-                json.dumps(
-                    {"rc": res.returncode, "out": res.stdout.decode(), "err": res.stderr.decode()}
-                ).encode(),
-            )
+            res = pynsbind.run(capture_output=True, **fields)
+            got = {"rc": res.returncode, "out": res.stdout.decode(), "err": res.stderr.decode()}
         except BaseException as exc:
-            os.write(w, json.dumps({"rc": -1, "out": "", "err": repr(exc)}).encode())
-        finally:
-            os._exit(0)
+            got = {"rc": -1, "out": "", "err": repr(exc)}
+        os.write(w, json.dumps(got).encode())
+        os._exit(0)
     os.close(w)
     with os.fdopen(r, "rb") as f:
         got = json.loads(f.read())
     os.waitpid(pid, 0)
     assert got["rc"] == 0, got["err"]
-    info = json.loads(got["out"])
+    return json.loads(got["out"])
+
+
+def test_unprivileged_caller_gets_a_user_namespace(rootfs: str) -> None:
+    """A non-root caller (uid 65534): the default spec adds a user namespace with a
+    single-id map, and setgroups is denied."""
+    info = as_nobody(args=["/bin/probe", "info"], rootfs=rootfs)
     assert info["uid_map"].split() == ["0", "65534", "1"]
     assert info["setgroups"].strip() == "deny"
     assert info["uid"] == 0 and info["ns"]["user"] != host_ns("user")
@@ -234,10 +235,10 @@ def test_unprivileged_caller_gets_a_user_namespace(rootfs: str) -> None:
 def test_unprivileged_ranges_go_through_newuidmap(rootfs: str) -> None:
     """A non-root caller asking for more than its own id: the parent runs
     newuidmap/newgidmap with the caller's subordinate ranges."""
-    import shutil as sh
+    import shutil
 
     for helper in ("newuidmap", "newgidmap"):
-        if sh.which(helper) is None:
+        if shutil.which(helper) is None:
             pytest.skip(f"{helper} is not installed (Debian: uidmap)")
     saved = {}
     for name in ("/etc/subuid", "/etc/subgid"):
@@ -248,40 +249,19 @@ def test_unprivileged_ranges_go_through_newuidmap(rootfs: str) -> None:
     try:
         for name in saved:
             Path(name).write_text((saved[name] or "") + "65534:300000:65536\n")
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(r)
-                os.setgroups([])
-                os.setresgid(65534, 65534, 65534)
-                os.setresuid(65534, 65534, 65534)
-                pynsbind.lowlevel.set_dumpable(True)
-                res = pynsbind.run(
-                    ["/bin/probe", "info"],
-                    rootfs=rootfs,
-                    uid_map=[(0, 65534, 1), (1, 300000, 1000)],
-                    gid_map=[(0, 65534, 1), (1, 300000, 1000)],
-                    user=(100, 100),
-                    capture_output=True,
-                )
-                os.write(w, json.dumps({"rc": res.returncode, "out": res.stdout.decode(), "err": res.stderr.decode()}).encode())
-            except BaseException as exc:
-                os.write(w, json.dumps({"rc": -1, "out": "", "err": repr(exc)}).encode())
-            finally:
-                os._exit(0)
-        os.close(w)
-        with os.fdopen(r, "rb") as f:
-            got = json.loads(f.read())
-        os.waitpid(pid, 0)
+        info = as_nobody(
+            args=["/bin/probe", "info"],
+            rootfs=rootfs,
+            uid_map=[(0, 65534, 1), (1, 300000, 1000)],
+            gid_map=[(0, 65534, 1), (1, 300000, 1000)],
+            user=(100, 100),
+        )
     finally:
         for name, text in saved.items():
             if text is None:
                 os.unlink(name)
             else:
                 Path(name).write_text(text)
-    assert got["rc"] == 0, got["err"]
-    info = json.loads(got["out"])
     assert [line.split() for line in info["uid_map"].splitlines()] == [["0", "65534", "1"], ["1", "300000", "1000"]]
     assert (info["uid"], info["gid"]) == (100, 100)
 
