@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import importlib.util
 import os
@@ -235,9 +234,10 @@ def spawn(
     plan = _get_plan(spec, _options or _plan.Options())
     from pynsbind.cgroups._spawn import _spawn_cgroup
 
-    cg = _spawn_cgroup(spec, plan)
     stdio = _Stdio(stdin, stdout, stderr)
+    cg = None
     try:
+        cg = _spawn_cgroup(spec, plan)
         extra = _extra_slots(spec)
         if cg is not None:
             extra.update(cg.slots)
@@ -444,6 +444,8 @@ class Process:
         """Wait without blocking the event loop (asyncio, the pidfd as a reader)."""
         if self.returncode is not None:
             return self.returncode
+        import asyncio  # here: it costs ~10 ms to import
+
         loop = asyncio.get_running_loop()
         if self.pidfd >= 0:
             # a duplicate for the loop: reaping closes self.pidfd

@@ -704,6 +704,8 @@ def test_spec_errors_before_any_clone(rootfs: str, host_unchanged: Any) -> None:
         pynsbind.run(["/bin/true"], rootfs="/nonexistent/root")
     with pytest.raises(SpecError, match="stdout"):
         pynsbind.run(["/bin/true"], rootfs=rootfs, stdout="nope")
+    with pytest.raises(SpecError, match="stdout"):  # and no cgroup made for it stays
+        pynsbind.run(["/bin/true"], rootfs=rootfs, stdout="nope", resources=pynsbind.Resources(pids_max=5))
     with pytest.raises(TypeError):
         pynsbind.spawn(["/bin/true"])  # type: ignore[arg-type]
 
