@@ -125,17 +125,20 @@ def rootfs() -> Iterator[str]:
 
 
 class Busy:
-    """Threads doing GIL-free C work, as numpy would."""
+    """numpy-style workers: threads that spend their time in C with the GIL
+    released (hashing and compressing large buffers), allocating as they go."""
 
-    def __init__(self) -> None:
+    def __init__(self, n: int = 2) -> None:
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.work, daemon=True) for _ in range(2)]
+        self.rounds = 0
+        self.threads = [threading.Thread(target=self.work, daemon=True) for _ in range(n)]
 
     def work(self) -> None:
         buf = os.urandom(1 << 20)
         while not self.stop.is_set():
-            hashlib.sha256(buf * 2).digest()
+            hashlib.sha256(buf * 4).digest()
             zlib.compress(buf, 1)
+            self.rounds += 1
 
     def __enter__(self) -> Busy:
         for t in self.threads:

@@ -286,12 +286,7 @@ class _Compiler:
         if self.ns & Namespace.TIME and not self.f.time_namespace:
             raise SpecError("namespaces", "this kernel has no time namespaces")
         if spec.rootfs is not None:
-            try:
-                st = os.stat(spec.rootfs)
-            except OSError as exc:
-                raise SpecError(
-                    "rootfs", f"{spec.rootfs!r}: {(exc.strerror or str(exc)).lower()}"
-                ) from None
+            st = _stat(spec.rootfs, "rootfs", "")
             if not stat.S_ISDIR(st.st_mode):
                 raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
         plan.flags = lib.NSB_PLAN_PIDFD if self.f.pidfd else 0
@@ -565,12 +560,7 @@ class _Compiler:
         t, inroot = self.target(m.target)
         if kind == "bind":
             assert m.source is not None
-            try:
-                st = os.stat(m.source)
-            except OSError as exc:
-                raise SpecError(
-                    "mounts", f"bind source {m.source!r}: {(exc.strerror or str(exc)).lower()}"
-                ) from None
+            st = _stat(m.source, "mounts", "bind source ")
             self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
             rec = lib.NSB_F_RECURSIVE if m.recursive else 0
             desc = f"bind {m.source} on {m.target}"
@@ -782,6 +772,15 @@ class _Compiler:
                 env=env,
                 flags=lib.NSB_F_SEARCH_PATH,
             )
+
+
+def _stat(path: str, field: str, what: str) -> os.stat_result:
+    """os.stat, or a SpecError naming the field, the path and the reason."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise SpecError(field, f"{what}{path!r}: {reason}") from None
 
 
 def _lim(v: int) -> str:

@@ -4,15 +4,13 @@ failing spawns that must leave the host exactly as it was."""
 from __future__ import annotations
 
 import errno
-import hashlib
-import os
 import threading
-import zlib
 from typing import Any
 
 import pytest
 
 import pynsbind
+from benchmarks.soak import Busy  # the soak's GIL-free workers
 from pynsbind import Mount, Namespace, SpawnError, Spec
 from pynsbind._plan import Options
 from tests.conftest import HostState
@@ -20,33 +18,6 @@ from tests.conftest import HostState
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 NS = Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET
-
-
-class Busy:
-    """numpy-style workers: threads that spend their time in C with the GIL
-    released (hashing and compressing large buffers), allocating as they go."""
-
-    def __init__(self, n: int = 2) -> None:
-        self.stop = threading.Event()
-        self.rounds = 0
-        self.threads = [threading.Thread(target=self.work, daemon=True) for _ in range(n)]
-
-    def work(self) -> None:
-        buf = os.urandom(1 << 20)
-        while not self.stop.is_set():
-            hashlib.sha256(buf * 4).digest()
-            zlib.compress(buf, 1)
-            self.rounds += 1
-
-    def __enter__(self) -> Busy:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join()
 
 
 @pytest.mark.parametrize("mode", ["default", "fork"])

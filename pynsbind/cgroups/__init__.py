@@ -39,7 +39,7 @@ from pynsbind.cgroups._common import (
     batch_error,
     write_file,
 )
-from pynsbind.cgroups._detect import Hierarchy, Host, detect, host, mode
+from pynsbind.cgroups._detect import Hierarchy, Host, _read, detect, host, mode
 from pynsbind.cgroups._events import Event, EventStream
 from pynsbind.cgroups._program import Program, compile_program
 from pynsbind.cgroups.resources import Resources
@@ -703,14 +703,6 @@ def _make_parents(hier: Hierarchy, parent_rel: str, made: list[str]) -> None:
             for key in ("cpuset.cpus", "cpuset.mems"):
                 if fresh or not (_read(f"{d}/{key}") or "").strip():
                     write_file(f"{d}/{key}", (_read(f"{up}/{key}") or "").strip() or "\n")
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def _rmdir_wait(path: str, deadline: float, timeout: float) -> None:
