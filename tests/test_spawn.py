@@ -455,6 +455,22 @@ def test_signal_dispositions_are_the_defaults(rootfs: str) -> None:
             assert int(status_field(info, name), 16) == 0, (name, mode)
 
 
+def test_time_namespace_offsets(rootfs: str) -> None:
+    """boottime moved 10 days ahead inside; the host's clock is untouched."""
+    host_up = float(Path("/proc/uptime").read_text().split()[0])
+    info = observe(
+        Spec(
+            args=["/bin/probe", "cat", "/proc/uptime"],
+            rootfs=rootfs,
+            namespaces=NS | Namespace.TIME,
+            time_offsets={"boottime": 10 * 86400},
+        )
+    )
+    inside_up = float(info["text"].split()[0])
+    assert 10 * 86400 <= inside_up - host_up < 10 * 86400 + 60
+    assert float(Path("/proc/uptime").read_text().split()[0]) < host_up + 60
+
+
 def test_oom_score_adj(rootfs: str) -> None:
     info = observe(Spec(args=["/bin/probe", "info"], rootfs=rootfs, oom_score_adj=777))
     assert info["oom_score_adj"].strip() == "777"
