@@ -306,16 +306,20 @@ class _Compiler:
         spec, plan, ns = self.spec, self.plan, self.ns
         joins = list(spec.join_pairs)
         joined = spec.joined
-        # A pid namespace unshared after joins applies to children only: a second
-        # fork makes the process that execs.  A time namespace unshared for its
-        # offsets needs no fork: exec moves the process into it (kernel >= 5.17).
-        late_pid = ns & Namespace.PID if joins else Namespace(0)
-        late_time = ns & Namespace.TIME if spec.offset_pairs else Namespace(0)
-        late = late_pid | late_time
+        # Pid and time namespaces unshared by the child apply to its children
+        # only: a second fork makes the process that execs.  That is the case
+        # after joins, and for time offsets, which must be written between the
+        # unshare and the first process in the namespace (some kernels move the
+        # process itself in at exec, 6.1 does not).  The middle process must not
+        # be a pid namespace's init (CLONE_PARENT), so the pid namespace is
+        # unshared late too.
+        offsets = bool(spec.offset_pairs)
+        late = ns & (Namespace.PID | Namespace.TIME) if (joins or offsets) else Namespace(0)
         early = ns & ~late
-        forks = bool(late_pid or joined & Namespace.PID)
-        if joined & Namespace.TIME:
-            # setns into a time namespace wants a process that shares no memory
+        forks = bool(late or joined & Namespace.PID)
+        if joined & Namespace.TIME or late & Namespace.TIME:
+            # the kernel refuses to share memory with a process whose time
+            # namespace differs, or that joins one
             plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
         if spec.die_with_parent:
             plan.add("PDEATHSIG", "set the parent-death signal", a=9)

@@ -148,13 +148,14 @@ def test_joining_by_fd_uses_a_slot() -> None:
     assert setns.a == int(Namespace.NET | Namespace.UTS)
 
 
-def test_time_offsets_sync_without_a_fork() -> None:
+def test_time_offsets_sync_then_fork() -> None:
     p = plan(namespaces=NS | Namespace.TIME, time_offsets={"monotonic": 3600})
     kinds = p.kinds()
-    assert "FORK" not in kinds
-    assert p.clone_flags == int(NS)
+    assert p.clone_flags == int(NS & ~Namespace.PID)
     i = kinds.index("UNSHARE")
-    assert p.ops[i].a == int(Namespace.TIME) and kinds[i + 1] == "SYNC"
+    assert p.ops[i].a == int(Namespace.PID | Namespace.TIME)
+    assert kinds[i + 1 : i + 3] == ["SYNC", "FORK"]
+    assert p.flags & lib.NSB_PLAN_NO_CLONE_VM
     assert p.pacts[-1].name == "timens_offsets"
     assert p.pacts[-1].data == b"monotonic 3600 0\n"
 
