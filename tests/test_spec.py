@@ -169,3 +169,10 @@ def test_mount_constructors() -> None:
 def test_invalid_pieces(make: object) -> None:
     with pytest.raises(SpecError):
         make()  # type: ignore[operator]
+
+
+def test_names_that_are_not_utf8_are_taken_as_bytes() -> None:
+    s = Spec(args=[b"/bin/\xff"], domainname=b"\x80dom")
+    assert s.args[0] == "/bin/\udcff" and s.domainname == "\udc80dom"
+    with pytest.raises(SpecError, match="longer than 64 bytes"):
+        Spec(args=["x"], domainname=b"\xff" * 65)
