@@ -158,7 +158,5 @@
 
 #define NSB_SECCOMP_DATA_ARGS offsetof(struct seccomp_data, args)
 
-#define NSB_LIKELY(x) __builtin_expect(!!(x), 1)
-#define NSB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #endif

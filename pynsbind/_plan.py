@@ -132,11 +132,6 @@ class Plan:
 
     # -- reading --
 
-    def describe(self, index: int) -> str:
-        if 0 <= index < len(self.ops):
-            return self.ops[index].desc
-        return "end of plan"
-
     def dump(self) -> str:
         """One line per op (1-based, as in error messages), then the parent actions."""
         lines = [

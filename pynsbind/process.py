@@ -338,9 +338,6 @@ class Process:
         state = "running" if self.returncode is None else f"returncode={self.returncode}"
         return f"<pynsbind.Process pid={self.pid} {state} args={list(self.args)!r}>"
 
-    def _status_to_returncode(self, status: int) -> int:
-        return os.waitstatus_to_exitcode(status)
-
     def _reap(self, block: bool) -> int | None:
         """Reap if exited (or wait when block); returns the returncode or None."""
         if self.returncode is not None:

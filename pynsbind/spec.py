@@ -508,9 +508,6 @@ def _freeze_join(value: object) -> tuple[tuple[Namespace, str | int | object], .
     return tuple(out)
 
 
-_UNSET: Any = object()
-
-
 @dataclass(frozen=True, kw_only=True)
 class Spec:
     """Everything about one container.  See docs/api.md for each field."""

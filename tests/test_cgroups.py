@@ -354,13 +354,7 @@ def test_own_subtree_is_refused() -> None:
         assert f"is inside {own!r}, the subtree that holds this process" in msg
         assert not os.path.exists(f"{v2.base}/{own}/other")
     finally:
-        for d in (f"{v2.base}/{own}/leaf", f"{v2.base}/{own}"):
-            for _ in range(200):
-                try:
-                    os.rmdir(d)
-                    break
-                except OSError:
-                    time.sleep(0.01)
+        _rmdirs(f"{v2.base}/{own}/leaf", f"{v2.base}/{own}")
 
 
 # ---- placement through spawn --------------------------------------------------------------
@@ -551,6 +545,17 @@ def test_hugetlb_limit(cgpath: str) -> None:
 # ---- rootless ---------------------------------------------------------------------------------
 
 
+def _rmdirs(*dirs: str) -> None:
+    """Remove these cgroup directories, in order, waiting for them to empty."""
+    for d in dirs:
+        for _ in range(200):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.01)
+
+
 def _in_child(fn: Any) -> Any:
     """Run fn() in a forked child; its result (or exception text), pickled back."""
     r, w = os.pipe()
@@ -657,13 +662,7 @@ def test_rootless_uses_a_delegated_subtree() -> None:
             assert got[0] == "problem"
             assert "cgroup v1 is never delegated" in got[1]
     finally:
-        for d in (leaf, deleg):
-            for _ in range(200):
-                try:
-                    os.rmdir(d)
-                    break
-                except OSError:
-                    time.sleep(0.01)
+        _rmdirs(leaf, deleg)
 
 
 # ---- cleanup ------------------------------------------------------------------------------------
