@@ -84,13 +84,18 @@ def snapshot() -> dict[str, Any]:
 
 
 def zombies() -> list[int]:
+    """Zombies this process should reap (its children, and the orphans of the
+    killed spawners, which come to it as their subreaper); other processes on
+    the machine have zombies of their own."""
     out = []
+    me = str(os.getpid())
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         with contextlib.suppress(OSError):
             stat = Path(f"/proc/{pid}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if state == "Z" and ppid == me:
                 out.append(int(pid))
     return out
 

@@ -11,6 +11,7 @@
  * what each op requires from the ones before it.
  */
 #include "child.h"
+#include "msg.h"
 
 /* kernel's struct sigaction, large enough for every architecture we build for */
 struct nsb_ksigaction {
@@ -28,13 +29,7 @@ static __attribute__((noreturn)) void nsb_exit(int code)
 
 static void nsb_send(int fd, uint32_t type, int32_t stage, int32_t op, int32_t err, int64_t val)
 {
-    struct nsb_msg m;
-    m.type = type;
-    m.stage = stage;
-    m.op = op;
-    m.err = err;
-    m.val = val;
-    NSB_RETRY(nsb_sys6(SYS_sendto, fd, (long)&m, sizeof(m), MSG_NOSIGNAL, 0, 0));
+    nsb_send_msg(fd, type, stage, op, err, val);
 }
 
 static __attribute__((noreturn)) void nsb_fail(struct child *c, int op, long err)
@@ -108,15 +103,23 @@ static long op_write(struct child *c, const struct nsb_op *op)
     return r < 0 ? r : 0;
 }
 
-/* Capabilities: a is the set to keep, b the last capability of this kernel.
- * The bounding set is cut while CAP_SETPCAP is still effective; then the
- * effective, permitted and inheritable sets become a; with NSB_F_AMBIENT the
- * ambient set too (what a non-root user needs to keep them across exec). */
+/* Capabilities.  p holds five masks: bounding, effective, permitted,
+ * inheritable and ambient; b is the last capability of this kernel.
+ *
+ * The bounding set is cut while CAP_SETPCAP is still effective, the
+ * inheritable set set before that (capset allows any subset of the bounding
+ * set then), the ambient set raised last.  With NSB_F_KEEP_PERMITTED the
+ * permitted (and effective) sets stay as they are: exec derives them (root:
+ * from the bounding set; another user: from the ambient set), and until then
+ * this process holds more capabilities than anything in the container, so no
+ * container process may ptrace it (commoncap refuses a tracer whose permitted
+ * set is not a superset of the tracee's). */
 static long op_caps(const struct nsb_op *op)
 {
     struct __user_cap_header_struct hdr;
     struct __user_cap_data_struct data[2];
-    uint64_t keep = op->a, have;
+    const uint64_t *sets = (const uint64_t *)op->p;
+    uint64_t have;
     unsigned long cap;
     long r;
 
@@ -127,35 +130,41 @@ static long op_caps(const struct nsb_op *op)
     if (r < 0)
         return r;
     have = (uint64_t)data[0].permitted | ((uint64_t)data[1].permitted << 32);
+    /* everything permitted effective again (a uid change cleared it), and the
+     * inheritable set */
     data[0].effective = data[0].permitted;
     data[1].effective = data[1].permitted;
+    data[0].inheritable = (uint32_t)sets[3];
+    data[1].inheritable = (uint32_t)(sets[3] >> 32);
     r = nsb_sys2(SYS_capset, &hdr, data);
     if (r < 0)
         return r;
     for (cap = 0; cap <= op->b && cap < 64; cap++) {
-        if (keep & (1ULL << cap))
+        if (sets[0] & (1ULL << cap))
             continue;
         r = nsb_sys5(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
         if (r < 0 && r != -EINVAL)
             return r;
     }
-    keep &= have;
-    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)keep;
-    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(keep >> 32);
-    r = nsb_sys2(SYS_capset, &hdr, data);
-    if (r < 0)
-        return r;
-    if (op->flags & NSB_F_AMBIENT) {
-        r = nsb_sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (!(op->flags & NSB_F_KEEP_PERMITTED)) {
+        uint64_t perm = sets[2] & have, eff = sets[1] & perm;
+        data[0].effective = (uint32_t)eff;
+        data[1].effective = (uint32_t)(eff >> 32);
+        data[0].permitted = (uint32_t)perm;
+        data[1].permitted = (uint32_t)(perm >> 32);
+        r = nsb_sys2(SYS_capset, &hdr, data);
         if (r < 0)
             return r;
-        for (cap = 0; cap <= op->b && cap < 64; cap++) {
-            if (!(keep & (1ULL << cap)))
-                continue;
-            r = nsb_sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
-            if (r < 0)
-                return r;
-        }
+    }
+    r = nsb_sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (r < 0 && !(r == -EINVAL && !sets[4]))
+        return r;
+    for (cap = 0; cap <= op->b && cap < 64; cap++) {
+        if (!(sets[4] & (1ULL << cap)))
+            continue;
+        r = nsb_sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -320,10 +329,13 @@ static long op_fds(struct child *c, const struct nsb_op *op)
             r = nsb_sys3(SYS_dup3, src, i, 0);
         if (r < 0)
             return r;
+        c->fds[i] = i; /* in place now (a later FDS op finds it there) */
     }
     for (i = 0; i < 3; i++)
         keep[nkeep++] = i;
-    for (i = 0; i < (int)op->a && nkeep < NSB_MAX_FDS; i++) {
+    if (op->a > NSB_MAX_FDS)
+        return -E2BIG; /* the plan compiler refuses this first */
+    for (i = 0; i < (int)op->a; i++) {
         r = nsb_sys3(SYS_fcntl, pass[i], F_SETFD, 0);
         if (r < 0)
             return r;
@@ -417,23 +429,21 @@ static long nsb_run_op(struct child *c, int index)
     case NSB_OP_SETATTR:
         return op_setattr(c, op);
     case NSB_OP_REMOUNT:
-        return op_remount(op);
+        return op_remount(c, op);
     case NSB_OP_MKDIRS:
         return nsb_mkdirs(c, op, op->s2, (long)op->a);
     case NSB_OP_MKFILE: {
+        /* an empty regular file, made without opening anything: whatever is
+         * there already (a FIFO, a device node, a symlink) is left unopened,
+         * and the mount goes over what the target resolves to */
         char dir[NSB_PATH_MAX];
         const char *base;
-        long dfd = nsb_open_parent(c, op, op->s2, dir, &base), fd;
+        long dfd = nsb_open_parent(c, op, op->s2, dir, &base);
         if (dfd < 0)
             return dfd;
-        fd = nsb_sys4(SYS_openat, dfd, base, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+        r = nsb_sys4(SYS_mknodat, dfd, base, S_IFREG | 0644, 0);
         nsb_sys1(SYS_close, dfd);
-        if (fd == -ELOOP || fd == -EISDIR) /* something is there already: mount over it */
-            return 0;
-        if (fd < 0)
-            return fd;
-        nsb_sys1(SYS_close, fd);
-        return 0;
+        return r == -EEXIST ? 0 : r;
     }
     case NSB_OP_MKNOD:
     case NSB_OP_SYMLINK: {
@@ -451,9 +461,6 @@ static long nsb_run_op(struct child *c, int index)
     }
     case NSB_OP_PIVOT:
         return op_pivot(c, op);
-    case NSB_OP_CHROOT:
-        r = nsb_sys1(SYS_chroot, op->s2);
-        return r < 0 ? r : nsb_sys1(SYS_chdir, "/");
     case NSB_OP_MASK:
         return op_mask(c, op);
     case NSB_OP_ROPATH:
@@ -498,6 +505,16 @@ static long nsb_run_op(struct child *c, int index)
         return r < 0 ? r : -EINVAL;
     case NSB_OP_SETSID:
         return nsb_sys0(SYS_setsid);
+    case NSB_OP_DUMPABLE:
+        return nsb_sys5(SYS_prctl, PR_SET_DUMPABLE, op->a, 0, 0, 0);
+    case NSB_OP_KEYRING:
+        /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: a new anonymous
+         * session keyring, so the caller's keys are out of reach.  ENOSYS or
+         * EPERM mean a filter around the caller forbids keyctl (Docker's
+         * default profile does): it forbids it to the container too, whose
+         * filters are the caller's and more, so there is nothing to hide */
+        r = nsb_sys5(SYS_keyctl, 1, 0, 0, 0, 0);
+        return (r < 0 && r != -ENOSYS && r != -EPERM) ? r : 0;
     default:
         return -EINVAL;
     }
@@ -534,6 +551,9 @@ void nsb_child_run(const struct nsb_ctx *ctx, int start)
         c.regs[i] = -1;
     if (!ctx->sighand_clear)
         nsb_reset_signals();
+    /* files and nodes the plan makes get exactly their modes (the UMASK op
+     * sets the container's umask later) */
+    nsb_sys1(SYS_umask, 0);
     /* Python ignores SIGPIPE and SIGXFSZ; like subprocess (restore_signals),
      * give the container their defaults, which exec would keep ignored */
     nsb_signal_default(SIGPIPE);

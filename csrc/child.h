@@ -21,13 +21,14 @@ struct child {
 
 long nsb_open_path(struct child *c, const struct nsb_op *op, const char *path, int flags);
 long nsb_mkdirs(struct child *c, const struct nsb_op *op, const char *path, long mode);
-long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path, char *dir, const char **base);
+long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path, char *dir,
+                     const char **base);
 long op_fsmount(struct child *c, const struct nsb_op *op);
 long op_bind(struct child *c, const struct nsb_op *op);
 long op_preopen(struct child *c, const struct nsb_op *op);
 long op_mount(struct child *c, const struct nsb_op *op);
 long op_setattr(struct child *c, const struct nsb_op *op);
-long op_remount(const struct nsb_op *op);
+long op_remount(struct child *c, const struct nsb_op *op);
 long op_mask(struct child *c, const struct nsb_op *op);
 long op_ropath(struct child *c, const struct nsb_op *op);
 long op_pivot(struct child *c, const struct nsb_op *op);

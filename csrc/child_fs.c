@@ -1,28 +1,186 @@
 /* child_fs.c - the child's filesystem ops: paths resolved inside the container
  * root, mounts with the new mount API or mount(2), pivot_root, masked and
- * read-only paths.  The rules of child.c hold here too (see its header). */
+ * read-only paths.  The rules of child.c hold here too (see its header).
+ *
+ * Every path inside the rootfs is resolved once, into an O_PATH fd, and the op
+ * acts through that fd (move_mount to it, mount(2) onto /proc/self/fd/N, mkdirat
+ * and mknodat under it): a container that shares the rootfs cannot redirect an
+ * op by swapping a symlink between a check and a use.  Paths are resolved with
+ * openat2(RESOLVE_IN_ROOT) or, where openat2 is missing (the legacy mount mode),
+ * by nsb_walk below, which gives the same answer one component at a time.
+ */
 #include "child.h"
 
 /* ---- paths ------------------------------------------------------------- */
 
-/* Open `path` as O_PATH: inside the container root (register 0) when the op says
- * so, resolving every symlink and ".." within it, else from the current root. */
+#define NSB_WALK_DEPTH 128
+#define NSB_MAX_LINKS 40
+
+static void nsb_memmove(char *dst, const char *src, size_t n)
+{
+    volatile char *d = dst;
+    if (dst < src) {
+        while (n--)
+            *d++ = *src++;
+    } else {
+        while (n--)
+            d[n] = src[n];
+    }
+}
+
+static void nsb_close_all(int *stack, int depth)
+{
+    while (depth > 0)
+        nsb_sys1(SYS_close, stack[--depth]);
+}
+
+/* Resolve `path` from the directory fd `base`, one component at a time with
+ * O_NOFOLLOW, as openat2 does: symlinks are read and their text walked in
+ * turn (an absolute one from `base` again), ".." never climbs above `base`.
+ * With `beneath`, an absolute symlink or a ".." at `base` is an error (EXDEV)
+ * instead.  ".." is taken lexically (the stack of fds opened so far), never by
+ * asking the kernel for a parent, so a directory moved meanwhile cannot lead
+ * out.  Returns an O_PATH fd. */
+static long nsb_walk(int base, const char *path, int beneath)
+{
+    char buf[2 * NSB_PATH_MAX];
+    char name[256];
+    int stack[NSB_WALK_DEPTH];
+    int depth = 0, links = 0;
+    size_t len = nsb_strlen(path), pos = 0;
+    long r;
+
+    if (len >= sizeof(buf))
+        return -ENAMETOOLONG;
+    nsb_memcpy(buf, path, len + 1);
+    for (;;) {
+        size_t start, clen;
+        int cur = depth ? stack[depth - 1] : base;
+        struct stat st;
+        long fd;
+
+        while (buf[pos] == '/')
+            pos++;
+        if (!buf[pos])
+            break;
+        start = pos;
+        while (buf[pos] && buf[pos] != '/')
+            pos++;
+        clen = pos - start;
+        if (clen == 1 && buf[start] == '.')
+            continue;
+        if (clen == 2 && buf[start] == '.' && buf[start + 1] == '.') {
+            if (depth > 0)
+                nsb_sys1(SYS_close, stack[--depth]);
+            else if (beneath)
+                return -EXDEV;
+            continue;
+        }
+        if (clen >= sizeof(name)) {
+            nsb_close_all(stack, depth);
+            return -ENAMETOOLONG;
+        }
+        nsb_memcpy(name, buf + start, clen);
+        name[clen] = '\0';
+        fd = NSB_RETRY(nsb_sys4(SYS_openat, cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0));
+        if (fd < 0) {
+            nsb_close_all(stack, depth);
+            return fd;
+        }
+        r = nsb_sys4(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+        if (r < 0) {
+            nsb_sys1(SYS_close, fd);
+            nsb_close_all(stack, depth);
+            return r;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char link[NSB_PATH_MAX];
+            size_t rest = nsb_strlen(buf + pos);
+            long n = nsb_sys4(SYS_readlinkat, fd, "", link, sizeof(link) - 1);
+            nsb_sys1(SYS_close, fd);
+            if (n < 0 || ++links > NSB_MAX_LINKS || (size_t)n + 1 + rest + 1 > sizeof(buf)) {
+                nsb_close_all(stack, depth);
+                return n < 0 ? n : (links > NSB_MAX_LINKS ? -ELOOP : -ENAMETOOLONG);
+            }
+            if (link[0] == '/') {
+                if (beneath) {
+                    nsb_close_all(stack, depth);
+                    return -EXDEV;
+                }
+                nsb_close_all(stack, depth);
+                depth = 0;
+            }
+            /* what is left becomes: the link's text, then the rest */
+            nsb_memmove(buf + n + 1, buf + pos, rest + 1);
+            nsb_memcpy(buf, link, (size_t)n);
+            buf[n] = '/';
+            pos = 0;
+            continue;
+        }
+        if (depth == NSB_WALK_DEPTH) {
+            nsb_sys1(SYS_close, fd);
+            nsb_close_all(stack, depth);
+            return -ENAMETOOLONG;
+        }
+        stack[depth++] = (int)fd;
+    }
+    if (depth == 0)
+        return NSB_RETRY(nsb_sys4(SYS_openat, base, ".", O_PATH | O_CLOEXEC, 0));
+    r = stack[--depth];
+    nsb_close_all(stack, depth);
+    return r;
+}
+
+/* Open `path` as O_PATH, resolved as the op says:
+ *   NSB_F_BENEATH: from register op->reg, never leaving it (a mount of ours);
+ *   NSB_F_IN_ROOT: inside the container root (register 0), every symlink and
+ *                  ".." kept within it;
+ *   neither:       from the current root (the host's before pivot_root).
+ * `flags` may add O_DIRECTORY (checked) to O_PATH; without a resolution mode
+ * it may be any open flags (a /proc file of the child itself). */
 long nsb_open_path(struct child *c, const struct nsb_op *op, const char *path, int flags)
 {
-    if ((op->flags & NSB_F_IN_ROOT) && c->regs[0] >= 0) {
+    int base = -1, beneath = 0;
+    if ((op->flags & NSB_F_BENEATH) && op->reg >= 0 && op->reg < NSB_MAX_REGS) {
+        base = c->regs[op->reg];
+        beneath = 1;
+        if (base < 0)
+            return -EBADF;
+    } else if ((op->flags & NSB_F_IN_ROOT) && c->regs[0] >= 0) {
+        base = c->regs[0];
+    }
+    if (base < 0)
+        return NSB_RETRY(nsb_sys4(SYS_openat, AT_FDCWD, path, O_CLOEXEC | flags, 0644));
+    if (c->plan->flags & NSB_PLAN_NO_OPENAT2) {
+        long fd = nsb_walk(base, path, beneath);
+        if (fd >= 0 && (flags & O_DIRECTORY)) {
+            struct stat st;
+            long r = nsb_sys4(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+            if (r < 0 || !S_ISDIR(st.st_mode)) {
+                nsb_sys1(SYS_close, fd);
+                return r < 0 ? r : -ENOTDIR;
+            }
+        }
+        return fd;
+    }
 #if NSB_HAS_OPENAT2
+    {
         struct open_how how;
         nsb_memzero(&how, sizeof(how));
-        how.flags = (__u64)(O_CLOEXEC | flags);
-        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-        if (flags & O_CREAT)
-            how.mode = 0644;
-        return NSB_RETRY(nsb_sys4(SYS_openat2, c->regs[0], path[0] ? path : ".", &how, sizeof(how)));
-#else
-        return -ENOSYS;
-#endif
+        how.flags = (__u64)(O_CLOEXEC | O_PATH | (flags & O_DIRECTORY));
+        how.resolve = (beneath ? RESOLVE_BENEATH : RESOLVE_IN_ROOT) | RESOLVE_NO_MAGICLINKS;
+        return NSB_RETRY(nsb_sys4(SYS_openat2, base, path[0] ? path : ".", &how, sizeof(how)));
     }
-    return NSB_RETRY(nsb_sys4(SYS_openat, AT_FDCWD, path, O_CLOEXEC | flags, 0644));
+#else
+    return -ENOSYS;
+#endif
+}
+
+/* "/proc/self/fd/N": how mount(2) is pointed at an fd we resolved. */
+static void nsb_fd_path(char *buf, long fd)
+{
+    nsb_memcpy(buf, "/proc/self/fd/", 14);
+    nsb_utoa((unsigned long)fd, buf + 14);
 }
 
 /* Split path into its directory (copied into dir) and its last component. */
@@ -47,7 +205,14 @@ static const char *nsb_split(const char *path, char *dir)
     return path + slash + 1;
 }
 
-/* mkdir -p, one component at a time, each resolved as nsb_open_path does. */
+static const char *nsb_dir_or_top(const struct nsb_op *op, const char *dir)
+{
+    if (dir[0])
+        return dir;
+    return (op->flags & (NSB_F_IN_ROOT | NSB_F_BENEATH)) ? "" : ".";
+}
+
+/* mkdir -p, one component at a time, each parent resolved as nsb_open_path does. */
 long nsb_mkdirs(struct child *c, const struct nsb_op *op, const char *path, long mode)
 {
     char buf[NSB_PATH_MAX];
@@ -65,8 +230,7 @@ long nsb_mkdirs(struct child *c, const struct nsb_op *op, const char *path, long
         buf[i] = '\0';
         base = nsb_split(buf, dir);
         if (base && base[0] && !(base[0] == '.' && (!base[1] || (base[1] == '.' && !base[2])))) {
-            dfd = nsb_open_path(c, op, dir[0] ? dir : ((op->flags & NSB_F_IN_ROOT) ? "" : "."),
-                                O_PATH | O_DIRECTORY);
+            dfd = nsb_open_path(c, op, nsb_dir_or_top(op, dir), O_PATH | O_DIRECTORY);
             if (dfd < 0)
                 return dfd;
             r = nsb_sys3(SYS_mkdirat, dfd, base, mode);
@@ -82,8 +246,8 @@ long nsb_mkdirs(struct child *c, const struct nsb_op *op, const char *path, long
 
 /* Open the parent directory of path (creating it) and return its fd; *base gets
  * the last component. */
-long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path,
-                            char *dir, const char **base)
+long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path, char *dir,
+                     const char **base)
 {
     long r;
     *base = nsb_split(path, dir);
@@ -94,27 +258,30 @@ long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path,
         if (r < 0)
             return r;
     }
-    return nsb_open_path(c, op, dir[0] ? dir : ((op->flags & NSB_F_IN_ROOT) ? "" : "."),
-                         O_PATH | O_DIRECTORY);
+    return nsb_open_path(c, op, nsb_dir_or_top(op, dir), O_PATH | O_DIRECTORY);
 }
 
 /* ---- mounts ------------------------------------------------------------- */
 
-static long nsb_attach(struct child *c, const struct nsb_op *op, int mfd)
+static long nsb_move_to(int mfd, int tfd)
 {
 #if NSB_HAS_NEW_MOUNT_API
+    return nsb_sys5(SYS_move_mount, mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+#else
+    (void)mfd;
+    (void)tfd;
+    return -ENOSYS;
+#endif
+}
+
+static long nsb_attach(struct child *c, const struct nsb_op *op, int mfd)
+{
     long tfd = nsb_open_path(c, op, op->s2, O_PATH), r;
     if (tfd < 0)
         return tfd;
-    r = nsb_sys5(SYS_move_mount, mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    r = nsb_move_to(mfd, (int)tfd);
     nsb_sys1(SYS_close, tfd);
     return r;
-#else
-    (void)c;
-    (void)op;
-    (void)mfd;
-    return -ENOSYS;
-#endif
 }
 
 static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_t set,
@@ -136,6 +303,18 @@ static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_
     (void)prop;
     return -ENOSYS;
 #endif
+}
+
+/* Keep fd in register `out` (closing what was there) or close it. */
+static void nsb_keep(struct child *c, int out, long fd)
+{
+    if (out >= 0 && out < NSB_MAX_REGS) {
+        if (c->regs[out] >= 0)
+            nsb_sys1(SYS_close, c->regs[out]);
+        c->regs[out] = (int)fd;
+        return;
+    }
+    nsb_sys1(SYS_close, fd);
 }
 
 /* fsopen + fsconfig + fsmount.  The parameters (p) are records of a type byte
@@ -178,6 +357,8 @@ static long nsb_fs_create(const char *fstype, const char *source, const char *pa
 #endif
 }
 
+/* A new filesystem at s2; its mount fd is kept in register `out` when asked
+ * (masked paths under it are then resolved from it, never by path again). */
 long op_fsmount(struct child *c, const struct nsb_op *op)
 {
     long mfd = nsb_fs_create(op->s3, op->s1, op->p, op->a), r;
@@ -186,8 +367,12 @@ long op_fsmount(struct child *c, const struct nsb_op *op)
     r = nsb_attach(c, op, (int)mfd);
     if (r >= 0 && op->c)
         r = nsb_setattr_fd((int)mfd, "", AT_EMPTY_PATH, 0, 0, op->c);
-    nsb_sys1(SYS_close, mfd);
-    return r;
+    if (r < 0) {
+        nsb_sys1(SYS_close, mfd);
+        return r;
+    }
+    nsb_keep(c, op->out, mfd);
+    return 0;
 }
 
 static long nsb_clone_tree(struct child *c, const struct nsb_op *op)
@@ -202,6 +387,17 @@ static long nsb_clone_tree(struct child *c, const struct nsb_op *op)
         long fd = c->regs[op->reg];
         c->regs[op->reg] = -1;
         return fd;
+    }
+    if (op->flags & NSB_F_SRC_IN_ROOT) {
+        struct nsb_op src = *op;
+        long sfd, tree;
+        src.flags = NSB_F_IN_ROOT;
+        sfd = nsb_open_path(c, &src, op->s1, O_PATH);
+        if (sfd < 0)
+            return sfd;
+        tree = nsb_sys3(SYS_open_tree, sfd, "", flags | AT_EMPTY_PATH);
+        nsb_sys1(SYS_close, sfd);
+        return tree;
     }
     return nsb_sys3(SYS_open_tree, AT_FDCWD, op->s1, flags);
 #else
@@ -225,41 +421,88 @@ long op_bind(struct child *c, const struct nsb_op *op)
         r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | rec, 0, 0, op->c);
     if (r >= 0 && (op->flags & NSB_F_ROOT_REG)) {
         /* the attached tree's fd is the container root from now on */
-        c->regs[0] = (int)tree;
+        nsb_keep(c, 0, tree);
+        return 0;
+    }
+    if (r >= 0 && op->out >= 0) {
+        nsb_keep(c, op->out, tree);
         return 0;
     }
     nsb_sys1(SYS_close, tree);
     return r;
 }
 
+/* Open a host path before anything is mounted over it: a detached clone of its
+ * mount (new mount API, a = 0), or an O_PATH fd (a = 1). */
 long op_preopen(struct child *c, const struct nsb_op *op)
 {
     long fd;
-    if (op->reg < 0 || op->reg >= NSB_MAX_REGS)
+    int reg = op->out >= 0 ? op->out : op->reg;
+    if (reg < 0 || reg >= NSB_MAX_REGS)
         return -EINVAL;
 #if NSB_HAS_NEW_MOUNT_API
-    if (op->a == 0) /* a: 1 for a legacy O_PATH fd */
+    if (op->a == 0)
         fd = nsb_clone_tree(c, op);
     else
 #endif
         fd = nsb_sys4(SYS_openat, AT_FDCWD, op->s1, O_PATH | O_CLOEXEC, 0);
     if (fd < 0)
         return fd;
-    c->regs[op->reg] = (int)fd;
+    nsb_keep(c, reg, fd);
     return 0;
 }
 
+/* mount(2).  A target inside the root is resolved first and the mount is made
+ * on /proc/self/fd/N (the object resolved, whatever its path becomes); so is a
+ * bind source inside the root (NSB_F_SRC_IN_ROOT), or a pre-opened register. */
 long op_mount(struct child *c, const struct nsb_op *op)
 {
-    const char *src = op->s1;
-    char buf[40];
+    const char *src = op->s1, *dst = op->s2;
+    char sbuf[40], tbuf[40];
+    long sfd = -1, tfd = -1, r;
     if (!src && op->reg >= 0 && op->reg < NSB_MAX_REGS && c->regs[op->reg] >= 0) {
-        /* a legacy bind from a pre-opened fd */
-        nsb_memcpy(buf, "/proc/self/fd/", 14);
-        nsb_utoa((unsigned long)c->regs[op->reg], buf + 14);
-        src = buf;
+        nsb_fd_path(sbuf, c->regs[op->reg]);
+        src = sbuf;
+    } else if (src && (op->flags & NSB_F_SRC_IN_ROOT)) {
+        struct nsb_op s = *op;
+        s.flags = NSB_F_IN_ROOT;
+        sfd = nsb_open_path(c, &s, src, O_PATH);
+        if (sfd < 0)
+            return sfd;
+        nsb_fd_path(sbuf, sfd);
+        src = sbuf;
     }
-    return nsb_sys5(SYS_mount, src, op->s2, op->s3, op->a, op->p);
+    if (op->flags & (NSB_F_IN_ROOT | NSB_F_BENEATH)) {
+        tfd = nsb_open_path(c, op, dst, O_PATH);
+        if (tfd < 0) {
+            if (sfd >= 0)
+                nsb_sys1(SYS_close, sfd);
+            return tfd;
+        }
+        nsb_fd_path(tbuf, tfd);
+        dst = tbuf;
+    }
+    r = nsb_sys5(SYS_mount, src, dst, op->s3, op->a, op->p);
+    if (sfd >= 0)
+        nsb_sys1(SYS_close, sfd);
+    if (tfd >= 0)
+        nsb_sys1(SYS_close, tfd);
+    if (r < 0)
+        return r;
+    if (op->flags & NSB_F_ROOT_REG) {
+        /* the rootfs, bound onto itself: a host path */
+        long fd = nsb_sys4(SYS_openat, AT_FDCWD, op->s2, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd < 0)
+            return fd;
+        nsb_keep(c, 0, fd);
+    } else if (op->out >= 0) {
+        /* the new mount's root: the same path, walked again, crosses into it */
+        long fd = nsb_open_path(c, op, op->s2, O_PATH);
+        if (fd < 0)
+            return fd;
+        nsb_keep(c, op->out, fd);
+    }
+    return 0;
 }
 
 long op_setattr(struct child *c, const struct nsb_op *op)
@@ -273,13 +516,14 @@ long op_setattr(struct child *c, const struct nsb_op *op)
     return r;
 }
 
-/* Legacy remount of a bind mount: the flags the kernel locked (in a user
- * namespace: nosuid, nodev, noexec, atime) must be repeated or it says EPERM. */
-long op_remount(const struct nsb_op *op)
+/* Legacy remount of the bind mount at fd: the flags the kernel locked (in a
+ * user namespace: nosuid, nodev, noexec, atime) must be repeated or it says
+ * EPERM.  `path` is how mount(2) reaches it. */
+static long nsb_remount_fd(long fd, const char *path, unsigned long add)
 {
     struct statfs st;
     unsigned long keep = 0;
-    long r = nsb_sys2(SYS_statfs, op->s2, &st);
+    long r = nsb_sys2(SYS_fstatfs, fd, &st);
     if (r < 0)
         return r;
     if (st.f_flags & ST_NOSUID)
@@ -296,75 +540,135 @@ long op_remount(const struct nsb_op *op)
         keep |= MS_RELATIME;
     if (st.f_flags & ST_RDONLY)
         keep |= MS_RDONLY;
-    return nsb_sys5(SYS_mount, 0, op->s2, 0, MS_REMOUNT | MS_BIND | keep | op->a, 0);
+    return nsb_sys5(SYS_mount, 0, path, 0, MS_REMOUNT | MS_BIND | keep | add, 0);
 }
 
-static long nsb_mount_devnull(struct child *c, const struct nsb_op *op)
+long op_remount(struct child *c, const struct nsb_op *op)
 {
-#if NSB_HAS_NEW_MOUNT_API
-    if (op->a == 0) {
-        long tree = nsb_sys3(SYS_open_tree, AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), r;
-        if (tree < 0)
-            return tree;
-        r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, 0);
-        if (r >= 0)
-            r = nsb_attach(c, op, (int)tree);
-        nsb_sys1(SYS_close, tree);
+    char buf[40];
+    const char *path = op->s2;
+    long fd = nsb_open_path(c, op, op->s2, O_PATH), r;
+    if (fd < 0)
+        return fd;
+    if (op->flags & (NSB_F_IN_ROOT | NSB_F_BENEATH)) {
+        nsb_fd_path(buf, fd);
+        path = buf;
+    }
+    r = nsb_remount_fd(fd, path, (unsigned long)op->a);
+    nsb_sys1(SYS_close, fd);
+    return r;
+}
+
+/* The path of a MASK or ROPATH op, resolved once, and checked to be on the
+ * filesystem the plan expects (c: its magic number, 0 for any). */
+static long nsb_mask_target(struct child *c, const struct nsb_op *op, struct stat *st)
+{
+    long fd = nsb_open_path(c, op, op->s2, O_PATH), r;
+    if (fd < 0)
+        return fd;
+    r = nsb_sys4(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
+    if (r >= 0 && op->c) {
+        struct statfs sfs;
+        r = nsb_sys2(SYS_fstatfs, fd, &sfs);
+        if (r >= 0 && (uint64_t)sfs.f_type != op->c)
+            r = -EXDEV; /* not where the plan put its filesystem: refuse */
+    }
+    if (r < 0) {
+        nsb_sys1(SYS_close, fd);
         return r;
     }
-#endif
-    return nsb_sys5(SYS_mount, "/dev/null", op->s2, 0, MS_BIND, 0);
+    return fd;
 }
 
-/* Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory.
- * a: 1 for the legacy mount(2) way. */
+/* Hide a path: the /dev/null pre-opened in register b over a file (never the
+ * container's own), an empty read-only tmpfs over a directory.  a: 1 for the
+ * legacy mount(2) way. */
 long op_mask(struct child *c, const struct nsb_op *op)
 {
     struct stat st;
-    long r = nsb_sys4(SYS_newfstatat, AT_FDCWD, op->s2, &st, 0);
-    if (r < 0)
+    char tbuf[40], sbuf[40];
+    long fd = nsb_mask_target(c, op, &st), r;
+    int null = (op->b < NSB_MAX_REGS) ? c->regs[op->b] : -1;
+    if (fd < 0)
+        return fd;
+    nsb_fd_path(tbuf, fd);
+    if (S_ISDIR(st.st_mode)) {
+#if NSB_HAS_NEW_MOUNT_API
+        if (op->a == 0) {
+            long mfd = nsb_fs_create("tmpfs", "tmpfs", 0, MOUNT_ATTR_RDONLY);
+            r = mfd;
+            if (mfd >= 0) {
+                r = nsb_move_to((int)mfd, (int)fd);
+                nsb_sys1(SYS_close, mfd);
+            }
+            nsb_sys1(SYS_close, fd);
+            return r;
+        }
+#endif
+        r = nsb_sys5(SYS_mount, "tmpfs", tbuf, "tmpfs", MS_RDONLY, 0);
+        nsb_sys1(SYS_close, fd);
         return r;
-    if (!S_ISDIR(st.st_mode))
-        return nsb_mount_devnull(c, op);
+    }
+    if (null < 0) {
+        nsb_sys1(SYS_close, fd);
+        return -EBADF;
+    }
 #if NSB_HAS_NEW_MOUNT_API
     if (op->a == 0) {
-        long mfd = nsb_fs_create("tmpfs", "tmpfs", 0, MOUNT_ATTR_RDONLY);
-        if (mfd < 0)
-            return mfd;
-        r = nsb_attach(c, op, (int)mfd);
-        nsb_sys1(SYS_close, mfd);
+        long tree = nsb_sys3(SYS_open_tree, null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        r = tree;
+        if (tree >= 0) {
+            r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, 0);
+            if (r >= 0)
+                r = nsb_move_to((int)tree, (int)fd);
+            nsb_sys1(SYS_close, tree);
+        }
+        nsb_sys1(SYS_close, fd);
         return r;
     }
 #endif
-    return nsb_sys5(SYS_mount, "tmpfs", op->s2, "tmpfs", MS_RDONLY, 0);
+    nsb_fd_path(sbuf, null);
+    r = nsb_sys5(SYS_mount, sbuf, tbuf, 0, MS_BIND, 0);
+    nsb_sys1(SYS_close, fd);
+    return r;
 }
 
 /* Bind a path onto itself, read-only and recursive.  a: 1 for legacy. */
 long op_ropath(struct child *c, const struct nsb_op *op)
 {
-    long r;
+    struct stat st;
+    char tbuf[40];
+    long fd = nsb_mask_target(c, op, &st), r;
+    if (fd < 0)
+        return fd;
 #if NSB_HAS_NEW_MOUNT_API
     if (op->a == 0) {
-        long tree = nsb_sys3(SYS_open_tree, AT_FDCWD, op->s2,
-                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-        if (tree < 0)
-            return tree;
-        r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, 0);
-        if (r >= 0)
-            r = nsb_attach(c, op, (int)tree);
-        nsb_sys1(SYS_close, tree);
+        long tree = nsb_sys3(SYS_open_tree, fd, "",
+                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        r = tree;
+        if (tree >= 0) {
+            r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, 0);
+            if (r >= 0)
+                r = nsb_move_to((int)tree, (int)fd);
+            nsb_sys1(SYS_close, tree);
+        }
+        nsb_sys1(SYS_close, fd);
         return r;
     }
 #endif
-    (void)c;
-    r = nsb_sys5(SYS_mount, op->s2, op->s2, 0, MS_BIND | MS_REC, 0);
+    nsb_fd_path(tbuf, fd);
+    r = nsb_sys5(SYS_mount, tbuf, tbuf, 0, MS_BIND | MS_REC, 0);
+    nsb_sys1(SYS_close, fd);
     if (r < 0)
         return r;
-    {
-        struct nsb_op ro = *op;
-        ro.a = MS_RDONLY;
-        return op_remount(&ro);
-    }
+    /* the new bind is on top now: walk to it again, check it, remount it */
+    fd = nsb_mask_target(c, op, &st);
+    if (fd < 0)
+        return fd;
+    nsb_fd_path(tbuf, fd);
+    r = nsb_remount_fd(fd, tbuf, MS_RDONLY);
+    nsb_sys1(SYS_close, fd);
+    return r;
 }
 
 /* pivot_root into the container root: the "." "." form needs no directory for
@@ -373,6 +677,7 @@ long op_ropath(struct child *c, const struct nsb_op *op)
 long op_pivot(struct child *c, const struct nsb_op *op)
 {
     long r;
+    int i;
     if (c->regs[0] >= 0)
         r = nsb_sys1(SYS_fchdir, c->regs[0]);
     else
@@ -382,21 +687,19 @@ long op_pivot(struct child *c, const struct nsb_op *op)
     r = nsb_sys2(SYS_pivot_root, ".", ".");
     if (r == -EINVAL && (op->flags & NSB_F_FALLBACK)) {
         r = nsb_sys5(SYS_mount, ".", "/", 0, MS_MOVE, 0);
-        if (r < 0)
-            return r;
-        r = nsb_sys1(SYS_chroot, ".");
-        if (r < 0)
-            return r;
-        return nsb_sys1(SYS_chdir, "/");
+        if (r >= 0)
+            r = nsb_sys1(SYS_chroot, ".");
+    } else if (r >= 0) {
+        r = nsb_sys2(SYS_umount2, ".", MNT_DETACH);
     }
     if (r < 0)
         return r;
-    r = nsb_sys2(SYS_umount2, ".", MNT_DETACH);
-    if (r < 0)
-        return r;
-    if (c->regs[0] >= 0) {
-        nsb_sys1(SYS_close, c->regs[0]);
-        c->regs[0] = -1;
+    /* every register refers to the old tree: none may follow the container */
+    for (i = 0; i < NSB_MAX_REGS; i++) {
+        if (c->regs[i] >= 0) {
+            nsb_sys1(SYS_close, c->regs[i]);
+            c->regs[i] = -1;
+        }
     }
     return nsb_sys1(SYS_chdir, "/");
 }

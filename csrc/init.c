@@ -13,8 +13,22 @@
  * ERROR {NSB_STAGE_INIT, EXEC_OP, errno} if it cannot be run, and EXIT with
  * COMMAND's wait status when it ends (then it exits itself, which as PID 1 ends
  * every other process of the container).
+ *
+ *   argv: nsb-init SYNC_FD ABI EXEC_OP --exec COMMAND [ARG...]
+ *
+ * The sealed exec of every container without an init: the spawn engine execs
+ * this program from a sealed memfd copy first, so that the container's command
+ * is exec'd by a process whose /proc/self/exe is that copy, never a host file
+ * (a "#!/proc/self/exe" script then reaches this program, read-only, and not
+ * the spawner's interpreter: runc's CVE-2019-5736).  It execs COMMAND with the
+ * sync socket close-on-exec; if that fails it reports ERROR {NSB_STAGE_CHILD,
+ * EXEC_OP, errno}, as the child would have.
+ *
+ * Both modes first make the process non-dumpable: it may be visible in a pid
+ * namespace whose processes are hostile, and holds the socket to the spawner.
  */
 #include "headers.h"
+#include "msg.h"
 #include "nsb.h"
 #include "rawsys.h"
 
@@ -52,13 +66,7 @@ static __attribute__((noreturn)) void init_exit(int code)
 
 static void init_send(int fd, uint32_t type, int32_t op, int32_t err, int64_t val)
 {
-    struct nsb_msg m;
-    m.type = type;
-    m.stage = NSB_STAGE_INIT;
-    m.op = op;
-    m.err = err;
-    m.val = val;
-    NSB_RETRY(nsb_sys6(SYS_sendto, fd, (long)&m, sizeof(m), MSG_NOSIGNAL, 0, 0));
+    nsb_send_msg(fd, type, NSB_STAGE_INIT, op, err, val);
 }
 
 static void init_puts(const char *s)
@@ -101,7 +109,7 @@ void nsb_init_main(long *sp)
     int pipefd[2], status = 0, main_done = 0;
     int32_t err;
 
-    if (argc < 6 || !nsb_streq(argv[4], "--")) {
+    if (argc < 6 || !(nsb_streq(argv[4], "--") || nsb_streq(argv[4], "--exec"))) {
         init_puts("nsb-init: the container init of pynsbind, started by its spawn engine\n");
         init_exit(2);
     }
@@ -112,8 +120,19 @@ void nsb_init_main(long *sp)
         init_puts("nsb-init: bad arguments\n");
         init_exit(2);
     }
+    /* exec resets dumpability; no process of the container may read this one's
+     * fds (the socket to the spawner) or memory */
+    nsb_sys5(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (abi != NSB_ABI_VERSION) {
         init_send((int)sync_fd, NSB_MSG_ERROR, (int32_t)exec_op, EPROTO, 0);
+        init_exit(127);
+    }
+    if (argv[4][2]) {
+        /* --exec: become COMMAND; the socket closes when that works */
+        r = nsb_sys3(SYS_fcntl, sync_fd, F_SETFD, FD_CLOEXEC);
+        if (r >= 0)
+            r = init_exec(argv + 5, envp);
+        nsb_send_msg((int)sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, (int32_t)exec_op, (int32_t)-r, 0);
         init_exit(127);
     }
     nsb_sys5(SYS_prctl, PR_SET_NAME, "nsb-init", 0, 0, 0);

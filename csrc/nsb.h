@@ -30,8 +30,9 @@ enum nsb_op_kind {
     NSB_OP_MKNOD = 14,   /* mknod(s2, mode a, dev b) */
     NSB_OP_SYMLINK = 15, /* symlink(s1, s2) */
     NSB_OP_PIVOT = 16,   /* pivot_root into s2 (fallback: move + chroot when flag NSB_F_FALLBACK) */
-    NSB_OP_MASK = 17,    /* hide s2: /dev/null over a file, a read-only tmpfs over a directory */
-    NSB_OP_ROPATH = 18,  /* bind s2 onto itself read-only */
+    NSB_OP_MASK = 17,    /* hide s2 (resolved from register reg): the /dev/null of register b over a
+                            file, a read-only tmpfs over a directory; c: the filesystem magic it must be on */
+    NSB_OP_ROPATH = 18,  /* bind s2 (resolved from register reg) onto itself read-only; c as MASK */
     NSB_OP_LOOPBACK = 19,/* bring lo up */
     NSB_OP_HOSTNAME = 20,/* sethostname(s1) */
     NSB_OP_DOMAINNAME = 21,
@@ -41,15 +42,16 @@ enum nsb_op_kind {
     NSB_OP_SETGROUPS = 25, /* setgroups(a, p) */
     NSB_OP_SETGID = 26,  /* setresgid(a, a, a) */
     NSB_OP_SETUID = 27,  /* setresuid(a, a, a) */
-    NSB_OP_CAPS = 28,    /* bounding set, capset and ambient set to the mask a (last cap b) */
+    NSB_OP_CAPS = 28,    /* p: uint64_t[5] bounding, effective, permitted, inheritable, ambient; b: last cap */
     NSB_OP_NNP = 29,     /* prctl(PR_SET_NO_NEW_PRIVS) */
     NSB_OP_SECCOMP = 30, /* seccomp(SECCOMP_SET_MODE_FILTER, flags b, {a, p}) */
     NSB_OP_UMASK = 31,
     NSB_OP_CHDIR = 32,
     NSB_OP_FDS = 33,     /* stdio from slots 0-2, keep the a fds in p, move the sync fd to b (if >= 0), close the rest */
     NSB_OP_EXEC = 34,    /* execve p (argv) q (envp): s1 the name, s2 the PATH to search, or execveat fd slot `fd` */
-    NSB_OP_SETSID = 35,
-    NSB_OP_CHROOT = 36   /* chroot(s2) then chdir("/") */
+    NSB_OP_SETSID = 35,  /* setsid(): a new session, no controlling terminal */
+    NSB_OP_DUMPABLE = 37,/* prctl(PR_SET_DUMPABLE, a) */
+    NSB_OP_KEYRING = 38  /* join a new anonymous session keyring */
 };
 
 /* nsb_op.flags */
@@ -58,14 +60,18 @@ enum nsb_op_kind {
 #define NSB_F_IN_ROOT 4          /* s2 is relative to the container root (register 0), resolved in it */
 #define NSB_F_FALLBACK 8         /* PIVOT: fall back to MS_MOVE + chroot */
 #define NSB_F_SEARCH_PATH 16     /* EXEC: search s2 for s1 */
-#define NSB_F_AMBIENT 32         /* CAPS: also raise the ambient set */
 #define NSB_F_ROOT_REG 64        /* BIND/MOUNT: after the op, keep an O_PATH fd of s2 in register 0 */
+#define NSB_F_SRC_IN_ROOT 128    /* BIND: s1 is resolved in the container root too */
+#define NSB_F_BENEATH 256        /* s2 is relative to register reg, resolved beneath it */
+#define NSB_F_KEEP_PERMITTED 512 /* CAPS: leave the permitted set whole (exec derives it) */
 
 struct nsb_op {
     uint32_t kind;
     uint32_t flags;
     int32_t fd;   /* an index into the spawn's fd table, or -1 */
     int32_t reg;  /* a child-local register (an fd the child opened), or -1 */
+    int32_t out;  /* FSMOUNT/BIND/PREOPEN: the register that keeps the result, or -1 */
+    int32_t spare;
     uint64_t a;
     uint64_t b;
     uint64_t c;
@@ -99,6 +105,7 @@ struct nsb_pact {
 #define NSB_PLAN_NO_CLONE_VM 2   /* clone like fork instead of sharing memory until exec */
 #define NSB_PLAN_LEGACY_CLONE 4  /* use clone(2), never clone3 */
 #define NSB_PLAN_KEEP_SYNC 8     /* the init keeps the sync socket: wait for EXEC_OK, return it */
+#define NSB_PLAN_NO_OPENAT2 16   /* resolve paths in the root without openat2 (legacy mount mode) */
 
 struct nsb_plan {
     uint32_t abi;
@@ -187,8 +194,8 @@ int nsb_cg_inotify(void);
 int nsb_cg_watch(int ifd, const char *path, int children);
 /* END CDEF */
 
-#define NSB_ABI_VERSION 1
+#define NSB_ABI_VERSION 2
 #define NSB_MAX_FDS 1024
-#define NSB_MAX_REGS 16
+#define NSB_MAX_REGS 64
 
 #endif

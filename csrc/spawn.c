@@ -20,6 +20,7 @@
  */
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "engine.h"
 #include "rawsys.h"
@@ -180,17 +181,22 @@ static int nsb_write_all(int fd, const char *data, size_t len)
 static int nsb_run_helper(const struct nsb_pact *pa, int pid, int *status)
 {
     char pidbuf[24];
-    char *argv[64];
-    int i, r;
+    char **argv;
+    int i, n, r;
     pid_t hpid;
-    for (i = 0; pa->argv[i] && i < 63; i++)
+    for (n = 0; pa->argv[n]; n++)
+        ;
+    argv = calloc((size_t)n + 1, sizeof(*argv));
+    if (!argv)
+        return -ENOMEM;
+    for (i = 0; i < n; i++)
         argv[i] = pa->argv[i];
-    argv[i] = NULL;
-    if (pa->pid_arg >= 0 && pa->pid_arg < i) {
+    if (pa->pid_arg >= 0 && pa->pid_arg < n) {
         snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
         argv[pa->pid_arg] = pidbuf;
     }
     r = posix_spawn(&hpid, argv[0], NULL, NULL, argv, environ);
+    free(argv);
     if (r != 0)
         return -r;
     while (waitpid(hpid, status, 0) < 0)
@@ -395,17 +401,30 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
         }
         if (n == 0)
             break;
-        if (n != (ssize_t)sizeof(m))
-            continue;
+        if (n != (ssize_t)sizeof(m)) {
+            /* nothing of ours sends that: a protocol error */
+            if (!failed) {
+                res->stage = NSB_STAGE_PARENT;
+                res->err = EPROTO;
+            }
+            failed = 1;
+            break;
+        }
         if (m.type == NSB_MSG_SYNC && !failed) {
             struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
             if (nsb_run_pacts(plan, fds, nfds, (uint64_t)m.val, (int)cur, res) < 0) {
                 failed = 1;
                 break; /* closing our end makes the child exit */
             }
-            if (send(sv[0], &go, sizeof(go), MSG_NOSIGNAL) < 0)
+            if (send(sv[0], &go, sizeof(go), MSG_NOSIGNAL) < 0) {
+                res->stage = NSB_STAGE_PARENT;
+                res->err = errno;
+                failed = 1;
                 break;
-        } else if (m.type == NSB_MSG_PID) {
+            }
+        } else if (m.type == NSB_MSG_PID && forks && middle < 0 && m.val > 0) {
+            /* once, from the middle process of the plan's second fork; the
+             * processes after it can never change which pid is ours */
             middle = cur;
             cur = m.val;
         } else if (m.type == NSB_MSG_ERROR && !failed) {
@@ -413,7 +432,7 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
             res->op = m.op;
             res->err = m.err;
             failed = 1;
-        } else if (m.type == NSB_MSG_EXEC_OK) {
+        } else if (m.type == NSB_MSG_EXEC_OK && (plan->flags & NSB_PLAN_KEEP_SYNC)) {
             exec_ok = 1;
             break;
         }

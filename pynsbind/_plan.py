@@ -11,19 +11,21 @@ rest are named in :attr:`Plan.slots` and filled by the spawner.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
+import signal
 import stat
+import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pynsbind._ffi import ffi, lib
-from pynsbind.errors import SpecError
+from pynsbind.errors import SpawnError, SpecError
 from pynsbind.lowlevel import Capability, MountAttr, MountFlags, Namespace
 from pynsbind.spec import (
     DEFAULT_DEVICES,
     DEFAULT_MASKED_PATHS,
-    DEFAULT_PATH,
     DEFAULT_READONLY_PATHS,
     IdMap,
     Mount,
@@ -70,6 +72,7 @@ class Op:
     flags: int = 0
     fd: int = -1
     reg: int = -1
+    out: int = -1
     a: int = 0
     b: int = 0
     c: int = 0
@@ -127,7 +130,11 @@ class Plan:
     def reg(self) -> int:
         self.nregs += 1
         if self.nregs > lib.NSB_MAX_REGS:
-            raise SpecError("devices", "too many device nodes to bind")
+            raise SpecError(
+                "mounts",
+                f"the plan needs more than {lib.NSB_MAX_REGS} open mounts "
+                "(device nodes to bind, mounts holding masked paths)",
+            )
         return self.nregs - 1
 
     # -- reading --
@@ -179,7 +186,7 @@ def _lay_out(plan: Plan) -> tuple[Any, list[Any]]:
     keep.append(ops)
     for i, op in enumerate(plan.ops):
         o = ops[i]
-        o.kind, o.flags, o.fd, o.reg = op.kind, op.flags, op.fd, op.reg
+        o.kind, o.flags, o.fd, o.reg, o.out = op.kind, op.flags, op.fd, op.reg, op.out
         o.a, o.b, o.c = op.a, op.b, op.c
         o.s1, o.s2, o.s3 = _cstr(op.s1, keep), _cstr(op.s2, keep), _cstr(op.s3, keep)
         if op.blob is not None:
@@ -253,6 +260,14 @@ class _Compiler:
         self.gid_map: tuple[IdMap, ...] = ()
         self.setgroups_ok = True
         self.own_fs: list[str] = []  # targets of the writable filesystems mounted so far
+        # every mount of the plan, in order: (target, filesystem kind, its op), so
+        # that a masked path is resolved from the mount that holds it
+        self.mounted: list[tuple[str, str, Op]] = []
+        self.null_reg = -1
+        # the process that execs is visible in a pid namespace that exists
+        # already (joined, or the caller's): it must not share the caller's memory
+        # and must be non-dumpable from its start
+        self.exposed = bool(spec.joined & Namespace.PID) or not self.ns & Namespace.PID
 
     # -- helpers --
 
@@ -260,9 +275,7 @@ class _Compiler:
         """A container path as the op takes it, with its in-root flag."""
         if self.root is None:
             return path, 0
-        if self.modern:
-            return path.lstrip("/"), lib.NSB_F_IN_ROOT
-        return self.root.rstrip("/") + path, 0
+        return path.lstrip("/"), lib.NSB_F_IN_ROOT
 
     def sync(self, what: str) -> int:
         self.step += 1
@@ -280,17 +293,23 @@ class _Compiler:
             raise SpecError("namespaces", "this kernel does not allow user namespaces")
         if self.ns & Namespace.TIME and not self.f.time_namespace:
             raise SpecError("namespaces", "this kernel has no time namespaces")
+        if self.ns & Namespace.MNT and not self.modern and not self.opts.legacy_mount:
+            _refuse_silent_legacy(self.f)
         if spec.rootfs is not None:
             st = _stat(spec.rootfs, "rootfs", "")
             if not stat.S_ISDIR(st.st_mode):
                 raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
         plan.flags = lib.NSB_PLAN_PIDFD if self.f.pidfd else 0
-        if not (self.opts.clone_vm and self.f.clone_vm):
+        if not (self.opts.clone_vm and self.f.clone_vm) or self.exposed:
             plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
         if self.opts.legacy_clone or not self.f.clone3:
             plan.flags |= lib.NSB_PLAN_LEGACY_CLONE
+        if not self.modern:
+            plan.flags |= lib.NSB_PLAN_NO_OPENAT2
         if spec.init:
             plan.flags |= lib.NSB_PLAN_KEEP_SYNC
+        if self.exposed:
+            plan.add("DUMPABLE", "make the process non-dumpable (it will be visible)", a=0)
         self.namespaces()
         if self.ns & Namespace.MNT:
             self.filesystem()
@@ -317,12 +336,19 @@ class _Compiler:
             # namespace differs, or that joins one
             plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
         if spec.die_with_parent:
-            plan.add("PDEATHSIG", "set the parent-death signal", a=9)
+            plan.add("PDEATHSIG", "set the parent-death signal", a=int(signal.SIGKILL))
         if joins:
             # a user namespace first: the others are then joined with its rights
             joins.sort(key=lambda j: 0 if j[0] & Namespace.USER else 1)
             for kinds, target in joins:
                 name = "+".join(k.proc_name for k in Namespace if k & kinds)
+                if kinds & Namespace.USER and not _setgroups_allowed(target):
+                    # a user namespace whose maker gave up setgroups (rootless)
+                    self.setgroups_ok = False
+                    if spec.groups:
+                        raise SpecError(
+                            "groups", "the joined user namespace does not allow setgroups"
+                        )
                 if isinstance(target, str):
                     plan.add("SETNS", f"setns {name} {target}", s1=target, a=int(kinds))
                 else:
@@ -353,9 +379,13 @@ class _Compiler:
                 data=text.encode(),
             )
         if forks:
+            if joined & Namespace.PID:
+                # the new process appears among the container's: it gets no fd
+                # of the caller's but those the container is given
+                self.fds("close the caller's fds before entering the pid namespace", early=True)
             plan.add("FORK", "fork into the pid namespace")
             if spec.die_with_parent:
-                plan.add("PDEATHSIG", "set the parent-death signal", a=9)
+                plan.add("PDEATHSIG", "set the parent-death signal", a=int(signal.SIGKILL))
 
     def maps_and_attach(self, created: Namespace) -> int | None:
         """The first sync: id maps of a new user namespace, cgroup attach."""
@@ -458,6 +488,14 @@ class _Compiler:
         mounts = spec.effective_mounts
         devices = DEFAULT_DEVICES if spec.devices is None else tuple(spec.devices)
         dev_mount = any(m.kind == "dev" for m in mounts)
+        legacy = 0 if self.modern else 1
+        masked = _guards(spec.masked_paths, DEFAULT_MASKED_PATHS)
+        readonly = _guards(spec.readonly_paths, DEFAULT_READONLY_PATHS)
+        if masked:
+            # what hides a file: the host's /dev/null, opened before anything is
+            # mounted (the container's own /dev may have none, or a fake one)
+            self.null_reg = plan.reg()
+            plan.add("PREOPEN", "open the host's /dev/null", s1="/dev/null", out=self.null_reg, a=1)
         # mknod needs CAP_MKNOD in the initial user namespace: else bind the host's
         bind_devices = dev_mount and (bool(self.ns & Namespace.USER) or self.euid != 0)
         dev_regs: dict[str, int] = {}
@@ -470,15 +508,19 @@ class _Compiler:
                     f"open the host's {d.path}",
                     s1=d.path,
                     reg=r,
-                    a=0 if self.modern else 1,
+                    a=legacy,
                 )
+        # Device nodes are usable only where the plan puts them: every
+        # filesystem of the container is nodev but devpts and the nodes bound
+        # one by one into /dev (CAP_MKNOD then makes nodes nobody can open).
         if self.root is not None:
             if self.modern:
                 plan.add(
                     "BIND",
-                    f"bind the rootfs {self.root} onto itself",
+                    f"bind the rootfs {self.root} onto itself (nodev)",
                     s1=self.root,
                     s2=self.root,
+                    a=int(MountAttr.NODEV),
                     flags=lib.NSB_F_RECURSIVE | lib.NSB_F_ROOT_REG,
                 )
             else:
@@ -488,36 +530,99 @@ class _Compiler:
                     s1=self.root,
                     s2=self.root,
                     a=int(MountFlags.BIND | MountFlags.REC),
+                    flags=lib.NSB_F_ROOT_REG,
                 )
-        elif spec.readonly_rootfs:
+                plan.add(
+                    "REMOUNT",
+                    "make the rootfs nodev",
+                    s2="",
+                    a=int(MountFlags.NODEV),
+                    flags=lib.NSB_F_IN_ROOT,
+                )
+        else:
+            ro = "read-only and " if spec.root_readonly else ""
             if self.modern:
+                attrs = MountAttr.NODEV | (MountAttr.RDONLY if spec.root_readonly else 0)
                 plan.add(
                     "SETATTR",
-                    "make the host root read-only",
+                    f"make the host root {ro}nodev",
                     s2="/",
                     flags=lib.NSB_F_RECURSIVE,
-                    a=int(MountAttr.RDONLY),
+                    a=int(attrs),
                 )
             else:
-                plan.add(
-                    "REMOUNT", "make the host root read-only", s2="/", a=int(MountFlags.RDONLY)
-                )
+                flags = MountFlags.NODEV | (MountFlags.RDONLY if spec.root_readonly else 0)
+                plan.add("REMOUNT", f"make the host root {ro}nodev", s2="/", a=int(flags))
         for m in mounts:
             self.mount(m, devices, dev_regs)
+        # masked and read-only paths, each resolved once from the mount that
+        # holds it, before pivot_root (while the plan's mounts are at hand)
+        for p, default in masked:
+            self.guard("MASK", f"mask {p}", p, default, legacy)
+        for p, default in readonly:
+            self.guard("ROPATH", f"make {p} read-only", p, default, legacy)
         if self.root is not None:
             plan.add("PIVOT", f"pivot_root to {self.root}", s2=self.root, flags=lib.NSB_F_FALLBACK)
-            if spec.readonly_rootfs:
+            if spec.root_readonly:
                 if self.modern:
                     plan.add("SETATTR", "make the root read-only", s2="/", a=int(MountAttr.RDONLY))
                 else:
                     plan.add("REMOUNT", "make the root read-only", s2="/", a=int(MountFlags.RDONLY))
-        legacy = 0 if self.modern else 1
-        masked = DEFAULT_MASKED_PATHS if spec.masked_paths is None else spec.masked_paths
-        for p in masked:
-            plan.add("MASK", f"mask {p}", s2=p, a=legacy, flags=lib.NSB_F_IGNORE_ENOENT)
-        ro = DEFAULT_READONLY_PATHS if spec.readonly_paths is None else spec.readonly_paths
-        for p in ro:
-            plan.add("ROPATH", f"make {p} read-only", s2=p, a=legacy, flags=lib.NSB_F_IGNORE_ENOENT)
+
+    def guard(self, kind: str, desc: str, path: str, default: bool, legacy: int) -> None:
+        """A MASK or ROPATH op for ``path``, resolved from the mount holding it.
+
+        Under proc or sysfs (the kernel's own files: a path this kernel lacks has
+        nothing to hide) a missing path is skipped; anywhere else it is an error.
+        The op also checks that the path is on the filesystem expected, so a
+        symlink swapped in a shared rootfs cannot send it elsewhere."""
+        holder = None
+        for target, fskind, op in self.mounted:
+            if (path == target or path.startswith(target.rstrip("/") + "/")) and (
+                holder is None or len(target) >= len(holder[0])
+            ):
+                holder = (target, fskind, op)
+        if holder is not None:
+            target, fskind, op = holder
+            if op.out < 0:
+                op.out = self.plan.reg()
+            kernel = fskind in _MAGIC
+            self.plan.add(
+                kind,
+                desc,
+                s2=path[len(target) :].lstrip("/"),
+                reg=op.out,
+                a=legacy,
+                b=self.null_reg,
+                c=_MAGIC.get(fskind, 0),
+                flags=lib.NSB_F_BENEATH | (lib.NSB_F_IGNORE_ENOENT if kernel else 0),
+            )
+            return
+        top = "/" + path.split("/")[1]
+        if self.root is not None:
+            if default and top in ("/proc", "/sys"):
+                return  # no proc or sysfs here: the rootfs's own directory hides nothing
+            self.plan.add(
+                kind,
+                desc,
+                s2=path.lstrip("/"),
+                reg=0,
+                a=legacy,
+                b=self.null_reg,
+                flags=lib.NSB_F_IN_ROOT,
+            )
+            return
+        # the host's root: its /proc and /sys are the kernel's
+        magic = {"/proc": _MAGIC["proc"], "/sys": _MAGIC["sysfs"]}.get(top, 0)
+        self.plan.add(
+            kind,
+            desc,
+            s2=path,
+            a=legacy,
+            b=self.null_reg,
+            c=magic,
+            flags=lib.NSB_F_IGNORE_ENOENT if magic else 0,
+        )
 
     def mountpoint(self, m: Mount, path: str, *, file: bool = False) -> None:
         if self.root is None and not any(path.startswith(t + "/") for t in self.own_fs):
@@ -534,6 +639,7 @@ class _Compiler:
     def mount(self, m: Mount, devices: tuple[Any, ...], dev_regs: dict[str, int]) -> None:
         plan = self.plan
         kind = m.kind
+        fskind: str = kind
         if kind == "sysfs" and self.ns & Namespace.USER and not self.ns & Namespace.NET:
             # in a user namespace, sysfs may only be mounted for a network
             # namespace of its own: else bind the host's
@@ -543,40 +649,62 @@ class _Compiler:
             # likewise proc and the pid namespace
             m = Mount.bind("/proc", m.target, nosuid=True, nodev=True, noexec=True)
             kind = "bind"
+        # nodev for everything but devpts and /dev itself (nodev once filled)
+        nodev = kind not in ("devpts", "dev")
+        device_bind = False
+        st = None
+        if kind == "bind":
+            assert m.source is not None
+            st = _stat(m.source, "mounts", "bind source ")
+            device_bind = stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            nodev = not device_bind  # a device node bound by name is one the spec allows
         attrs = (
             (MountAttr.RDONLY if m.readonly else 0)
             | (MountAttr.NOSUID if m.nosuid else 0)
-            | (MountAttr.NODEV if m.nodev else 0)
+            | (MountAttr.NODEV if nodev else 0)
             | (MountAttr.NOEXEC if m.noexec else 0)
         )
         msflags = (
             (MountFlags.RDONLY if m.readonly else 0)
             | (MountFlags.NOSUID if m.nosuid else 0)
-            | (MountFlags.NODEV if m.nodev else 0)
+            | (MountFlags.NODEV if nodev else 0)
             | (MountFlags.NOEXEC if m.noexec else 0)
         )
         prop = int(_PROPAGATION[m.propagation])
         t, inroot = self.target(m.target)
         if kind == "bind":
             assert m.source is not None
-            st = _stat(m.source, "mounts", "bind source ")
+            assert st is not None
             self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
             rec = lib.NSB_F_RECURSIVE if m.recursive else 0
             desc = f"bind {m.source} on {m.target}"
             if self.modern:
-                plan.add("BIND", desc, s1=m.source, s2=t, a=int(attrs), c=prop, flags=inroot | rec)
+                op = plan.add(
+                    "BIND", desc, s1=m.source, s2=t, a=int(attrs), c=prop, flags=inroot | rec
+                )
             else:
-                plan.add(
+                op = plan.add(
                     "MOUNT",
                     desc,
                     s1=m.source,
                     s2=t,
                     a=int(MountFlags.BIND | (MountFlags.REC if rec else 0)),
+                    flags=inroot,
                 )
                 if msflags:
-                    plan.add("REMOUNT", f"set the flags of {m.target}", s2=t, a=int(msflags))
+                    plan.add(
+                        "REMOUNT",
+                        f"set the flags of {m.target}",
+                        s2=t,
+                        a=int(msflags),
+                        flags=inroot,
+                    )
                 if prop:
-                    plan.add("MOUNT", f"set the propagation of {m.target}", s2=t, a=prop)
+                    plan.add(
+                        "MOUNT", f"set the propagation of {m.target}", s2=t, a=prop, flags=inroot
+                    )
+            source_kind = {"/proc": "proc", "/sys": "sysfs"}.get(m.source, "bind")
+            self.mounted.append((m.target, source_kind, op))
             return
         fstype = _FS_TYPES[kind]
         options = list(m.options)
@@ -595,7 +723,7 @@ class _Compiler:
                 + b"\0"
                 for k, v in options
             )
-            plan.add(
+            op = plan.add(
                 "FSMOUNT",
                 desc,
                 s1=m.source,
@@ -608,7 +736,7 @@ class _Compiler:
             )
         else:
             data = ",".join(k if v is None else f"{k}={v}" for k, v in options)
-            plan.add(
+            op = plan.add(
                 "MOUNT",
                 desc,
                 s1=m.source or fstype,
@@ -616,9 +744,11 @@ class _Compiler:
                 s3=fstype,
                 blob=os.fsencode(data) if data else None,
                 a=int(msflags),
+                flags=inroot,
             )
             if prop:
-                plan.add("MOUNT", f"set the propagation of {m.target}", s2=t, a=prop)
+                plan.add("MOUNT", f"set the propagation of {m.target}", s2=t, a=prop, flags=inroot)
+        self.mounted.append((m.target, fskind, op))
         if kind in ("dev", "tmpfs") and not m.readonly:
             self.own_fs.append(m.target)
         if kind == "dev":
@@ -651,16 +781,30 @@ class _Compiler:
                         reg=dev_regs[d.path],
                         s2=t,
                         a=int(MountFlags.BIND),
+                        flags=inroot,
                     )
+                continue
+            mode = (stat.S_IFCHR if d.type == "c" else stat.S_IFBLK) | d.mode
+            plan.add(
+                "MKNOD",
+                f"create the device {path}",
+                s2=t,
+                a=mode,
+                b=os.makedev(d.major, d.minor),
+                flags=inroot,
+            )
+            # a mount of its own: it stays usable once /dev is nodev
+            desc = f"bind {path} onto itself"
+            if self.modern:
+                plan.add("BIND", desc, s1=t, s2=t, flags=inroot | lib.NSB_F_SRC_IN_ROOT)
             else:
-                mode = (stat.S_IFCHR if d.type == "c" else stat.S_IFBLK) | d.mode
                 plan.add(
-                    "MKNOD",
-                    f"create the device {path}",
+                    "MOUNT",
+                    desc,
+                    s1=t,
                     s2=t,
-                    a=mode,
-                    b=os.makedev(d.major, d.minor),
-                    flags=inroot,
+                    a=int(MountFlags.BIND),
+                    flags=inroot | lib.NSB_F_SRC_IN_ROOT,
                 )
         for name, target in (
             ("fd", "/proc/self/fd"),
@@ -679,11 +823,40 @@ class _Compiler:
             extra.append(Mount.mqueue(f"{dev}/mqueue"))
         for m in extra:
             self.mount(m, devices, dev_regs)
+        t, inroot = self.target(dev)
+        if self.modern:
+            plan.add("SETATTR", f"make {dev} nodev", s2=t, a=int(MountAttr.NODEV), flags=inroot)
+        else:
+            plan.add("REMOUNT", f"make {dev} nodev", s2=t, a=int(MountFlags.NODEV), flags=inroot)
 
     # -- process --
 
+    def fds(self, desc: str, *, early: bool = False) -> int:
+        """The FDS op: stdio in place, the spec's pass_fds kept, every other fd
+        closed.  The last one also moves the sync socket where the sealed exec
+        (or the init) finds it; returns that fd number."""
+        spec = self.spec
+        sync_target = -1
+        if not early:
+            sync_target = 3
+            while sync_target in spec.pass_fds:
+                sync_target += 1
+        self.plan.add(
+            "FDS",
+            desc,
+            a=len(spec.pass_fds),
+            b=sync_target & 0xFFFFFFFFFFFFFFFF,
+            ints=list(spec.pass_fds),
+            fd=self.plan.slot("init"),
+        )
+        return sync_target
+
     def process(self) -> None:
         spec, plan = self.spec, self.plan
+        # a session of its own: no controlling terminal, so nothing in the
+        # container can reach the caller's (TIOCSTI, /dev/tty)
+        plan.add("SETSID", "start a new session")
+        plan.add("KEYRING", "join a new session keyring")
         if spec.hostname is not None:
             plan.add("HOSTNAME", f"set the hostname {spec.hostname!r}", s1=spec.hostname)
         if spec.domainname is not None:
@@ -695,9 +868,14 @@ class _Compiler:
             plan.add(
                 "RLIMIT", f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}", a=res, b=soft, c=hard
             )
-        caps = spec.effective_capabilities
         uid, gid = spec.uid, spec.gid
-        if uid != 0 and caps:
+        bounding = spec.effective_capabilities
+        # Docker's rule: root gets the set; another user gets none unless the
+        # spec names them, and then through the ambient set
+        granted = bounding if uid == 0 or spec.capabilities is not None else frozenset()
+        if uid != 0:
+            # keep the permitted set across the uid change: the child stays
+            # untraceable by the container until exec (see op_caps)
             plan.add("KEEPCAPS", "keep capabilities across the uid change")
         if self.setgroups_ok:
             plan.add(
@@ -708,69 +886,108 @@ class _Compiler:
             )
         plan.add("SETGID", f"set gid {gid}", a=gid)
         plan.add("SETUID", f"set uid {uid}", a=uid)
-        mask = 0
-        for cap in caps:
-            mask |= 1 << int(cap)
+        ambient = granted if uid != 0 else frozenset()
         plan.add(
             "CAPS",
-            f"set capabilities ({len(caps)} kept)",
-            a=mask,
+            f"set capabilities ({len(bounding)} bounding, {len(granted)} granted)",
             b=self.f.cap_last_cap,
-            flags=lib.NSB_F_AMBIENT if uid != 0 else 0,
+            blob=struct.pack(
+                "<5Q",
+                _mask(bounding),
+                _mask(granted),
+                _mask(granted),
+                _mask(granted),
+                _mask(ambient),
+            ),
+            flags=lib.NSB_F_KEEP_PERMITTED,
         )
         if spec.no_new_privs:
             plan.add("NNP", "set no_new_privs")
         plan.add("UMASK", f"set umask {spec.umask:04o}", a=spec.umask)
         plan.add("CHDIR", f"change directory to {spec.cwd}", s2=spec.cwd)
         env = [f"{k}={v}" for k, v in spec.env_pairs]
-        sync_target = -1
-        init_slot = -1
-        if spec.init:
-            init_slot = plan.slot("init")
-            sync_target = 3
-            while sync_target in spec.pass_fds:
-                sync_target += 1
-        plan.add(
-            "FDS",
-            "set up stdio and close the other fds",
-            a=len(spec.pass_fds),
-            b=sync_target & 0xFFFFFFFFFFFFFFFF,
-            ints=list(spec.pass_fds),
-            fd=init_slot,
-        )
+        sync_target = self.fds("set up stdio and close the other fds")
         if spec.seccomp is not None:
-            if not spec.no_new_privs and Capability["SYS_ADMIN"] not in caps:
+            if not spec.no_new_privs and Capability["SYS_ADMIN"] not in bounding:
                 raise SpecError("seccomp", "loading a filter needs no_new_privs or CAP_SYS_ADMIN")
             plan.add(
                 "SECCOMP", "load the seccomp filter", a=len(spec.seccomp) // 8, blob=spec.seccomp
             )
         cmd = spec.args[0]
-        path = spec.environ.get("PATH", DEFAULT_PATH)
-        if spec.init:
-            index = len(plan.ops)
-            argv = [
-                "nsb-init",
-                str(sync_target),
-                str(lib.NSB_ABI_VERSION),
-                str(index),
-                "--",
-                *spec.args,
-            ]
-            plan.add(
-                "EXEC", f"exec {cmd!r} (through the init)", fd=init_slot, argv=argv, env=env, s1=cmd
-            )
-        elif "/" in cmd:
-            plan.add("EXEC", f"exec {cmd!r}", s1=cmd, argv=list(spec.args), env=env)
-        else:
-            plan.add(
-                "EXEC",
-                f"exec {cmd!r}",
-                s1=cmd,
-                s2=path,
-                argv=list(spec.args),
-                env=env,
-                flags=lib.NSB_F_SEARCH_PATH,
-            )
+        # Every container process is exec'd by the sealed copy of the init (an
+        # in-memory, write-sealed file): its /proc/self/exe is never a host file
+        index = len(plan.ops)
+        argv = [
+            "nsb-init",
+            str(sync_target),
+            str(lib.NSB_ABI_VERSION),
+            str(index),
+            "--" if spec.init else "--exec",
+            *spec.args,
+        ]
+        plan.add(
+            "EXEC",
+            f"exec {cmd!r}" + (" (through the init)" if spec.init else ""),
+            fd=plan.slot("init"),
+            argv=argv,
+            env=env,
+            s1=cmd,
+            flags=lib.NSB_F_SEARCH_PATH if "/" not in cmd else 0,
+        )
+
+
+_MAGIC = {"proc": 0x9FA0, "sysfs": 0x62656572}
+
+
+def _guards(paths: Sequence[str] | None, defaults: Sequence[str]) -> list[tuple[str, bool]]:
+    """(path, is a default) for the masked or read-only paths of a spec."""
+    if paths is None:
+        return [(p, True) for p in defaults]
+    return [(p, False) for p in paths]
+
+
+def _mask(caps: frozenset[Capability]) -> int:
+    out = 0
+    for cap in caps:
+        out |= 1 << int(cap)
+    return out
+
+
+def _setgroups_allowed(target: object) -> bool:
+    """Whether the user namespace of a join target allows setgroups: read from
+    /proc/PID/setgroups where the target names a process (a Process or a
+    /proc/PID/ns/user path); assumed for an fd (a refusal is then an error)."""
+    pid = getattr(target, "pid", None)
+    if pid is None and isinstance(target, str):
+        parts = target.split("/")
+        if len(parts) == 5 and parts[1] == "proc" and parts[3] == "ns" and parts[2].isdigit():
+            pid = int(parts[2])
+    if not isinstance(pid, int):
+        return True
+    try:
+        with open(f"/proc/{pid}/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
+def _refuse_silent_legacy(feats: Features) -> None:
+    """A kernel that has the new mount API but refused it (ENOSYS: a seccomp
+    filter or an LSM): never fall back to mount(2) without being asked."""
+    try:
+        major, minor = (int(x) for x in feats.kernel.split(".")[:2])
+    except ValueError:
+        return
+    if (major, minor) >= (5, 12):
+        raise SpawnError(
+            errno.ENOSYS,
+            f"kernel {feats.kernel} has the new mount API (fsopen, open_tree, mount_setattr, "
+            "openat2) but refused it here (a seccomp filter or a security module?): "
+            "pynsbind does not fall back to mount(2) on its own; ask for the legacy mount "
+            "mode explicitly",
+            stage="parent",
+            step="features",
+        )
 
 
 def _stat(path: str, field: str, what: str) -> os.stat_result:

@@ -70,18 +70,58 @@ def _get_plan(spec: Spec, opts: _plan.Options) -> _plan.Plan:
 _init_fd = -1
 _init_lock = threading.Lock()
 
+#: memfd_create's MFD_EXEC (Linux 6.3): ask for an executable memfd where the
+#: host makes memfds non-executable by default (vm.memfd_noexec = 1)
+_MFD_EXEC = 0x10
+
 
 def _init_exe_fd() -> int:
-    """An O_PATH fd of the container init, opened once: the child execs it with
-    execveat after pivot_root, where its path is out of reach."""
+    """A sealed in-memory copy of the container init (pynsbind/_nsbinit), made
+    once per process: every container process is exec'd through it (the init,
+    or its ``--exec`` mode), so that /proc/self/exe inside a container is this
+    copy, which nobody can write, and never a file of the host."""
     global _init_fd
     with _init_lock:
         if _init_fd < 0:
             found = importlib.util.find_spec("pynsbind._nsbinit")
             if found is None or not found.origin:
                 raise SpecError("init", "the container init (pynsbind._nsbinit) is not installed")
-            _init_fd = os.open(found.origin, os.O_PATH | os.O_CLOEXEC)
+            with open(found.origin, "rb") as f:
+                data = f.read()
+            _init_fd = _sealed_copy(data)
         return _init_fd
+
+
+def _sealed_copy(data: bytes) -> int:
+    import fcntl
+
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        fd = os.memfd_create("pynsbind-init", flags | _MFD_EXEC)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: a kernel before 6.3, without MFD_EXEC
+            raise SpawnError(
+                exc.errno or errno.EACCES,
+                f"memfd_create for the sealed init: {strerror(exc.errno or 0)} "
+                "(vm.memfd_noexec = 2 forbids executable memfds; pynsbind needs them)",
+                stage="parent",
+                step="init",
+            ) from None
+        fd = os.memfd_create("pynsbind-init", flags)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, 0o555)
+        fcntl.fcntl(
+            fd,
+            fcntl.F_ADD_SEALS,
+            fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE,
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 # ---- stdio -----------------------------------------------------------------------
@@ -156,7 +196,7 @@ def _error(plan: _plan.Plan, res: Any) -> SpawnError:
     if stage in (lib.NSB_STAGE_CHILD, lib.NSB_STAGE_INIT) and 0 <= index < n:
         op = plan.ops[index]
         if op.kind == lib.NSB_OP_EXEC and err in (errno.ENOENT, errno.ENOTDIR):
-            where_exec = " in $PATH" if op.flags & lib.NSB_F_SEARCH_PATH or plan.spec.init else ""
+            where_exec = " in $PATH" if op.flags & lib.NSB_F_SEARCH_PATH else ""
             msg = f"{op.desc}: executable file not found{where_exec} (op {index + 1} of {n})"
             err = errno.ENOENT
         elif stage == lib.NSB_STAGE_INIT and err == errno.ECHILD:
@@ -234,6 +274,11 @@ def spawn(
     plan = _get_plan(spec, _options or _plan.Options())
     from pynsbind.cgroups._spawn import _spawn_cgroup
 
+    for fd in spec.pass_fds:
+        try:
+            os.fstat(fd)
+        except OSError as exc:
+            raise SpecError("pass_fds", f"fd {fd}: {strerror(exc.errno or 0)}") from None
     stdio = _Stdio(stdin, stdout, stderr)
     cg = None
     try:
@@ -570,8 +615,13 @@ class Process:
         stderr: Any = None,
     ) -> Process:
         """Run another command in this running container: all its namespaces are
-        entered at once through its pidfd, with its root; env, cwd, user,
-        capabilities and no_new_privs default to the container's."""
+        entered at once through its pidfd, with its root; env, cwd and user
+        default to the container's; its capabilities, no_new_privs, rlimits,
+        groups, seccomp filter and cgroup are the container's.
+
+        The new process never shares memory with the caller once it is visible
+        in the container: it is cloned like fork, non-dumpable, holds none of the
+        caller's fds, and is exec'd through the sealed init."""
         if self.returncode is not None or self.pidfd < 0:
             raise ProcessLookupError(f"{self!r} is not running")
         base = self.spec
@@ -590,6 +640,8 @@ class Process:
             capabilities=base.capabilities,
             no_new_privs=base.no_new_privs,
             rlimits={res: (soft, hard) for res, soft, hard in base.rlimit_triples},
+            seccomp=base.seccomp,
+            cgroup=None if self._cg is None else self._cg.cgroup,
         )
         return spawn(spec, stdin=stdin, stdout=stdout, stderr=stderr)
 

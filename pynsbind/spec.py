@@ -79,6 +79,11 @@ _RLIMIT_NAMES = {
     if name.startswith("RLIMIT_")
 }
 _ID_MAX = 2**32 - 2  # (uid_t)-1 is "no id"
+_NGROUPS_MAX = 65536
+_MAX_PASS_FDS = 1024  # NSB_MAX_FDS: what the child's fd op keeps
+_BPF_MAXINSNS = 4096
+_MAX_ARG_STRLEN = 32 * 4096  # one argv or envp string, with its NUL
+_STK_LIM = 8 << 20
 
 
 def default_namespaces() -> Namespace:
@@ -151,6 +156,42 @@ def _seq(value: object, where: str) -> list[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise SpecError(where, f"expected a sequence, got {type(value).__name__}: {value!r}")
     return list(value)
+
+
+def _check_exec_size(
+    args: tuple[str, ...],
+    env: tuple[tuple[str, str], ...],
+    rlimits: tuple[tuple[int, int, int], ...],
+) -> None:
+    """What execve will take, checked now rather than after the clone: each
+    string under MAX_ARG_STRLEN, and argv plus env within a quarter of the stack
+    limit the container starts with (at most 6 MiB), as the kernel counts."""
+    for i, a in enumerate(args):
+        if len(os.fsencode(a)) + 1 > _MAX_ARG_STRLEN:
+            raise SpecError(
+                "args", f"args[{i}] is longer than {_MAX_ARG_STRLEN - 1} bytes (MAX_ARG_STRLEN)"
+            )
+    for k, v in env:
+        if len(os.fsencode(k)) + len(os.fsencode(v)) + 2 > _MAX_ARG_STRLEN:
+            raise SpecError(
+                "env", f"{k!r} is longer than {_MAX_ARG_STRLEN - 1} bytes (MAX_ARG_STRLEN)"
+            )
+    stack = next((soft for res, soft, _ in rlimits if res == resource.RLIMIT_STACK), None)
+    if stack is None:
+        stack = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    limit = _STK_LIM // 4 * 3
+    if 0 <= stack < 2**63:
+        limit = min(limit, stack // 4)
+    limit = max(limit, _MAX_ARG_STRLEN)
+    # the sealed exec adds five short arguments of its own
+    argv = sum(len(os.fsencode(a)) + 1 for a in args) + 64 + 8 * (len(args) + 6)
+    envp = sum(len(os.fsencode(k)) + len(os.fsencode(v)) + 2 for k, v in env) + 8 * (len(env) + 1)
+    if argv + envp > limit:
+        raise SpecError(
+            "args" if argv >= envp else "env",
+            f"argv ({argv} bytes) and env ({envp} bytes) are more than exec takes here "
+            f"({limit} bytes: a quarter of the stack limit, at most 6 MiB)",
+        )
 
 
 # ---- pieces --------------------------------------------------------------------
@@ -526,7 +567,7 @@ class Spec:
     groups: Sequence[int] = ()
     umask: int = 0o022
     mounts: Sequence[Mount] | None = None
-    readonly_rootfs: bool = False
+    readonly_rootfs: bool | None = None
     masked_paths: Sequence[str] | None = None
     readonly_paths: Sequence[str] | None = None
     devices: Sequence[Device] | None = None
@@ -585,7 +626,12 @@ class Spec:
         else:
             raise SpecError("user", f"expected uid or (uid, gid), got {user!r}")
         put("user", (_int(uid, "user uid", 0, _ID_MAX), _int(gid, "user gid", 0, _ID_MAX)))
-        put("groups", tuple(_int(g, "groups", 0, _ID_MAX) for g in _seq(self.groups, "groups")))
+        groups = tuple(_int(g, "groups", 0, _ID_MAX) for g in _seq(self.groups, "groups"))
+        if len(groups) > _NGROUPS_MAX:
+            raise SpecError(
+                "groups", f"{len(groups)} groups; the kernel takes at most {_NGROUPS_MAX}"
+            )
+        put("groups", groups)
         for name in ("uid_map", "gid_map"):
             value = getattr(self, name)
             if value is None:
@@ -604,7 +650,13 @@ class Spec:
                 if not isinstance(m, Mount):
                     raise SpecError("mounts", f"expected Mount, got {m!r}")
             put("mounts", tuple(mounts))
-        put("readonly_rootfs", _bool(self.readonly_rootfs, "readonly_rootfs"))
+        # the host's own root is read-only unless asked; a rootfs of the spec's is
+        # writable unless asked
+        # None (the default): the host's own root is read-only, a rootfs of the
+        # spec's writable; see root_readonly
+        asked_ro = (
+            None if self.readonly_rootfs is None else _bool(self.readonly_rootfs, "readonly_rootfs")
+        )
         for name in ("masked_paths", "readonly_paths"):
             value = getattr(self, name)
             if value is not None:
@@ -619,10 +671,11 @@ class Spec:
             for name in ("rootfs", "mounts", "masked_paths", "readonly_paths", "devices"):
                 if getattr(self, name):
                     raise SpecError(name, "needs a new mount namespace (Namespace.MNT)")
-            if self.readonly_rootfs:
+            if asked_ro:
                 raise SpecError("readonly_rootfs", "needs a new mount namespace (Namespace.MNT)")
         # process
         put("rlimits", _freeze_rlimits(self.rlimits))
+        _check_exec_size(args, self.env_pairs, self.rlimit_triples)
         if self.capabilities is not None:
             caps = []
             for c in _seq(self.capabilities, "capabilities"):
@@ -641,6 +694,10 @@ class Spec:
         if self.oom_score_adj is not None:
             put("oom_score_adj", _int(self.oom_score_adj, "oom_score_adj", -1000, 1000))
         fds = tuple(_int(fd, "pass_fds", 3, 2**31 - 1) for fd in _seq(self.pass_fds, "pass_fds"))
+        if len(set(fds)) > _MAX_PASS_FDS:
+            raise SpecError(
+                "pass_fds", f"{len(set(fds))} fds; a container is given at most {_MAX_PASS_FDS}"
+            )
         put("pass_fds", tuple(sorted(set(fds))))
         put("die_with_parent", _bool(self.die_with_parent, "die_with_parent"))
         put("init", _bool(self.init, "init"))
@@ -649,6 +706,12 @@ class Spec:
         ):
             raise SpecError(
                 "seccomp", "expected a classic BPF program as bytes (8 per instruction)"
+            )
+        if self.seccomp is not None and len(self.seccomp) // 8 > _BPF_MAXINSNS:
+            raise SpecError(
+                "seccomp",
+                f"the program has {len(self.seccomp) // 8} instructions; "
+                f"the kernel takes at most {_BPF_MAXINSNS}",
             )
         offsets = {}
         time_offsets = _pairs(self.time_offsets)
@@ -717,6 +780,14 @@ class Spec:
     @property
     def group_ids(self) -> tuple[int, ...]:
         return tuple(self.groups)
+
+    @property
+    def root_readonly(self) -> bool:
+        """Whether the container's root is read-only: ``readonly_rootfs``, or by
+        default the host's own root (``rootfs=None``) is and a rootfs is not."""
+        if self.readonly_rootfs is None:
+            return self.rootfs is None
+        return bool(self.readonly_rootfs)
 
     @property
     def effective_mounts(self) -> tuple[Mount, ...]:

@@ -171,9 +171,30 @@ def _children() -> set[int]:
     return kids
 
 
+def _foreign(name: str) -> bool:
+    """A fresh cgroup (``pynsbind-c-PID-START-N``) of a live process that is
+    neither this one nor one of its descendants: another test run on the same
+    machine, whose cgroups come and go as they please."""
+    parts = name.split("-")
+    if len(parts) != 5 or not parts[2].isdigit():
+        return False
+    pid = int(parts[2])
+    me = os.getpid()
+    while pid > 1:
+        if pid == me:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False  # its maker is dead: a leak, whoever it was
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return True
+
+
 def _cgroups() -> set[str]:
     """Every cgroup pynsbind made: their names start with ``pynsbind`` at the root
-    of a hierarchy (the v1 ones under /sys/fs/cgroup/*, or a v2 root)."""
+    of a hierarchy (the v1 ones under /sys/fs/cgroup/*, or a v2 root), but those
+    of other test runs (see _foreign)."""
     found: set[str] = set()
     base = "/sys/fs/cgroup"
     if not os.path.isdir(base):
@@ -185,7 +206,11 @@ def _cgroups() -> set[str]:
         except OSError:
             continue
         for entry in entries:
-            if entry.startswith("pynsbind") and not entry.startswith("pynsbind-bench"):
+            if (
+                entry.startswith("pynsbind")
+                and not entry.startswith("pynsbind-bench")
+                and not _foreign(entry)
+            ):
                 for dirpath, _, _ in os.walk(os.path.join(top, entry)):
                     found.add(dirpath)
     return found
@@ -231,6 +256,17 @@ class HostState:
             if getattr(other, name) != getattr(self, name):
                 out[name] = (getattr(self, name), getattr(other, name))
         return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_spawner() -> None:
+    """One container before any test: what a spawner keeps open for its lifetime
+    (the sealed copy of the init, made on the first spawn) then predates every
+    host_unchanged snapshot."""
+    if IS_ROOT:
+        import pynsbind
+
+        pynsbind.run(["true"], namespaces=pynsbind.Namespace.MNT | pynsbind.Namespace.PID)
 
 
 @pytest.fixture

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import signal
+import struct
 from typing import Any
 
 import pytest
 
-from pynsbind import IdMap, Mount, Namespace, Spec, SpecError
+from pynsbind import IdMap, Mount, Namespace, SpawnError, Spec, SpecError
 from pynsbind._features import Features, features
 from pynsbind._ffi import lib
 from pynsbind._plan import Options, compile_plan
+from pynsbind.spec import DEFAULT_CAPABILITIES
 
 MODERN = Features(
     kernel="6.1",
@@ -33,7 +37,13 @@ MODERN = Features(
     cap_last_cap=40,
 )
 OLD = dataclasses.replace(
-    MODERN, clone3=False, new_mount_api=False, mount_setattr=False, openat2=False, pidfd=False
+    MODERN,
+    kernel="5.1.0",
+    clone3=False,
+    new_mount_api=False,
+    mount_setattr=False,
+    openat2=False,
+    pidfd=False,
 )
 NS = Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET
 
@@ -48,11 +58,27 @@ def test_rootfs_plan_order(tmp_path: Any) -> None:
     p = plan(rootfs=str(tmp_path), hostname="box")
     kinds = p.kinds()
     assert kinds[0] == "SETATTR" and "private" in p.ops[0].desc
-    assert kinds[1] == "BIND" and p.ops[1].flags & lib.NSB_F_ROOT_REG
+    # the host's /dev/null, for masks, before anything is mounted over it
+    assert kinds[1] == "PREOPEN" and p.ops[1].s1 == "/dev/null" and p.ops[1].out > 0
+    assert kinds[2] == "BIND" and p.ops[2].flags & lib.NSB_F_ROOT_REG
+    assert p.ops[2].a & lib.MOUNT_ATTR_NODEV
     assert kinds.index("PIVOT") > kinds.index("FSMOUNT")
-    assert kinds.index("MASK") > kinds.index("PIVOT")
+    # masks and read-only paths are made before pivot_root, from their mount
+    assert kinds.index("MASK") < kinds.index("PIVOT")
     assert kinds.index("HOSTNAME") > kinds.index("ROPATH")
-    order = ["LOOPBACK", "SETGROUPS", "SETGID", "SETUID", "CAPS", "NNP", "UMASK", "CHDIR", "FDS"]
+    order = [
+        "SETSID",
+        "KEYRING",
+        "LOOPBACK",
+        "SETGROUPS",
+        "SETGID",
+        "SETUID",
+        "CAPS",
+        "NNP",
+        "UMASK",
+        "CHDIR",
+        "FDS",
+    ]
     assert [k for k in kinds if k in order] == order
     assert kinds[-1] == "EXEC"
     assert p.clone_flags == int(NS)
@@ -62,16 +88,30 @@ def test_rootfs_plan_order(tmp_path: Any) -> None:
     assert proc.s2 == "proc" and proc.flags & lib.NSB_F_IN_ROOT and proc.s3 == "proc"
 
 
-def test_legacy_mount_plan_uses_mount2_and_absolute_paths(tmp_path: Any) -> None:
+def test_legacy_mount_plan_uses_mount2_and_resolves_in_the_root(tmp_path: Any) -> None:
     p = plan(OLD, rootfs=str(tmp_path))
     kinds = set(p.kinds())
     assert not kinds & {"FSMOUNT", "BIND", "SETATTR"}
     proc = next(op for op in p.ops if op.desc == "mount proc on /proc")
-    assert proc.kind == lib.NSB_OP_MOUNT and proc.s2 == f"{tmp_path}/proc"
+    # resolved in the rootfs (by the child's own walk: no openat2 here), never
+    # as a host path that a symlink in the rootfs could send elsewhere
+    assert proc.kind == lib.NSB_OP_MOUNT and proc.s2 == "proc" and proc.flags & lib.NSB_F_IN_ROOT
+    assert p.flags & lib.NSB_PLAN_NO_OPENAT2
     assert p.flags & lib.NSB_PLAN_LEGACY_CLONE and not p.flags & lib.NSB_PLAN_PIDFD
     # the same through the knob, on a modern kernel
     q = plan(MODERN, Options(legacy_mount=True), rootfs=str(tmp_path))
     assert q.kinds() == p.kinds()
+
+
+def test_the_legacy_mount_mode_is_never_chosen_silently() -> None:
+    # a kernel that has the new mount API, whose calls failed when probed (a
+    # filter around the caller): no quiet fallback to mount(2)
+    blocked = dataclasses.replace(MODERN, kernel="6.1.0", new_mount_api=False, openat2=False)
+    with pytest.raises(SpawnError, match=r"does not fall back to mount\(2\) on its own") as info:
+        plan(blocked)
+    assert info.value.errno == errno.ENOSYS
+    # asked for, it is used
+    assert plan(blocked, Options(legacy_mount=True)).flags & lib.NSB_PLAN_NO_OPENAT2
 
 
 def test_no_directories_created_in_the_host_root() -> None:
@@ -143,7 +183,10 @@ def test_joins_come_first_user_first_and_a_pid_namespace_forks(tmp_path: Any) ->
 def test_joining_by_fd_uses_a_slot() -> None:
     p = plan(namespaces=Namespace(0), join={Namespace.NET | Namespace.UTS: 7})
     assert "join:net+uts" in p.slots
-    setns = p.ops[0]
+    # no pid namespace of its own: visible from its start, so never dumpable
+    assert p.ops[0].kind_name == "DUMPABLE" and p.ops[0].a == 0
+    assert p.flags & lib.NSB_PLAN_NO_CLONE_VM
+    setns = p.ops[1]
     assert setns.kind_name == "SETNS" and setns.fd == p.slots.index("join:net+uts")
     assert setns.a == int(Namespace.NET | Namespace.UTS)
 
@@ -178,26 +221,47 @@ def test_init_execs_the_init_through_a_slot() -> None:
     assert fds.kind_name == "FDS" and fds.b == 5 and fds.ints == [3, 4] and fds.fd == slot
 
 
-def test_path_search_only_without_a_slash() -> None:
+def test_every_command_is_execd_through_the_sealed_init() -> None:
     p = plan(args=["true"], env={"PATH": "/x:/y"})
-    assert p.ops[-1].flags & lib.NSB_F_SEARCH_PATH and p.ops[-1].s2 == "/x:/y"
+    exec_op = p.ops[-1]
+    assert exec_op.fd == p.slots.index("init")
+    assert exec_op.argv[4:] == ["--exec", "true"] and "PATH=/x:/y" in exec_op.env
+    # the sync socket goes where the sealed exec expects it
+    fds = p.ops[-2]
+    assert fds.kind_name == "FDS" and exec_op.argv[1] == str(fds.b) == "3"
+    # searched in $PATH (by the init) only without a slash
+    assert exec_op.flags & lib.NSB_F_SEARCH_PATH
     q = plan(args=["/bin/true"])
     assert not q.ops[-1].flags & lib.NSB_F_SEARCH_PATH
 
 
 def test_die_with_parent_is_the_first_op() -> None:
     p = plan(die_with_parent=True)
-    assert p.ops[0].kind_name == "PDEATHSIG" and p.ops[0].a == 9
+    assert p.ops[0].kind_name == "PDEATHSIG" and p.ops[0].a == signal.SIGKILL
 
 
-def test_non_root_user_keeps_caps_with_ambient() -> None:
-    p = plan(user=1000, capabilities=["NET_RAW"])
+def _cap_sets(p: Any) -> dict[str, int]:
     caps = next(op for op in p.ops if op.kind_name == "CAPS")
-    assert caps.flags & lib.NSB_F_AMBIENT and caps.a == 1 << 13
-    assert "KEEPCAPS" in p.kinds()
-    root = plan(capabilities=["NET_RAW"])
-    caps = next(op for op in root.ops if op.kind_name == "CAPS")
-    assert not caps.flags & lib.NSB_F_AMBIENT
+    assert caps.flags & lib.NSB_F_KEEP_PERMITTED
+    names = ("bounding", "effective", "permitted", "inheritable", "ambient")
+    return dict(zip(names, struct.unpack("<5Q", caps.blob), strict=True))
+
+
+def test_capabilities_root_gets_the_set_another_user_only_what_is_named() -> None:
+    default = sum(1 << int(c) for c in DEFAULT_CAPABILITIES)
+    root = _cap_sets(plan())
+    assert root == dict.fromkeys(("bounding", "effective", "permitted", "inheritable"), default) | {
+        "ambient": 0
+    }
+    # Docker's rule: a non-root user keeps the bounding set, and nothing else
+    user = _cap_sets(plan(user=1000))
+    assert user == {"bounding": default} | dict.fromkeys(
+        ("effective", "permitted", "inheritable", "ambient"), 0
+    )
+    # unless the spec names them: then through the ambient set
+    named = _cap_sets(plan(user=1000, capabilities=["NET_RAW"]))
+    assert set(named.values()) == {1 << 13}
+    assert "KEEPCAPS" in plan(user=1000).kinds()
 
 
 def test_compile_time_errors(tmp_path: Any) -> None:
