@@ -3,7 +3,10 @@
   pynsbind-run sandbox [OPTIONS] -- COMMAND [ARG...]
       Run COMMAND in a quick sandbox: new pid, mount, uts, ipc, net and cgroup
       namespaces; the host's root read-only (or --rootfs DIR); its own /proc, a
-      minimal /dev, a fresh /tmp; no network; an init at PID 1.  Exits with the
+      minimal /dev, fresh /tmp, /run and /var/tmp; no network; an init at PID 1.
+      Always in a user namespace: as a plain user it is rootless; run by root,
+      the sandbox's root (or --user) is the host's unprivileged "nobody"
+      (65534), so the host's files and sockets see nobody.  Exits with the
       command's status (128+N for a signal N, as shells do).
   pynsbind-run features
       What this kernel and build support.
@@ -75,6 +78,24 @@ def _binds(items: list[str], readonly: bool) -> list[object]:
     return out
 
 
+#: the host id root's sandboxes run as (nobody, nogroup)
+NOBODY = 65534
+
+
+def _others_may_enter(path: str) -> bool:
+    """Whether a user with no claim on it (nobody) can reach ``path``: every
+    directory on the way searchable by others."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(len(parts) + 1):
+        d = "/" + "/".join(parts[:i])
+        try:
+            if not os.stat(d).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def _sandbox(args: argparse.Namespace) -> int:
     import pynsbind
     from pynsbind import Mount, Namespace, Spec
@@ -101,23 +122,36 @@ def _sandbox(args: argparse.Namespace) -> int:
     mounts: list[object] = list(pynsbind.default_mounts())
     if args.net:
         mounts = [m for m in mounts if getattr(m, "kind", "") != "sysfs"]
-    mounts.append(Mount.tmpfs("/tmp", mode=0o1777))
+    private = ["/tmp"]
+    if args.rootfs is None:
+        # the host's own /run and /var/tmp hold its sockets and state: private
+        # ones instead (/var/run is a link to /run on every current distribution)
+        private += [d for d in ("/run", "/var/tmp") if os.path.isdir(d) and not os.path.islink(d)]
+    mounts += [Mount.tmpfs(d, mode=0o1777 if d != "/run" else 0o755) for d in private]
     mounts += _binds(args.bind, False) + _binds(args.ro_bind, True)
     mounts += [Mount.tmpfs(t) for t in args.tmpfs]
-    cwd = args.cwd
-    if cwd is None:
-        # the current directory, when the sandbox shows it (the host's root, and
-        # not under a tmpfs of the sandbox's); else /
-        here = os.getcwd()
-        hidden = any(
-            here == t or here.startswith(t.rstrip("/") + "/") for t in ["/tmp", *args.tmpfs]
-        )
-        cwd = here if args.rootfs is None and not hidden else "/"
     user: int | tuple[int, int] = 0
     if args.user:
         uid, _, gid = args.user.partition(":")
         user = (int(uid), int(gid or uid))
+    uid, gid = (user, user) if isinstance(user, int) else user
     fields: dict[str, object] = {}
+    if os.geteuid() == 0:
+        # root's sandbox is nobody on the host: a user namespace whose only id
+        # (the sandbox's root, or --user) is the host's 65534
+        ns |= Namespace.USER
+        fields["uid_map"] = [(uid, NOBODY, 1)]
+        fields["gid_map"] = [(gid, NOBODY, 1)]
+    cwd = args.cwd
+    if cwd is None:
+        # the current directory, when the sandbox shows it (the host's root, and
+        # not under a tmpfs of the sandbox's) and its user may enter it; else /
+        here = os.getcwd()
+        hidden = any(
+            here == t or here.startswith(t.rstrip("/") + "/") for t in [*private, *args.tmpfs]
+        )
+        visible = args.rootfs is None and not hidden
+        cwd = here if visible and (os.geteuid() != 0 or _others_may_enter(here)) else "/"
     if args.memory or args.pids:
         from pynsbind.cgroups import Resources
 
