@@ -169,12 +169,49 @@ static long op_caps(const struct nsb_op *op)
     return 0;
 }
 
-static long op_seccomp(const struct nsb_op *op)
+/* The filter, loaded last before exec.  With SECCOMP_FILTER_FLAG_NEW_LISTENER
+ * the kernel returns the notify listener: it goes to the parent (SCM_RIGHTS on
+ * the sync socket) and is closed here, before anything of the container runs. */
+static long op_seccomp(struct child *c, const struct nsb_op *op)
 {
     struct sock_fprog prog;
+    long r;
+    if (op->a == 0 || op->a > BPF_MAXINSNS)
+        return -EINVAL;
     prog.len = (unsigned short)op->a;
     prog.filter = (struct sock_filter *)(uintptr_t)op->p;
-    return nsb_sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->b, &prog);
+    r = nsb_sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->b, &prog);
+    if (r < 0 || !(op->b & SECCOMP_FILTER_FLAG_NEW_LISTENER) || !SECCOMP_FILTER_FLAG_NEW_LISTENER)
+        return r < 0 ? r : 0;
+    {
+        struct nsb_msg m;
+        struct iovec iov;
+        struct msghdr mh;
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        struct cmsghdr *cm;
+        int fd = (int)r;
+        nsb_memzero(&m, sizeof(m));
+        nsb_memzero(&mh, sizeof(mh));
+        nsb_memzero(&ctl, sizeof(ctl));
+        m.type = NSB_MSG_LISTENER;
+        iov.iov_base = &m;
+        iov.iov_len = sizeof(m);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        nsb_memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        r = NSB_RETRY(nsb_sys3(SYS_sendmsg, c->sync_fd, &mh, MSG_NOSIGNAL));
+        nsb_sys1(SYS_close, fd);
+        return r < 0 ? r : 0;
+    }
 }
 
 /* Second fork.  The middle process reports the new pid to the parent and exits;
@@ -384,8 +421,10 @@ static long op_exec(struct child *c, const struct nsb_op *op)
     char *const *argv = (char *const *)op->p;
     char *const *envp = (char *const *)op->q;
 
-    /* the caller's mask; handlers are default since the clone */
-    nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &c->ctx->oldmask, 0, 8);
+    /* Every signal stays blocked through this exec (it was since the clone):
+     * with CLONE_VM, a signal whose default action dumps core would dump, and
+     * kill, the caller too.  The sealed init unblocks them once it runs in a
+     * memory of its own. */
     if (op->fd >= 0)
         return nsb_sys5(SYS_execveat, nsb_fd(c, op->fd), "", argv, envp, AT_EMPTY_PATH);
     if (!(op->flags & NSB_F_SEARCH_PATH))
@@ -492,7 +531,7 @@ static long nsb_run_op(struct child *c, int index)
     case NSB_OP_NNP:
         return nsb_sys5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     case NSB_OP_SECCOMP:
-        return op_seccomp(op);
+        return op_seccomp(c, op);
     case NSB_OP_UMASK:
         nsb_sys1(SYS_umask, op->a);
         return 0;

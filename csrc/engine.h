@@ -19,7 +19,6 @@ struct nsb_ctx {
     int clone_vm;       /* the child shares the caller's memory until exec */
     int legacy_clone;   /* clone(2) instead of clone3 */
     int sighand_clear;  /* clone3 reset the caught signals (CLONE_CLEAR_SIGHAND) */
-    uint64_t oldmask;   /* the caller's signal mask, restored right before exec */
     char *stack2;       /* CLONE_VM: a stack for the process of the second fork */
     size_t stack2_size;
 };

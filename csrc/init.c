@@ -105,7 +105,7 @@ void nsb_init_main(long *sp)
     long argc = sp[0], sync_fd, abi, exec_op, r, child;
     char **argv = (char **)(sp + 1);
     char **envp = argv + argc + 1;
-    uint64_t all = ~0ULL, old = 0;
+    uint64_t all = ~0ULL, none = 0;
     int pipefd[2], status = 0, main_done = 0;
     int32_t err;
 
@@ -130,14 +130,18 @@ void nsb_init_main(long *sp)
     if (argv[4][2]) {
         /* --exec: become COMMAND; the socket closes when that works */
         r = nsb_sys3(SYS_fcntl, sync_fd, F_SETFD, FD_CLOEXEC);
-        if (r >= 0)
+        if (r >= 0) {
+            /* the command starts with no signal blocked (the spawn blocked
+             * them all until this process had a memory of its own) */
+            nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
             r = init_exec(argv + 5, envp);
+        }
         nsb_send_msg((int)sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, (int32_t)exec_op, (int32_t)-r, 0);
         init_exit(127);
     }
     nsb_sys5(SYS_prctl, PR_SET_NAME, "nsb-init", 0, 0, 0);
     /* signals: all blocked here, taken with sigtimedwait below */
-    nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
+    nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);
     if (nsb_sys0(SYS_getpid) != 1)
         nsb_sys5(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
@@ -155,7 +159,7 @@ void nsb_init_main(long *sp)
     if (child == 0) {
         nsb_sys1(SYS_close, pipefd[0]);
         nsb_sys1(SYS_close, sync_fd);
-        nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
+        nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
         err = (int32_t)-init_exec(argv + 5, envp);
         nsb_sys3(SYS_write, pipefd[1], &err, sizeof(err));
         init_exit(127);

@@ -18,6 +18,7 @@
  *      and reaped: nothing is left behind;
  *   8. the stacks unmapped: by now no process uses them.
  */
+#include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +263,53 @@ static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_
     return 0;
 }
 
+/* ---- the sync socket ------------------------------------------------------ */
+
+/* One message; an fd passed with it (SCM_RIGHTS) goes to *fd, close-on-exec. */
+static ssize_t nsb_recv_msg(int sock, struct nsb_msg *m, int *fd)
+{
+    struct iovec iov = {m, sizeof(*m)};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    ssize_t n;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof(ctl.buf);
+    n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return n;
+    for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(fd, CMSG_DATA(cm), sizeof(int));
+    }
+    return n;
+}
+
+/* Answer one seccomp notification with "carry on" (the syscall runs). */
+static void nsb_notif_continue(int listener)
+{
+#if defined(SECCOMP_IOCTL_NOTIF_RECV) && defined(SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+    struct seccomp_notif req;
+    struct seccomp_notif_resp resp;
+    memset(&req, 0, sizeof(req));
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+        return; /* ENOENT: the caller went away meanwhile */
+    memset(&resp, 0, sizeof(resp));
+    resp.id = req.id;
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+#else
+    (void)listener;
+#endif
+}
+
 /* ---- the spawn ------------------------------------------------------------ */
 
 static void nsb_reap(int pid)
@@ -282,7 +330,8 @@ static int nsb_plan_forks(const struct nsb_plan *plan)
 int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, struct nsb_result *res)
 {
     struct nsb_ctx ctx;
-    int sv[2], pidfd = -1, cgfd = -1, forks, failed = 0, exec_ok = 0;
+    int sv[2], pidfd = -1, cgfd = -1, forks, failed = 0, exec_ok = 0, listener = -1;
+    int listener_hup = 0;
     long pid, cur, middle = -1;
     char *stack = MAP_FAILED;
     size_t stack_len = 0;
@@ -294,6 +343,7 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     res->stage = NSB_STAGE_NONE;
     res->op = -1;
     res->err = 0;
+    res->listener_fd = -1;
     if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS || plan->nregs > NSB_MAX_REGS) {
         res->stage = NSB_STAGE_PARENT;
         res->err = EINVAL;
@@ -358,7 +408,6 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
      * without it. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    memcpy(&ctx.oldmask, &old, sizeof(ctx.oldmask));
     ctx.sighand_clear = !ctx.legacy_clone && CLONE_CLEAR_SIGHAND != 0;
     for (;;) {
         uint64_t flags = plan->clone_flags | (ctx.sighand_clear ? (uint64_t)CLONE_CLEAR_SIGHAND : 0);
@@ -388,7 +437,39 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     cur = pid;
     for (;;) {
         struct nsb_msg m;
-        ssize_t n = recv(sv[0], &m, sizeof(m), 0);
+        int passed = -1;
+        ssize_t n;
+        if (listener >= 0 && !listener_hup) {
+            /* the container's filter has a notify listener: until the command
+             * runs, its notifications come from our own last steps (the sealed
+             * exec, the init): let them through */
+            struct pollfd pf[2] = {{sv[0], POLLIN, 0}, {listener, POLLIN, 0}};
+            if (poll(pf, 2, -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (!failed) {
+                    res->stage = NSB_STAGE_PARENT;
+                    res->err = errno;
+                }
+                failed = 1;
+                break;
+            }
+            if (pf[1].revents & POLLIN)
+                nsb_notif_continue(listener);
+            else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL))
+                listener_hup = 1;
+            if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+        }
+        n = nsb_recv_msg(sv[0], &m, &passed);
+        if (passed >= 0) {
+            /* only the child's listener may come with an fd, once */
+            if (n == (ssize_t)sizeof(m) && m.type == NSB_MSG_LISTENER && listener < 0 && !failed)
+                listener = passed;
+            else
+                close(passed);
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -458,6 +539,8 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
         res->err = ECHILD;
     }
     if (failed) {
+        if (listener >= 0)
+            close(listener);
         close(sv[0]);
         kill((pid_t)cur, SIGKILL);
         nsb_reap((int)cur);
@@ -476,6 +559,7 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
         close(sv[0]);
     res->pid = (int32_t)cur;
     res->pidfd = pidfd;
+    res->listener_fd = listener;
     return 0;
 
 parent_error:

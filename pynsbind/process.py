@@ -306,6 +306,7 @@ def spawn(
         int(res.sync_fd),
         stdio.parent,
         cg,
+        int(res.listener_fd),
     )
 
 
@@ -343,6 +344,7 @@ class Process:
     stdout: IO[bytes] | None
     stderr: IO[bytes] | None
     _sync_fd: int
+    _listener: int
     _fds: list[int]
     _cg: Any
     _lock: threading.Lock
@@ -361,6 +363,7 @@ class Process:
         sync_fd: int,
         parent: list[IO[bytes] | None],
         cg: Any,
+        listener: int = -1,
     ) -> Process:
         self = object.__new__(cls)
         self.spec = spec
@@ -368,6 +371,7 @@ class Process:
         self.pid = pid
         self.pidfd = pidfd
         self._sync_fd = sync_fd
+        self._listener = listener
         self.returncode = None
         self.stdin, self.stdout, self.stderr = parent
         self._fds = [-1 if f is None else f.fileno() for f in parent]
@@ -434,7 +438,7 @@ class Process:
 
     def _finish(self, rc: int) -> None:
         self.returncode = rc
-        for attr in ("pidfd", "_sync_fd"):
+        for attr in ("pidfd", "_sync_fd", "_listener"):
             fd = getattr(self, attr)
             if fd >= 0:
                 setattr(self, attr, -1)
@@ -442,6 +446,25 @@ class Process:
         if self._cg is not None:
             cg, self._cg = self._cg, None
             cg.release()
+
+    @property
+    def seccomp_listener(self) -> int | None:
+        """The notify listener of the container's seccomp filter (a profile with
+        ``SCMP_ACT_NOTIFY`` rules), while it runs; else None.  Answer it with
+        :meth:`serve_seccomp`, or with :mod:`pynsbind.seccomp`'s functions."""
+        return self._listener if self._listener >= 0 else None
+
+    async def serve_seccomp(self, handler: Any) -> None:
+        """Answer the container's seccomp notifications with ``handler`` (a
+        function or coroutine function taking a
+        :class:`~pynsbind.seccomp.Notification` and returning a
+        :class:`~pynsbind.seccomp.Response`), from the running asyncio loop,
+        until every process under the filter has exited."""
+        if self._listener < 0:
+            raise ValueError(f"{self!r} has no seccomp listener (no SCMP_ACT_NOTIFY rule)")
+        from pynsbind.seccomp import serve
+
+        await serve(self._listener, handler)
 
     @property
     def cgroup(self) -> Any:
