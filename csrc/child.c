@@ -169,49 +169,46 @@ static long op_caps(const struct nsb_op *op)
     return 0;
 }
 
-/* The filter, loaded last before exec.  With SECCOMP_FILTER_FLAG_NEW_LISTENER
- * the kernel returns the notify listener: it goes to the parent (SCM_RIGHTS on
- * the sync socket) and is closed here, before anything of the container runs. */
+/* The filter, loaded last before exec.
+ *
+ * With SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify
+ * listener, which the parent must hold before this process makes another
+ * system call (the filter may notify any of them, and nobody would answer).
+ * So the child names the fd the listener will get (the lowest free one: this
+ * process is single-threaded) before loading, and the parent takes it with
+ * pidfd_getfd once it appears; then it answers the GO this child waits for,
+ * and lets our own last steps through (see nsb_spawn). */
 static long op_seccomp(struct child *c, const struct nsb_op *op)
 {
     struct sock_fprog prog;
-    long r;
+    long r, next = -1;
+    int notify = SECCOMP_FILTER_FLAG_NEW_LISTENER && (op->b & SECCOMP_FILTER_FLAG_NEW_LISTENER);
     if (op->a == 0 || op->a > BPF_MAXINSNS)
         return -EINVAL;
     prog.len = (unsigned short)op->a;
     prog.filter = (struct sock_filter *)(uintptr_t)op->p;
+    if (notify) {
+        next = nsb_sys3(SYS_fcntl, 0, F_DUPFD_CLOEXEC, 3);
+        if (next < 0)
+            return next;
+        nsb_sys1(SYS_close, next);
+        r = nsb_send_msg(c->sync_fd, NSB_MSG_LISTENER, 0, 0, 0, next);
+        if (r < 0)
+            return r;
+    }
     r = nsb_sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->b, &prog);
-    if (r < 0 || !(op->b & SECCOMP_FILTER_FLAG_NEW_LISTENER) || !SECCOMP_FILTER_FLAG_NEW_LISTENER)
+    if (r < 0 || !notify)
         return r < 0 ? r : 0;
+    if (r != next)
+        return -EBADFD; /* cannot happen: nothing else opens an fd here */
     {
         struct nsb_msg m;
-        struct iovec iov;
-        struct msghdr mh;
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int))];
-        } ctl;
-        struct cmsghdr *cm;
-        int fd = (int)r;
-        nsb_memzero(&m, sizeof(m));
-        nsb_memzero(&mh, sizeof(mh));
-        nsb_memzero(&ctl, sizeof(ctl));
-        m.type = NSB_MSG_LISTENER;
-        iov.iov_base = &m;
-        iov.iov_len = sizeof(m);
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof(ctl.buf);
-        cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        nsb_memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        r = NSB_RETRY(nsb_sys3(SYS_sendmsg, c->sync_fd, &mh, MSG_NOSIGNAL));
-        nsb_sys1(SYS_close, fd);
-        return r < 0 ? r : 0;
+        long n = NSB_RETRY(nsb_sys6(SYS_recvfrom, c->sync_fd, (long)&m, sizeof(m), 0, 0, 0));
+        if (n != (long)sizeof(m) || m.type != NSB_MSG_GO || m.val != next)
+            nsb_exit(127); /* the parent gave up: it reports why */
     }
+    nsb_sys1(SYS_close, r);
+    return 0;
 }
 
 /* Second fork.  The middle process reports the new pid to the parent and exits;

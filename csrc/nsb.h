@@ -44,8 +44,8 @@ enum nsb_op_kind {
     NSB_OP_SETUID = 27,  /* setresuid(a, a, a) */
     NSB_OP_CAPS = 28,    /* p: uint64_t[5] bounding, effective, permitted, inheritable, ambient; b: last cap */
     NSB_OP_NNP = 29,     /* prctl(PR_SET_NO_NEW_PRIVS) */
-    NSB_OP_SECCOMP = 30, /* seccomp(SECCOMP_SET_MODE_FILTER, flags b, {a, p}); a listener fd
-                            (flag NEW_LISTENER) goes to the parent, then is closed */
+    NSB_OP_SECCOMP = 30, /* seccomp(SECCOMP_SET_MODE_FILTER, flags b, {a, p}); a listener is
+                            taken by the parent (flag NEW_LISTENER), then closed here */
     NSB_OP_UMASK = 31,
     NSB_OP_CHDIR = 32,
     NSB_OP_FDS = 33,     /* stdio from slots 0-2, keep the a fds in p, move the sync fd to b (if >= 0), close the rest */
@@ -148,7 +148,7 @@ enum nsb_msg_type {
     NSB_MSG_ERROR = 4, /* child -> parent: {stage, op, err}, then exit 127 */
     NSB_MSG_EXEC_OK = 5, /* init -> parent: the command runs */
     NSB_MSG_EXIT = 6,  /* init -> parent: the command ended with wait status val */
-    NSB_MSG_LISTENER = 7 /* child -> parent: the seccomp listener fd, as SCM_RIGHTS */
+    NSB_MSG_LISTENER = 7 /* child -> parent: a notify listener will be fd val: take it (pidfd_getfd) */
 };
 
 struct nsb_msg {

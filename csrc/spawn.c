@@ -263,33 +263,54 @@ static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_
     return 0;
 }
 
-/* ---- the sync socket ------------------------------------------------------ */
+/* ---- seccomp notify ------------------------------------------------------ */
 
-/* One message; an fd passed with it (SCM_RIGHTS) goes to *fd, close-on-exec. */
-static ssize_t nsb_recv_msg(int sock, struct nsb_msg *m, int *fd)
+static int nsb_is_listener(int fd)
 {
-    struct iovec iov = {m, sizeof(*m)};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    struct msghdr mh;
-    struct cmsghdr *cm;
+    char path[64], link[64];
     ssize_t n;
-    memset(&mh, 0, sizeof(mh));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof(ctl.buf);
-    n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, link, sizeof(link) - 1);
     if (n < 0)
-        return n;
-    for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(fd, CMSG_DATA(cm), sizeof(int));
+        return 0;
+    link[n] = '\0';
+    return strcmp(link, "anon_inode:seccomp notify") == 0;
+}
+
+/* Take the child's listener, fd `num` in process `pid`, as soon as its filter is
+ * loaded.  Returns the fd; -EAGAIN when the sync socket has news first (the
+ * load failed: the child's ERROR is there); -errno on other failures. */
+static int nsb_take_listener(int pid, int num, int sock)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0), spins;
+    if (pfd < 0)
+        return -errno;
+    for (spins = 0;; spins++) {
+        struct pollfd p = {sock, POLLIN, 0};
+        int fd = (int)syscall(SYS_pidfd_getfd, pfd, num, 0);
+        if (fd >= 0) {
+            if (nsb_is_listener(fd)) {
+                close(pfd);
+                return fd;
+            }
+            close(fd);
+        } else if (errno != EBADF) {
+            int e = errno;
+            close(pfd);
+            return -e;
+        }
+        if (poll(&p, 1, spins < 1000 ? 0 : 1) > 0) {
+            close(pfd);
+            return -EAGAIN;
+        }
     }
-    return n;
+#else
+    (void)pid;
+    (void)num;
+    (void)sock;
+    return -ENOSYS;
+#endif
 }
 
 /* Answer one seccomp notification with "carry on" (the syscall runs). */
@@ -437,7 +458,6 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     cur = pid;
     for (;;) {
         struct nsb_msg m;
-        int passed = -1;
         ssize_t n;
         if (listener >= 0 && !listener_hup) {
             /* the container's filter has a notify listener: until the command
@@ -461,15 +481,7 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
             if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
         }
-        n = nsb_recv_msg(sv[0], &m, &passed);
-        if (passed >= 0) {
-            /* only the child's listener may come with an fd, once */
-            if (n == (ssize_t)sizeof(m) && m.type == NSB_MSG_LISTENER && listener < 0 && !failed)
-                listener = passed;
-            else
-                close(passed);
-            continue;
-        }
+        n = recv(sv[0], &m, sizeof(m), 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -508,6 +520,21 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
              * processes after it can never change which pid is ours */
             middle = cur;
             cur = m.val;
+        } else if (m.type == NSB_MSG_LISTENER && listener < 0 && !failed) {
+            /* the child loads a filter with a notify listener, as fd val */
+            struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
+            int fd = nsb_take_listener((int)cur, (int)m.val, sv[0]);
+            if (fd == -EAGAIN)
+                continue; /* the load failed: its ERROR is next */
+            if (fd < 0 || send(sv[0], &go, sizeof(go), MSG_NOSIGNAL) < 0) {
+                if (fd >= 0)
+                    close(fd);
+                res->stage = NSB_STAGE_PARENT;
+                res->err = fd < 0 ? -fd : errno;
+                failed = 1;
+                break;
+            }
+            listener = fd;
         } else if (m.type == NSB_MSG_ERROR && !failed) {
             res->stage = m.stage;
             res->op = m.op;
