@@ -1596,3 +1596,60 @@ def test_a_notify_default_action_and_wait_killable_recv() -> None:
         up.close()
     assert error is None and survived(status) and results == [77]
     assert {"getppid", "exit_group"} <= names
+
+
+@pytest.mark.root
+def test_serve_answers_many_calls_from_many_threads() -> None:
+    """4 threads of the target, 200 notifying calls each; an async handler that
+    answers out of order.  Every call gets its own answer."""
+    c = NOTIFY_PROFILE.compile()
+    up, down = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            import threading
+
+            up.close()
+            L.set_no_new_privs()
+            fd = L.seccomp_set_filter(c.program, c.flags)
+            socket.send_fds(down, [b"fd"], [fd])
+            os.close(fd)
+            bad: list[tuple[int, int]] = []
+
+            def work(t: int) -> None:
+                for i in range(200):
+                    v = t * 1000 + i
+                    r = sys_call("getpgid", v)
+                    if r != v + 1:
+                        bad.append((v, r))
+
+            threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            down.sendall(json.dumps(bad).encode())
+        except BaseException:
+            code = 70
+        finally:
+            os._exit(code)
+    down.close()
+    _, fds, _, _ = socket.recv_fds(up, 16, 1)
+    fd = fds[0]
+    count = 0
+
+    async def decide(note: Notification) -> Response:
+        nonlocal count
+        count += 1
+        await asyncio.sleep(0.001 * (note.args[0] % 3))  # answers leave out of order
+        return Response.ok(note.args[0] + 1)
+
+    try:
+        status, error = asyncio.run(serve_until_reaped(fd, pid, decide))
+        bad = json.loads(up.recv(65536))
+    finally:
+        os.close(fd)
+        up.close()
+    assert error is None and survived(status)
+    assert bad == [] and count == 800
