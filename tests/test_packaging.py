@@ -29,10 +29,14 @@ def test_sdist_and_wheel_build_install_and_guard_their_version(tmp_path: Path) -
     wheels = list(dist.glob("pynsbind-*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1
     names = run("tar", "tzf", sdists[0]).stdout.split()
-    for needed in ("csrc/build.py", "csrc/nsb.h", "csrc/child.c", "csrc/init.c", "setup.py", "pyproject.toml"):
+    for needed in (
+        "csrc/build.py", "csrc/nsb.h", "csrc/child.c", "csrc/init.c", "setup.py", "pyproject.toml",
+        "csrc/build_seccomp.py", "csrc/seccomp_glue.c", "csrc/seccomp_glue.h",
+    ):
         assert any(n.endswith(needed) for n in names), needed
     listing = run(sys.executable, "-m", "zipfile", "-l", wheels[0]).stdout
     assert "pynsbind/_native" in listing and "pynsbind/_nsbinit" in listing
+    assert "pynsbind/_seccomp" in listing
     # the sdist alone: build it in a new venv, as pip does for users
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -42,6 +46,8 @@ def test_sdist_and_wheel_build_install_and_guard_their_version(tmp_path: Path) -
         "import pynsbind, sys\n"
         "from pynsbind import Namespace\n"
         "r = pynsbind.run(['/bin/sh', '-c', 'hostname'], namespaces=Namespace.UTS, hostname='pkg', capture_output=True)\n"
+        "from pynsbind.seccomp import default_profile\n"
+        "assert default_profile().compile().instructions > 0\n"
         "print(r.returncode, r.stdout.decode().strip(), pynsbind.__version__)\n"
     )
     out = run(py, "-c", code, cwd=tmp_path).stdout.split()
