@@ -74,7 +74,11 @@ int nsb_cg_create(const struct nsb_cg_dir *dirs, int n, const char *rel, int32_t
         }
         if (fds)
             fds[i] = fd;
-        if (nsb_cg_write_batch(fd, dirs[i].kvs, dirs[i].nkv, failed_kv) < 0) {
+        /* the device program first: before the directory is handed out, the
+         * cgroup never holds a process without it */
+        if (dirs[i].prog_fd >= 0 && nsb_bpf_attach_device(fd, dirs[i].prog_fd, -1) < 0)
+            *failed_kv = -3;
+        if (*failed_kv == -3 || nsb_cg_write_batch(fd, dirs[i].kvs, dirs[i].nkv, failed_kv) < 0) {
             if (!fds) {
                 int e = errno;
                 close(fd);
