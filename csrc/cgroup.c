@@ -6,17 +6,23 @@
 #include "headers.h"
 #include "nsb.h"
 
-/* Write value (len bytes) into each key under dirfd, in order.  On failure,
- * *failed is the index of the write that failed and errno says why. */
+/* Write value (len bytes) into each key under dirfd, in order.  Writes in a
+ * row to the same file (devices.allow, one rule each) share one open: a cgroup
+ * file takes each write() as a whole value.  On failure, *failed is the index
+ * of the write that failed and errno says why. */
 int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed)
 {
-    int i;
+    int i, fd = -1;
     for (i = 0; i < n; i++) {
-        int fd = openat(dirfd, kvs[i].key, O_WRONLY | O_CLOEXEC);
         ssize_t w;
-        if (fd < 0) {
-            *failed = i;
-            return -1;
+        if (fd < 0 || strcmp(kvs[i].key, kvs[i - 1].key) != 0) {
+            if (fd >= 0)
+                close(fd);
+            fd = openat(dirfd, kvs[i].key, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) {
+                *failed = i;
+                return -1;
+            }
         }
         do
             w = write(fd, kvs[i].value, kvs[i].len);
@@ -28,8 +34,9 @@ int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed)
             *failed = i;
             return -1;
         }
-        close(fd);
     }
+    if (fd >= 0)
+        close(fd);
     return 0;
 }
 
