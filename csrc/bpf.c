@@ -16,6 +16,7 @@ _Static_assert((BPF_ALU | BPF_RSH | BPF_K) == 0x74, "rsh32 imm");
 _Static_assert((BPF_ALU | BPF_AND | BPF_K) == 0x54, "and32 imm");
 _Static_assert((BPF_JMP | BPF_JEQ | BPF_K) == 0x15, "jeq imm");
 _Static_assert((BPF_JMP | BPF_JNE | BPF_K) == 0x55, "jne imm");
+_Static_assert((BPF_JMP | BPF_JA) == 0x05, "ja");
 _Static_assert((BPF_JMP | BPF_EXIT) == 0x95, "exit");
 _Static_assert(BPF_DEVCG_ACC_MKNOD == 1 && BPF_DEVCG_ACC_READ == 2 && BPF_DEVCG_ACC_WRITE == 4,
                "access bits");

@@ -546,7 +546,13 @@ class Cgroup:
             raise OSError(err, f"move {pid} into {d}: {strerror(err)}", d + "/cgroup.procs")
 
     def update(self, resources: Resources) -> None:
-        """Apply ``resources`` (checked first: bad input writes nothing)."""
+        """Apply ``resources`` (checked first: bad input writes nothing).
+
+        Device rules replace the cgroup's: on v1 from a deny-by-default list
+        to another by removing and adding exceptions (no reset; what both
+        allow stays allowed), otherwise by a reset and the new rules (which v1
+        refuses for a cgroup with child cgroups); on cgroup v2 the new program
+        takes the place of pynsbind's old one (atomically since Linux 5.6)."""
         if not isinstance(resources, Resources):
             raise TypeError(f"expected a pynsbind.Resources, not {type(resources).__name__}")
         prog = compile_program(resources, self.host)

@@ -26,6 +26,14 @@ _cache: dict[bytes, int] = {}
 _lock = threading.Lock()
 
 
+def _forked() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def load(code: bytes) -> int:
     """Load a device program; its fd (close-on-exec), owned by the caller.
     OSError naming the verifier's last words when the kernel refuses it."""
@@ -40,8 +48,8 @@ def load(code: bytes) -> int:
         log = ffi.new("char[]", _LOG_SIZE)
         fd = lib.nsb_bpf_load_device_prog(code, n, log, _LOG_SIZE)
         if fd >= 0:
-            return fd
-        err = ffi.errno
+            return fd  # pragma: no cover - refused once, taken on the second try
+        # the first errno stands (a log too small for the report makes ENOSPC)
         lines = ffi.string(log).decode(errors="replace").strip().splitlines()
         if lines:
             detail = " (verifier: " + " / ".join(lines[-3:]) + ")"
