@@ -519,6 +519,15 @@ def test_attach_failure_leaves_nothing(tmp_path: Path) -> None:
         assert list((tmp_path / "unified").iterdir()) == []
 
 
+@pytest.mark.root
+def test_refused_program_says_why() -> None:
+    with pytest.raises(OSError) as info:
+        _bpf.load(struct.pack("=BBhi", D._EXIT, 0, 0, 0))  # returns r0, never set
+    assert info.value.errno == errno.EACCES
+    assert "load a device program (1 instructions): permission denied (verifier:" in str(info.value)
+    assert "R0" in str(info.value)
+
+
 # ---- the real kernel ---------------------------------------------------------------------------
 
 

@@ -158,35 +158,47 @@ def replace(dirfd: int, code: bytes, where: str) -> None:
     program attached to it (atomically where the kernel can), or added when
     there is none; any other pynsbind program there is detached after.
     Programs of others stay: they only restrict further."""
-    fd = cached_fd(code)
-    owned = fd is None
-    if fd is None:
-        fd = load(code)
-    try:
-        mine = _info(fd)
-        ours = [pid for pid, name in attached(dirfd, where) if name == PROG_NAME]
-        if mine is not None and mine[0] in ours:
-            ours.remove(mine[0])  # already attached: only the others go
-        else:
-            oldfd = lib.nsb_bpf_prog_fd(ours.pop(0)) if ours else -1
-            try:
-                if lib.nsb_bpf_attach_device(dirfd, fd, oldfd) < 0:
-                    raise _attach_error(ffi.errno, where)
-            finally:
-                if oldfd >= 0:
-                    os.close(oldfd)
-        for pid in ours:
-            extra = lib.nsb_bpf_prog_fd(pid)
-            if extra < 0:
-                continue  # gone meanwhile
-            try:
-                if lib.nsb_bpf_detach_device(dirfd, extra) < 0:
-                    err = ffi.errno
-                    raise OSError(
-                        err, f"detach an old device program from {where}: {strerror(err)}", where
-                    )
-            finally:
-                os.close(extra)
-    finally:
-        if owned:
-            os.close(fd)
+    for _ in range(2):
+        fd = cached_fd(code)
+        owned = fd is None
+        if fd is None:
+            fd = load(code)
+        try:
+            err = _replace(dirfd, fd, where)
+        finally:
+            if owned:
+                os.close(fd)
+        if not err:
+            return
+        if owned or err not in (errno.EBADF, errno.EINVAL) or not _stale(code, fd):
+            break
+    raise _attach_error(err, where)
+
+
+def _replace(dirfd: int, fd: int, where: str) -> int:
+    """replace() with the program ``fd``: 0, or the errno of a failed attach."""
+    mine = _info(fd)
+    ours = [pid for pid, name in attached(dirfd, where) if name == PROG_NAME]
+    if mine is not None and mine[0] in ours:
+        ours.remove(mine[0])  # already attached: only the others go
+    else:
+        oldfd = lib.nsb_bpf_prog_fd(ours.pop(0)) if ours else -1
+        try:
+            if lib.nsb_bpf_attach_device(dirfd, fd, oldfd) < 0:
+                return int(ffi.errno)
+        finally:
+            if oldfd >= 0:
+                os.close(oldfd)
+    for pid in ours:
+        extra = lib.nsb_bpf_prog_fd(pid)
+        if extra < 0:
+            continue  # gone meanwhile
+        try:
+            if lib.nsb_bpf_detach_device(dirfd, extra) < 0:
+                err = ffi.errno
+                raise OSError(
+                    err, f"detach an old device program from {where}: {strerror(err)}", where
+                )
+        finally:
+            os.close(extra)
+    return 0
