@@ -26,9 +26,9 @@ from pynsbind.cgroups import (
     normalize,
 )
 from pynsbind.cgroups._detect import parse_cpuset, parse_proc_cgroup
-from pynsbind.cgroups.devices import DeviceRule
 from pynsbind.cgroups._program import compile_program
 from pynsbind.cgroups._spawn import _plan_attach
+from pynsbind.cgroups.devices import DeviceRule
 from pynsbind.cgroups.resources import (
     blkio_weight_to_io_weight,
     format_cpuset,
