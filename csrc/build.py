@@ -17,7 +17,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 HEADERS = ["nsb.h", "lowlevel.h"]
-SOURCES = ["lowlevel.c", "pyfork.c", "spawn.c", "child.c", "child_fs.c", "cgroup.c"]
+SOURCES = ["lowlevel.c", "pyfork.c", "spawn.c", "child.c", "child_fs.c", "cgroup.c", "bpf.c"]
 
 CONSTANTS = """
 CLONE_NEWUSER CLONE_NEWPID CLONE_NEWNS CLONE_NEWNET CLONE_NEWUTS CLONE_NEWIPC
@@ -60,6 +60,10 @@ PIDFD_NONBLOCK CLOSE_RANGE_UNSHARE CLOSE_RANGE_CLOEXEC
 NSB_HAS_CLONE3 NSB_HAS_CLONE_INTO_CGROUP NSB_HAS_TIME_NS NSB_HAS_NEW_MOUNT_API
 NSB_HAS_MOUNT_SETATTR NSB_HAS_PIDFD NSB_HAS_PIDFD_GETFD NSB_HAS_CLOSE_RANGE NSB_HAS_OPENAT2
 NSB_HAS_NS_IOCTLS NSB_RAW_SYSCALLS NSB_ABI_VERSION NSB_MAX_FDS NSB_MAX_REGS
+BPF_LDX BPF_MEM BPF_MOV BPF_X BPF_RSH BPF_JNE BPF_EXIT BPF_OBJ_NAME_LEN
+BPF_PROG_TYPE_CGROUP_DEVICE BPF_CGROUP_DEVICE BPF_F_ALLOW_MULTI BPF_F_REPLACE
+BPF_DEVCG_ACC_MKNOD BPF_DEVCG_ACC_READ BPF_DEVCG_ACC_WRITE BPF_DEVCG_DEV_BLOCK
+BPF_DEVCG_DEV_CHAR NSB_HAS_BPF_F_REPLACE
 """.split()
 
 EXTRA_CDEF = """
@@ -93,7 +97,8 @@ ffi.cdef(
 )
 ffi.set_source(
     "pynsbind._native",
-    '#include "headers.h"\n#include "rawsys.h"\n#include "nsb.h"\n#include "lowlevel.h"\n',
+    '#include "headers.h"\n#include "bpf.h"\n#include "rawsys.h"\n#include "nsb.h"\n'
+    '#include "lowlevel.h"\n',
     sources=[f"csrc/{name}" for name in SOURCES],
     include_dirs=["csrc"],
     define_macros=[("NSB_VERSION", f'"{_version()}"')],

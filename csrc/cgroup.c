@@ -6,17 +6,23 @@
 #include "headers.h"
 #include "nsb.h"
 
-/* Write value (len bytes) into each key under dirfd, in order.  On failure,
- * *failed is the index of the write that failed and errno says why. */
+/* Write value (len bytes) into each key under dirfd, in order.  Writes in a
+ * row to the same file (devices.allow, one rule each) share one open: a cgroup
+ * file takes each write() as a whole value.  On failure, *failed is the index
+ * of the write that failed and errno says why. */
 int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed)
 {
-    int i;
+    int i, fd = -1;
     for (i = 0; i < n; i++) {
-        int fd = openat(dirfd, kvs[i].key, O_WRONLY | O_CLOEXEC);
         ssize_t w;
-        if (fd < 0) {
-            *failed = i;
-            return -1;
+        if (fd < 0 || strcmp(kvs[i].key, kvs[i - 1].key) != 0) {
+            if (fd >= 0)
+                close(fd);
+            fd = openat(dirfd, kvs[i].key, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) {
+                *failed = i;
+                return -1;
+            }
         }
         do
             w = write(fd, kvs[i].value, kvs[i].len);
@@ -28,8 +34,9 @@ int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed)
             *failed = i;
             return -1;
         }
-        close(fd);
     }
+    if (fd >= 0)
+        close(fd);
     return 0;
 }
 
@@ -74,7 +81,11 @@ int nsb_cg_create(const struct nsb_cg_dir *dirs, int n, const char *rel, int32_t
         }
         if (fds)
             fds[i] = fd;
-        if (nsb_cg_write_batch(fd, dirs[i].kvs, dirs[i].nkv, failed_kv) < 0) {
+        /* the device program first: before the directory is handed out, the
+         * cgroup never holds a process without it */
+        if (dirs[i].prog_fd >= 0 && nsb_bpf_attach_device(fd, dirs[i].prog_fd, -1) < 0)
+            *failed_kv = -3;
+        if (*failed_kv == -3 || nsb_cg_write_batch(fd, dirs[i].kvs, dirs[i].nkv, failed_kv) < 0) {
             if (!fds) {
                 int e = errno;
                 close(fd);

@@ -177,12 +177,14 @@ struct nsb_cg_dir {
     const char *base;
     const struct nsb_kv *kvs;
     int32_t nkv;
+    int32_t prog_fd;  /* a device program to attach (cgroup2), or -1 */
 };
-/* For each hierarchy: mkdir BASE/REL (0755), open it, write its batch, then keep
- * the fd in fds[i] (fds not NULL) or close it.  On failure *failed_dir is the
- * hierarchy and *failed_kv -1 (mkdir failed: that one was not made), -2 (open)
- * or the index of the write, with errno; the directories before it (and the
- * failed one, unless mkdir failed) exist, their fds (if kept) in fds. */
+/* For each hierarchy: mkdir BASE/REL (0755), open it, attach its device program
+ * (prog_fd >= 0), write its batch, then keep the fd in fds[i] (fds not NULL) or
+ * close it.  On failure *failed_dir is the hierarchy and *failed_kv -1 (mkdir
+ * failed: that one was not made), -2 (open), -3 (attach) or the index of the
+ * write, with errno; the directories before it (and the failed one, unless mkdir
+ * failed) exist, their fds (if kept) in fds. */
 int nsb_cg_create(const struct nsb_cg_dir *dirs, int n, const char *rel, int32_t *fds,
                   int *failed_dir, int *failed_kv);
 /* Write pid into BASE/REL/cgroup.procs of each hierarchy. */
@@ -195,6 +197,17 @@ int nsb_cg_rmdir(const struct nsb_cg_dir *dirs, int n, const char *rel, int *fai
  * `children` IN_DELETE on a directory (a child cgroup removed by rmdir) */
 int nsb_cg_inotify(void);
 int nsb_cg_watch(int ifd, const char *path, int children);
+/* device programs for cgroup v2 (bpf.c): BPF_PROG_TYPE_CGROUP_DEVICE, named
+ * pynsbind_dev; every fd returned is close-on-exec; -1 with errno on failure */
+int nsb_bpf_load_device_prog(const void *insns, int n, char *log, int loglen);
+/* attach with BPF_F_ALLOW_MULTI; replace_fd >= 0: in place of that program */
+int nsb_bpf_attach_device(int cgroup_fd, int prog_fd, int replace_fd);
+int nsb_bpf_detach_device(int cgroup_fd, int prog_fd);
+/* ids of the programs attached to the cgroup itself; *n: room in, count out */
+int nsb_bpf_query_device(int cgroup_fd, uint32_t *ids, uint32_t *n);
+int nsb_bpf_prog_fd(uint32_t id);
+/* id, program type and name (16 bytes, NUL-terminated) */
+int nsb_bpf_prog_info(int prog_fd, uint32_t *id, uint32_t *type, char *name);
 /* END CDEF */
 
 #define NSB_ABI_VERSION 2

@@ -730,11 +730,11 @@ def test_fresh_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
         a.delete()
         b.delete()
     # a fast path that fails half-way undoes what it made and goes the general way
-    euid, h, dirs = cgroups._fast[res]
+    euid, h, dirs = cgroups._fast[(res, None)]
     bases = [hier.base for hier in h.hierarchies]
     bases[-1] = f"/nonexistent-{PID}"
     bogus = Dirs(bases, dirs.batches)
-    monkeypatch.setitem(cgroups._fast, res, (euid, h, bogus))
+    monkeypatch.setitem(cgroups._fast, (res, None), (euid, h, bogus))
     c = Cgroup.create(None, res)
     try:
         assert file_of(c, "pids", "pids.max", "pids.max") == "77"

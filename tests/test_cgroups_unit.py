@@ -28,6 +28,7 @@ from pynsbind.cgroups import (
 from pynsbind.cgroups._detect import parse_cpuset, parse_proc_cgroup
 from pynsbind.cgroups._program import compile_program
 from pynsbind.cgroups._spawn import _plan_attach
+from pynsbind.cgroups.devices import DeviceRule
 from pynsbind.cgroups.resources import (
     blkio_weight_to_io_weight,
     format_cpuset,
@@ -242,6 +243,7 @@ def test_from_oci() -> None:
         io_max={"8:0": {"rbps": 1048576, "wiops": 100}},
         hugetlb={"2MB": 4194304},
         unified={"memory.high": "50000000"},
+        devices=[DeviceRule(allow=False)],  # the list as given
     )
 
 

@@ -7,7 +7,9 @@
   taken from the root of each hierarchy (or of the delegated subtree, for an
   unprivileged caller), never from the caller's own cgroup.
 - :class:`~pynsbind.cgroups.resources.Resources` (also ``pynsbind.Resources``)
-  holds limits.
+  holds limits, and device rules (:class:`~pynsbind.cgroups.devices.DeviceRule`,
+  :data:`DEFAULT_DEVICE_RULES`); :func:`device_host` is the part of a host
+  that enforces device rules alone.
 - :func:`cleanup` removes what a dead spawner left behind.
 
 ``Spec(resources=..., cgroup=...)`` uses all of this through the hooks at the end
@@ -18,7 +20,9 @@ docs/cgroups.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import functools
 import itertools
 import os
 import signal as _signal
@@ -26,7 +30,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pynsbind._ffi import ffi, lib
-from pynsbind.cgroups import _v1, _v2
+from pynsbind.cgroups import _bpf, _v1, _v2
 from pynsbind.cgroups._common import (
     DIR_FLAGS,
     Batch,
@@ -42,6 +46,12 @@ from pynsbind.cgroups._common import (
 from pynsbind.cgroups._detect import Hierarchy, Host, _read, detect, host, mode
 from pynsbind.cgroups._events import Event, EventStream
 from pynsbind.cgroups._program import Program, compile_program
+from pynsbind.cgroups.devices import (
+    DEFAULT_DEVICE_RULES,
+    DeviceRule,
+    rules_for_nodes,
+    v1_update_writes,
+)
 from pynsbind.cgroups.resources import Resources
 from pynsbind.errors import strerror
 
@@ -50,8 +60,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUTO_PREFIX",
+    "DEFAULT_DEVICE_RULES",
     "Cgroup",
     "CpuStats",
+    "DeviceRule",
     "Event",
     "EventStream",
     "Hierarchy",
@@ -63,8 +75,10 @@ __all__ = [
     "Stats",
     "cleanup",
     "detect",
+    "device_host",
     "host",
     "mode",
+    "rules_for_nodes",
 ]
 
 #: the name of the cgroups pynsbind makes for containers: AUTO_PREFIX + "PID-START-N"
@@ -75,8 +89,9 @@ MARKER = "user.pynsbind.creator"
 _NAME_MAX = 255
 
 _counter = itertools.count(1)
-#: Cgroup.create(None, resources) done once the general way: (euid, host, dirs)
-_fast: dict[Resources | None, tuple[int, Host, Dirs]] = {}
+#: Cgroup.create(None, resources, host=...) done once the general way, by
+#: (resources, the host argument): (euid, host, dirs)
+_fast: dict[tuple[Resources | None, Host | None], tuple[int, Host, Dirs]] = {}
 _start: tuple[int, int] = (-1, -1)
 
 
@@ -251,8 +266,8 @@ class Cgroup:
         ``resources`` applied, each directory's limits in one batch of writes.
         Bad input raises ValueError (SpecError) and creates nothing; so does an
         existing path (FileExistsError)."""
-        if path is None and host is None:
-            fast = _fast.get(resources)
+        if path is None:
+            fast = _fast.get((resources, host))
             if fast is not None and fast[0] == os.geteuid():
                 # a fresh cgroup with limits already checked and laid out: one C
                 # call; on any failure, undo and take the general way below
@@ -272,10 +287,10 @@ class Cgroup:
                 for hier in reversed(h.hierarchies[: where[0] + (where[1] != -1)]):
                     _rmdir(hier.dir(rel))
         cg, _fds = cls._create(path, resources, host, keep=False)
-        if path is None and host is None and cg.host.hierarchies:
+        if path is None and cg.host.hierarchies:
             laid_out = compile_program(resources, cg.host).dirs(cg.host, "")
             if laid_out is not None:
-                _fast[resources] = (os.geteuid(), cg.host, laid_out)
+                _fast[(resources, host)] = (os.geteuid(), cg.host, laid_out)
         return cg
 
     @classmethod
@@ -362,12 +377,14 @@ class Cgroup:
                     fds.update((hier.name, fdarr[i]) for i, hier in enumerate(hs))
                 return True
             err, i, k = ffi.errno, where[0], where[1]
-            if keep:  # the fds C kept: those before i, and i's when only a write failed
-                for j in range(i + (k >= 0)):
+            if keep:  # the fds C kept: those before i, and i's when it was opened
+                for j in range(i + (k >= 0 or k == -3)):
                     os.close(fdarr[j])
             made_now = [hier.dir(rel) for hier in hs[: i + (k != -1)]]
-            retry = (k == -1 and err == errno.ENOENT and parent_rel) or (
-                k >= 0 and prog.needs_parent(hs[i])
+            retry = (
+                (k == -1 and err == errno.ENOENT and parent_rel)
+                or (k >= 0 and prog.needs_parent(hs[i]))
+                or (k == -3 and _stale_program(prog, cdirs.progs[i], err))
             )
             if not retry:
                 created.extend(made_now)
@@ -376,6 +393,8 @@ class Cgroup:
                     raise OSError(err, f"create {d}: {strerror(err)}", d)
                 if k == -2:
                     raise OSError(err, f"open {d}: {strerror(err)}", d)
+                if k == -3:
+                    raise OSError(err, f"attach the device program to {d}: {strerror(err)}", d)
                 raise batch_error(err, d, *cdirs.batches[i].kvs[k])
             for d in reversed(made_now):
                 _rmdir(d)
@@ -407,6 +426,8 @@ class Cgroup:
         created.append(d)
         dfd = os.open(d, DIR_FLAGS)
         try:
+            if prog.bpf is not None and hier.name == prog.bpf_hier:
+                _bpf.attach(dfd, prog.bpf, d)
             if prog.needs_parent(hier):
                 prog.forget_parent(hier, parent)  # read the parent's cpuset again
             prog.batch_at(hier, dfd, parent).run(dfd, d)
@@ -525,7 +546,13 @@ class Cgroup:
             raise OSError(err, f"move {pid} into {d}: {strerror(err)}", d + "/cgroup.procs")
 
     def update(self, resources: Resources) -> None:
-        """Apply ``resources`` (checked first: bad input writes nothing)."""
+        """Apply ``resources`` (checked first: bad input writes nothing).
+
+        Device rules replace the cgroup's: on v1 from a deny-by-default list
+        to another by removing and adding exceptions (no reset; what both
+        allow stays allowed), otherwise by a reset and the new rules (which v1
+        refuses for a cgroup with child cgroups); on cgroup v2 the new program
+        takes the place of pynsbind's old one (atomically since Linux 5.6)."""
         if not isinstance(resources, Resources):
             raise TypeError(f"expected a pynsbind.Resources, not {type(resources).__name__}")
         prog = compile_program(resources, self.host)
@@ -534,11 +561,17 @@ class Cgroup:
             for anc in _ancestors(v2, self.path):
                 _ensure_enabled(anc, prog.v2_controllers)
         for hier, d in self._dirs:
-            if hier.name not in prog.kvs and hier.name not in prog.choices:
+            bpf = prog.bpf is not None and hier.name == prog.bpf_hier
+            if hier.name not in prog.kvs and hier.name not in prog.choices and not bpf:
                 continue
             dfd = os.open(d, DIR_FLAGS)
             try:
+                if bpf:
+                    _bpf.replace(dfd, prog.bpf, d)  # type: ignore[arg-type]
                 kvs = prog.resolved(hier, dfd)
+                if hier.name == prog.devices_v1:
+                    _update_v1_devices(d, dfd, resources, kvs[: prog.n_devices])
+                    kvs = kvs[prog.n_devices :]
                 if hier.version == 1:
                     kvs = _v1.memory_order(d, kvs)
                 elif resources.cpu_period is not None and resources.cpu_quota is None:
@@ -665,6 +698,63 @@ class Cgroup:
 
 def _host() -> Host:
     return host()
+
+
+@functools.lru_cache(maxsize=16)
+def device_host(h: Host) -> Host | None:
+    """The part of ``h`` that enforces device rules, alone: its v1 devices
+    hierarchy on a legacy or hybrid host that has one, else its cgroup2 tree
+    (where a BPF program does it), else None; None as well when ``h`` cannot
+    make cgroups or is rootless (unprivileged users load no device programs,
+    and in a user namespace the kernel refuses device nodes anyway).
+
+    ``Cgroup.create(None, Resources(devices=rules), host=device_host(host()))``
+    makes a cgroup in that one hierarchy: the cheap way to confine a container's
+    devices when it needs nothing else from cgroups.  The same object comes
+    back for the same host (its laid-out writes are cached with it)."""
+    if h.problem is not None or h.rootless:
+        return None
+    home = h.devices_home()
+    if home is None:
+        return None
+    return dataclasses.replace(h, hierarchies=(home,))
+
+
+def _stale_program(prog: Program, fd: int, err: int) -> bool:
+    """After a failed attach by fd: True (take the slow path) when the cached
+    program fd is no longer ours, so that it is loaded again."""
+    if prog.bpf is None or err not in (errno.EBADF, errno.EINVAL):
+        return False
+    if not _bpf._stale(prog.bpf, fd):
+        return False
+    prog.forget_dirs()
+    _fast.clear()
+    return True
+
+
+def _update_v1_devices(
+    d: str, dfd: int, resources: Resources, fresh: list[tuple[str, str]]
+) -> None:
+    """update(): the v1 device writes, as a transition from what the cgroup
+    has (devices.list) when that avoids a reset (see v1_update_writes)."""
+    current = _read(d + "/devices.list")
+    kvs = fresh if current is None else v1_update_writes(current, resources.device_rules or ())
+    try:
+        Batch(kvs).run(dfd, d)
+    except OSError as exc:
+        if (
+            exc.errno == errno.EINVAL
+            and (d + "/devices.") in (exc.filename or "")
+            and any(v == "a" for _, v in kvs)
+        ):
+            raise OSError(
+                exc.errno,
+                f"reset the device rules of {d}: {strerror(exc.errno)} (cgroup v1 takes no "
+                "reset of a cgroup that has child cgroups; update those first, or keep "
+                "both the old and the new rules deny-by-default)",
+                exc.filename,
+            ) from None
+        raise
 
 
 def _host_dirs(h: Host) -> Dirs:

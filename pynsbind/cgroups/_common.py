@@ -137,19 +137,27 @@ def batch_error(err: int, where: str, key: str, value: str) -> OSError:
 
 class Dirs:
     """``struct nsb_cg_dir[]``: the base directory of each hierarchy, with the
-    batch of each (for nsb_cg_create) or none (nsb_cg_attach, nsb_cg_rmdir)."""
+    batch of each (for nsb_cg_create) or none (nsb_cg_attach, nsb_cg_rmdir),
+    and the fd of a device program to attach (``progs``, -1 for none)."""
 
-    __slots__ = ("_keep", "arr", "batches", "n")
+    __slots__ = ("_keep", "arr", "batches", "n", "progs")
 
-    def __init__(self, bases: Sequence[str], batches: Sequence[Batch] | None = None) -> None:
+    def __init__(
+        self,
+        bases: Sequence[str],
+        batches: Sequence[Batch] | None = None,
+        progs: Sequence[int] | None = None,
+    ) -> None:
         self.n = len(bases)
         self.batches = tuple(batches or ())
+        self.progs = tuple(progs or [-1] * self.n)
         self.arr = ffi.new("struct nsb_cg_dir[]", max(1, self.n))
         keep = []
         for i, base in enumerate(bases):
             b = ffi.new("char[]", os.fsencode(base))
             keep.append(b)
             self.arr[i].base = b
+            self.arr[i].prog_fd = self.progs[i]
             if batches:
                 self.arr[i].kvs = batches[i].arr
                 self.arr[i].nkv = len(batches[i])

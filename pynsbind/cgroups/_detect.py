@@ -214,6 +214,12 @@ class Host:
             return v2
         return None
 
+    def devices_home(self) -> Hierarchy | None:
+        """Where device rules are enforced: the v1 devices hierarchy, else the
+        cgroup2 tree (by a BPF program: cgroup v2 has no devices controller),
+        else None."""
+        return self.v1("devices") or self.v2
+
     def check(self) -> None:
         """Raise PermissionError (or OSError) saying why cgroups cannot be made here."""
         if self.problem is not None:

@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pynsbind.cgroups import _v1, _v2
+from pynsbind.cgroups import _bpf, _v1, _v2
 from pynsbind.cgroups._common import Batch, Dirs
+from pynsbind.cgroups.devices import bpf_program, v1_writes
 from pynsbind.cgroups.resources import Resources, format_cpuset
 from pynsbind.errors import SpecError
 
@@ -55,6 +56,13 @@ class Program:
     choices: dict[str, list[Choice]] = field(default_factory=dict)
     #: controllers the cgroup2 writes need enabled by the parent
     v2_controllers: frozenset[str] = frozenset()
+    #: device rules on v1: the hierarchy whose batch starts with their writes,
+    #: and how many there are
+    devices_v1: str | None = None
+    n_devices: int = 0
+    #: device rules on cgroup v2: the program, and the hierarchy it goes to
+    bpf: bytes | None = None
+    bpf_hier: str | None = None
     _batches: dict[str, Batch] = field(default_factory=dict)
     _dirs: dict[str, Dirs] = field(default_factory=dict)
 
@@ -103,11 +111,22 @@ class Program:
             batches = [self.batch(h, h.dir(parent_rel)) for h in host.hierarchies]
             if any(b is None for b in batches):
                 return None
+            progs = [-1] * len(host.hierarchies)
+            if self.bpf is not None:
+                fd = _bpf.cached_fd(self.bpf)
+                if fd is None:
+                    return None  # past the cache: the slow path loads it for this one
+                progs = [fd if h.name == self.bpf_hier else -1 for h in host.hierarchies]
             d = self._dirs[parent_rel] = Dirs(
                 [h.base for h in host.hierarchies],
                 batches,  # type: ignore[arg-type]
+                progs,
             )
         return d
+
+    def forget_dirs(self) -> None:
+        """Lay the C arrays out again (a cached program fd went stale)."""
+        self._dirs.clear()
 
     def _known(self, h: Hierarchy) -> list[tuple[str, str]] | None:
         kvs = list(self.kvs.get(h.name, ()))
@@ -175,6 +194,16 @@ def compile_program(res: Resources | None, host: Host) -> Program:
                 f"{key}: the {ctrl} controller is not available on this host "
                 f"({_where(host, ctrl)})",
             )
+    dev_home = None
+    if res.devices is not None:
+        dev_home = host.devices_home()
+        if dev_home is None:
+            raise SpecError(
+                "resources.devices",
+                f"this host has neither a v1 devices hierarchy nor cgroup v2 ({host.mode})",
+            )
+        if dev_home.version == 2:
+            prog.bpf, prog.bpf_hier = bpf_program(res.device_rules or ()), dev_home.name
     if res.cpus is not None:
         _subset(res.cpus, host.cpus, "cpus", "cpu")
     if res.mems is not None:
@@ -198,6 +227,11 @@ def compile_program(res: Resources | None, host: Host) -> Program:
             kvs, choices = _v2.writes(res, mine)
         else:
             kvs, choices = _v1.writes(res, h.controllers)
+            if h is dev_home:
+                # first: the rules hold before any process can be in the cgroup
+                dev = v1_writes(res.device_rules or ())
+                kvs = dev + kvs
+                prog.devices_v1, prog.n_devices = h.name, len(dev)
         if kvs:
             prog.kvs[h.name] = kvs
         if choices:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from pynsbind.cgroups._detect import hugepage_name, parse_cpuset
+from pynsbind.cgroups.devices import DeviceRule, normalize_rules
 from pynsbind.errors import SpecError
 
 __all__ = [
@@ -215,6 +216,10 @@ class Resources:
     - ``io_weight`` (1..10000), ``io_max``: ``{"8:0": {"rbps": "10M", "wiops": 100}}``
     - ``hugetlb``: ``{"2MB": "64M"}``
     - ``unified``: raw cgroup v2 files, ``{"memory.high": "48M"}``
+    - ``devices``: device rules, a sequence of
+      :class:`~pynsbind.cgroups.devices.DeviceRule` or OCI entries
+      (``{"allow": False, "access": "rwm"}``), applied in order (v1 devices
+      controller, or a BPF program on cgroup v2; docs/cgroups.md)
 
     Sizes take ints (bytes) or strings such as ``"64M"``; ``"max"`` is no limit.
     """
@@ -232,6 +237,7 @@ class Resources:
     io_max: Any = None
     hugetlb: Any = None
     unified: Any = None
+    devices: Sequence[DeviceRule | Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         put = self._put
@@ -261,6 +267,8 @@ class Resources:
             put("hugetlb", self._hugetlb(self.hugetlb))
         if self.unified is not None:
             put("unified", self._unified(self.unified))
+        if self.devices is not None:
+            put("devices", normalize_rules(self.devices, "resources.devices"))
 
     def _put(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
@@ -338,6 +346,11 @@ class Resources:
 
     # -- reading --
 
+    @property
+    def device_rules(self) -> tuple[DeviceRule, ...] | None:
+        """``devices`` as it is kept: a tuple of DeviceRule (or None)."""
+        return self.devices  # type: ignore[return-value]
+
     def controllers(self) -> frozenset[str]:
         """The controllers these limits need, by their v2 names (``io``, not ``blkio``)."""
         need = set()
@@ -359,6 +372,8 @@ class Resources:
             need.add("hugetlb")
         for key, _ in self.unified or ():
             need.add(key.split(".", 1)[0])
+        if self.devices is not None:
+            need.add("devices")
         return frozenset(need)
 
     # -- OCI --
@@ -371,9 +386,11 @@ class Resources:
         :func:`shares_to_weight`, ``memory.swap`` (memory plus swap) becomes
         ``memory_swap_max = swap - limit`` as runc does, ``blockIO.weight``
         becomes ``io_weight`` through :func:`blkio_weight_to_io_weight`, -1 means
-        no limit and 0 means unset where runc reads it so.  ``devices`` rules are
-        ignored (pynsbind's containers get their devices from ``Spec.devices``),
-        as are the deprecated ``memory.kernel`` and ``memory.kernelTCP``; what
+        no limit and 0 means unset where runc reads it so.  ``devices`` becomes
+        ``devices`` as listed (runc appends its default allow rules after the
+        list; pynsbind leaves that to the caller: DEFAULT_DEVICE_RULES); an
+        absent or empty list leaves it unset.  The deprecated ``memory.kernel``
+        and ``memory.kernelTCP`` are ignored; what
         pynsbind cannot apply (real-time CPU time, per-device weights, network,
         rdma, ``disableOOMKiller``, swappiness) raises SpecError when set."""
         if not isinstance(resources, Mapping):
@@ -471,6 +488,11 @@ class Resources:
             kw["hugetlb"] = huge
         if resources.get("unified"):
             kw["unified"] = dict(resources["unified"])
+        devices = resources.get("devices")
+        if devices is not None and not isinstance(devices, (list, tuple)):
+            raise _err("oci.devices", f"expected an array, got {devices!r}")
+        if devices:
+            kw["devices"] = normalize_rules(devices, "resources.oci.devices")
         return cls(**kw)
 
 
