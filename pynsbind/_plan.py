@@ -907,12 +907,7 @@ class _Compiler:
         plan.add("CHDIR", f"change directory to {spec.cwd}", s2=spec.cwd)
         env = [f"{k}={v}" for k, v in spec.env_pairs]
         sync_target = self.fds("set up stdio and close the other fds")
-        if spec.seccomp is not None:
-            if not spec.no_new_privs and Capability["SYS_ADMIN"] not in bounding:
-                raise SpecError("seccomp", "loading a filter needs no_new_privs or CAP_SYS_ADMIN")
-            plan.add(
-                "SECCOMP", "load the seccomp filter", a=len(spec.seccomp) // 8, blob=spec.seccomp
-            )
+        self.seccomp(bounding)
         cmd = spec.args[0]
         # Every container process is exec'd by the sealed copy of the init (an
         # in-memory, write-sealed file): its /proc/self/exe is never a host file
@@ -934,6 +929,31 @@ class _Compiler:
             s1=cmd,
             flags=lib.NSB_F_SEARCH_PATH if "/" not in cmd else 0,
         )
+
+    def seccomp(self, caps: frozenset[Capability]) -> None:
+        """The filter, loaded last before exec (the child still holds every
+        capability it started with then, so no_new_privs is not needed for it):
+        the default profile for the container's capabilities unless the spec
+        says "unconfined", a profile of its own, or a raw program."""
+        sc = self.spec.seccomp
+        if sc is None or sc == "unconfined":
+            return
+        if isinstance(sc, bytes):
+            program, flags, what = sc, 0, "the seccomp filter (raw)"
+        else:
+            from pynsbind.seccomp import SeccompProfile, default_profile
+
+            profile = default_profile(caps) if sc == "default" else sc
+            assert isinstance(profile, SeccompProfile)
+            compiled = profile.compile()
+            if compiled.notify and not self.f.pidfd_getfd:
+                raise SpecError(
+                    "seccomp",
+                    "SCMP_ACT_NOTIFY needs pidfd_getfd (Linux 5.6), which this kernel lacks",
+                )
+            program, flags = compiled.program, compiled.flags
+            what = "the default seccomp profile" if sc == "default" else "the seccomp profile"
+        self.plan.add("SECCOMP", f"load {what}", a=len(program) // 8, b=flags, blob=program)
 
 
 _MAGIC = {"proc": 0x9FA0, "sysfs": 0x62656572}

@@ -469,8 +469,11 @@ class Process:
     @property
     def cgroup(self) -> Any:
         """The container's :class:`~pynsbind.cgroups.Cgroup` while it runs, when the
-        spec has ``resources`` or ``cgroup``; else None."""
-        return None if self._cg is None else self._cg.cgroup
+        spec has ``resources`` or ``cgroup``; else None (a container that asked for
+        neither still sits in a cgroup of pynsbind's, for its device rules alone)."""
+        if self._cg is None or self._cg.devices_only:
+            return None
+        return self._cg.cgroup
 
     def _reaped(self) -> bool:
         return self.returncode is not None

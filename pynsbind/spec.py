@@ -23,6 +23,7 @@ from pynsbind.lowlevel import Capability, Namespace
 
 if TYPE_CHECKING:
     from pynsbind.cgroups import Cgroup, Resources
+    from pynsbind.seccomp import SeccompProfile
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -156,6 +157,31 @@ def _seq(value: object, where: str) -> list[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise SpecError(where, f"expected a sequence, got {type(value).__name__}: {value!r}")
     return list(value)
+
+
+def _check_seccomp(value: object) -> None:
+    """``"default"``, ``"unconfined"`` (or None), a SeccompProfile, or a classic
+    BPF program as bytes."""
+    if value is None or value in ("default", "unconfined"):
+        return
+    if isinstance(value, bytes):
+        if not value or len(value) % 8:
+            raise SpecError(
+                "seccomp", "expected a classic BPF program as bytes (8 per instruction)"
+            )
+        return
+    if isinstance(value, str):
+        raise SpecError(
+            "seccomp", f"'default', 'unconfined', a SeccompProfile or bytes, not {value!r}"
+        )
+    from pynsbind.seccomp import SeccompProfile
+
+    if not isinstance(value, SeccompProfile):
+        raise SpecError(
+            "seccomp",
+            f"expected 'default', 'unconfined', a SeccompProfile or bytes, "
+            f"got {type(value).__name__}: {value!r}",
+        )
 
 
 def _check_exec_size(
@@ -580,7 +606,7 @@ class Spec:
     resources: Resources | None = None
     cgroup: Cgroup | str | None = None
     init: bool = False
-    seccomp: bytes | None = None
+    seccomp: SeccompProfile | bytes | str | None = "default"
     time_offsets: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -701,13 +727,8 @@ class Spec:
         put("pass_fds", tuple(sorted(set(fds))))
         put("die_with_parent", _bool(self.die_with_parent, "die_with_parent"))
         put("init", _bool(self.init, "init"))
-        if self.seccomp is not None and (
-            not isinstance(self.seccomp, bytes) or not self.seccomp or len(self.seccomp) % 8
-        ):
-            raise SpecError(
-                "seccomp", "expected a classic BPF program as bytes (8 per instruction)"
-            )
-        if self.seccomp is not None and len(self.seccomp) // 8 > _BPF_MAXINSNS:
+        _check_seccomp(self.seccomp)
+        if isinstance(self.seccomp, bytes) and len(self.seccomp) // 8 > _BPF_MAXINSNS:
             raise SpecError(
                 "seccomp",
                 f"the program has {len(self.seccomp) // 8} instructions; "

@@ -686,8 +686,16 @@ def test_plan_attach(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clone_into
 
     h = fake_hybrid(tmp_path)
     monkeypatch.setattr(cgroups, "_host", lambda: h)
+    # a spec that asks for no cgroup still gets one for its device rules, in the
+    # hierarchy that enforces them alone: here (no v1 devices) the cgroup2 tree
     comp = _FakeCompiler(clone_into)
-    assert _plan_attach(comp, Spec(args=["true"])) == []
+    acts = _plan_attach(comp, Spec(args=["true"]))
+    if clone_into:
+        assert acts == [] and comp.plan.slots[3:] == ["cgroup"]
+    else:
+        assert [a["desc"] for a in acts] == ["attach to the cgroup v2 cgroup"]
+        assert comp.plan.slots[3:] == ["cgv2"]
+    comp = _FakeCompiler(clone_into)
     acts = _plan_attach(comp, Spec(args=["true"], resources=Resources(pids_max=5)))
     v1 = ["blkio", "cpu", "cpuset", "memory", "pids"]
     if clone_into:

@@ -15,6 +15,7 @@ from pynsbind import IdMap, Mount, Namespace, SpawnError, Spec, SpecError
 from pynsbind._features import Features, features
 from pynsbind._ffi import lib
 from pynsbind._plan import Options, compile_plan
+from pynsbind.seccomp import Action, SeccompProfile, SyscallRule, default_profile
 from pynsbind.spec import DEFAULT_CAPABILITIES
 
 MODERN = Features(
@@ -46,6 +47,17 @@ OLD = dataclasses.replace(
     pidfd=False,
 )
 NS = Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET
+
+
+@pytest.fixture(autouse=True)
+def _no_device_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plans as on a host where no cgroup can be made (rootless, say): a spec
+    that asks for none then gets none for its device rules either, and the op
+    lists below do not depend on this machine's cgroups (see
+    test_a_spec_without_cgroups_gets_one_for_its_device_rules)."""
+    from pynsbind.cgroups import _spawn
+
+    monkeypatch.setattr(_spawn, "_device_only_host", lambda spec: None)
 
 
 def plan(feats: Features = MODERN, opts: Options | None = None, **fields: Any) -> Any:
@@ -217,8 +229,27 @@ def test_init_execs_the_init_through_a_slot() -> None:
         "--",
     ]
     assert exec_op.argv[5:] == ["/bin/true"]
-    fds = p.ops[-2]
+    fds = p.ops[-3]
     assert fds.kind_name == "FDS" and fds.b == 5 and fds.ints == [3, 4] and fds.fd == slot
+
+
+def test_the_default_seccomp_profile_is_loaded_last_before_exec() -> None:
+    p = plan()
+    op = p.ops[-2]
+    assert op.kind_name == "SECCOMP" and op.desc == "load the default seccomp profile"
+    assert op.blob == default_profile(DEFAULT_CAPABILITIES).compile().program
+    assert op.a == len(op.blob) // 8
+    # without no_new_privs too: the child still holds its capabilities then
+    assert plan(no_new_privs=False).ops[-2].kind_name == "SECCOMP"
+    assert "SECCOMP" not in plan(seccomp="unconfined").kinds()
+    raw = plan(seccomp=b"\x06\0\0\0\0\0\xff\x7f")
+    assert raw.ops[-2].blob == b"\x06\0\0\0\0\0\xff\x7f" and raw.ops[-2].b == 0
+    # a profile with notify rules asks the kernel for a listener
+    notify = SeccompProfile(
+        default_action=Action.ALLOW,
+        syscalls=(SyscallRule(names=("mkdir",), action=Action.NOTIFY),),
+    )
+    assert plan(seccomp=notify).ops[-2].b & lib.SECCOMP_FILTER_FLAG_NEW_LISTENER
 
 
 def test_every_command_is_execd_through_the_sealed_init() -> None:
@@ -227,7 +258,7 @@ def test_every_command_is_execd_through_the_sealed_init() -> None:
     assert exec_op.fd == p.slots.index("init")
     assert exec_op.argv[4:] == ["--exec", "true"] and "PATH=/x:/y" in exec_op.env
     # the sync socket goes where the sealed exec expects it
-    fds = p.ops[-2]
+    fds = p.ops[-3]
     assert fds.kind_name == "FDS" and exec_op.argv[1] == str(fds.b) == "3"
     # searched in $PATH (by the init) only without a slash
     assert exec_op.flags & lib.NSB_F_SEARCH_PATH
@@ -269,8 +300,12 @@ def test_compile_time_errors(tmp_path: Any) -> None:
         plan(rootfs=str(tmp_path / "missing"))
     with pytest.raises(SpecError, match="bind source"):
         plan(mounts=[Mount.bind(str(tmp_path / "missing"), "/x")])
-    with pytest.raises(SpecError, match="seccomp"):
-        plan(seccomp=b"\0" * 8, no_new_privs=False)
+    notify = SeccompProfile(
+        default_action=Action.ALLOW,
+        syscalls=(SyscallRule(names=("mkdir",), action=Action.NOTIFY),),
+    )
+    with pytest.raises(SpecError, match="SCMP_ACT_NOTIFY needs pidfd_getfd"):
+        plan(dataclasses.replace(MODERN, pidfd_getfd=False), seccomp=notify)
     with pytest.raises(SpecError, match="time namespaces"):
         compile_plan(
             Spec(args=["x"], namespaces=Namespace.TIME),
@@ -294,6 +329,21 @@ def test_c_layout_is_built_once_and_matches(tmp_path: Any) -> None:
     assert c.clone_flags == p.clone_flags
     for i, op in enumerate(p.ops):
         assert c.ops[i].kind == op.kind and c.ops[i].a == op.a
+
+
+@pytest.mark.root
+def test_a_spec_without_cgroups_gets_one_for_its_device_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pynsbind.cgroups import _spawn, device_host, host
+
+    monkeypatch.undo()  # this host's cgroups, for real
+    dh = device_host(host())
+    assert dh is not None
+    p = compile_plan(Spec(args=["/bin/true"]), features())
+    names = [h.name for h in dh.hierarchies]
+    assert len(names) == 1
+    want = "cgroup" if dh.hierarchies[0].version == 2 else f"cgv1:{names[0]}"
+    assert want in p.slots
+    assert _spawn._device_only_host(Spec(args=["true"], cgroup="pynsbind/x")) is None
 
 
 def test_real_features_compile_the_default_spec() -> None:

@@ -818,6 +818,7 @@ def test_the_spawn_releases_the_gil(rootfs: str) -> None:
     import threading
 
     from pynsbind import _plan, process
+    from pynsbind.cgroups._spawn import _spawn_cgroup
 
     spec = Spec(args=["/bin/true"], rootfs=rootfs, namespaces=NS | Namespace.USER)
     plan = _plan.compile_plan(spec, pynsbind.features())
@@ -834,13 +835,19 @@ def test_the_spawn_releases_the_gil(rootfs: str) -> None:
 
     t = threading.Thread(target=spin)
     t.start()
+    cg = _spawn_cgroup(spec, plan)  # the container's cgroup (its device rules)
     try:
         before = count
-        res = process._run_engine(plan, process._fd_table(plan, [-1, -1, -1], {}))
+        extra = {} if cg is None else cg.slots
+        res = process._run_engine(plan, process._fd_table(plan, [-1, -1, -1], extra))
         during = count - before
     finally:
         stop.set()
         t.join()
+        if cg is not None:
+            cg.close_slots()
     os.waitpid(res.pid, 0)
     os.close(res.pidfd)
+    if cg is not None:
+        cg.release()
     assert during > 1000

@@ -5,6 +5,7 @@ cgroup made, the fds opened, removed when the container is reaped)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import threading
@@ -13,12 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from pynsbind import cgroups as _pkg
 from pynsbind.cgroups import (
+    DEFAULT_DEVICE_RULES,
     Cgroup,
+    DeviceRule,
     Hierarchy,
     Host,
     Resources,
     _check_placement,
+    device_host,
     normalize,
+    rules_for_nodes,
 )
 from pynsbind.cgroups._common import DIR_FLAGS
 from pynsbind.cgroups._program import compile_program
@@ -59,17 +64,42 @@ def _slot_names(h: Host, clone_into: bool) -> list[tuple[str, Hierarchy]]:
     return out
 
 
+def _device_only_host(spec: Spec) -> Host | None:
+    """The host of the cgroup a container gets for its device rules alone (a
+    spec with neither ``resources`` nor ``cgroup``): the hierarchy that enforces
+    device rules, or None where the caller can make no cgroup there (rootless)."""
+    if spec.resources is not None or spec.cgroup is not None:
+        return None
+    h = _pkg._host()
+    if h.problem is not None:
+        return None
+    return device_host(h)
+
+
+def _device_rules(spec: Spec) -> tuple[DeviceRule, ...]:
+    """Deny every device but the default set and the spec's own nodes."""
+    nodes = [] if spec.devices is None else [(d.type, d.major, d.minor) for d in spec.devices]
+    return DEFAULT_DEVICE_RULES + rules_for_nodes(nodes)
+
+
 def _plan_attach(compiler: Any, spec: Spec) -> list[dict[str, Any]]:
     """The plan compiler: how the child gets into its cgroup.  On cgroup2 it is
     born there (CLONE_INTO_CGROUP on a directory fd in slot ``cgroup``); in each
     v1 hierarchy (and on cgroup2 without CLONE_INTO_CGROUP) the parent writes its
     pid into cgroup.procs (fd slot ``cgv1:NAME`` / ``cgv2``) at the first sync,
-    before the child runs anything of its own."""
-    if spec.resources is None and spec.cgroup is None:
-        return []
+    before the child runs anything of its own.  A spec with neither resources
+    nor cgroup still gets a cgroup for its device rules, where it can."""
     from pynsbind._ffi import lib
 
-    h = _pkg._host()
+    if spec.resources is None and spec.cgroup is None:
+        dh = _device_only_host(spec)
+        if dh is None:
+            return []
+        h = dh
+    elif isinstance(spec.cgroup, Cgroup):
+        h = spec.cgroup.host
+    else:
+        h = _pkg._host()
     h.check()
     if spec.resources is not None:
         compile_program(spec.resources, h)  # SpecError now, before any spawn
@@ -100,10 +130,18 @@ class _SpawnCgroup:
     """What spawn() holds for one container's cgroup (see _spawn_cgroup)."""
 
     def __init__(
-        self, cg: Cgroup, slots: dict[str, int], *, owned: bool, shared: str | None
+        self,
+        cg: Cgroup,
+        slots: dict[str, int],
+        *,
+        owned: bool,
+        shared: str | None,
+        devices_only: bool = False,
     ) -> None:
         self.cgroup = cg
         self.slots = slots
+        #: a cgroup made for the device rules of a spec that asked for none
+        self.devices_only = devices_only
         self._owned = owned
         self._shared = shared
         self._done = False
@@ -156,14 +194,22 @@ def _spawn_cgroup(spec: Spec, plan: Any) -> _SpawnCgroup | None:
     """spawn(), before the clone: the container's cgroup, made when pynsbind must
     (no cgroup given, or a path that does not exist yet) with the limits applied,
     and the fds the plan's slots name."""
-    if spec.resources is None and spec.cgroup is None:
-        return None
     res = spec.resources
     target = spec.cgroup
     fds: dict[str, int] = {}
     owned = False
     shared = None
-    if isinstance(target, Cgroup):
+    devices_only = res is None and target is None
+    if res is not None and res.devices is None and not isinstance(target, Cgroup):
+        # a cgroup pynsbind makes: the default device rules unless the spec has its own
+        res = dataclasses.replace(res, devices=_device_rules(spec))
+    if devices_only:
+        dh = _device_only_host(spec)
+        if dh is None:
+            return None
+        cg, fds = Cgroup._create(None, Resources(devices=_device_rules(spec)), dh, keep=True)
+        owned = True
+    elif isinstance(target, Cgroup):
         cg = target
         if res is not None:
             cg.update(res)
@@ -194,7 +240,7 @@ def _spawn_cgroup(spec: Spec, plan: Any) -> _SpawnCgroup | None:
         handle = _SpawnCgroup(cg, {}, owned=owned, shared=shared)
         handle.abandon()
         raise
-    return _SpawnCgroup(cg, slots, owned=owned, shared=shared)
+    return _SpawnCgroup(cg, slots, owned=owned, shared=shared, devices_only=devices_only)
 
 
 def _open_slots(cg: Cgroup, plan: Any, dirfds: dict[str, int]) -> dict[str, int]:
