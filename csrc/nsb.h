@@ -138,6 +138,8 @@ struct nsb_result {
     int32_t op;
     int32_t err;
     int32_t listener_fd; /* the seccomp notify listener of the container's filter, or -1 */
+    int32_t has_pending; /* a notification of the command's, received and not answered: */
+    uint64_t pending[10]; /* its struct seccomp_notif (80 bytes) */
 };
 
 /* messages on the sync socket (SOCK_SEQPACKET) */

@@ -313,22 +313,61 @@ static int nsb_take_listener(int pid, int num, int sock)
 #endif
 }
 
-/* Answer one seccomp notification with "carry on" (the syscall runs). */
-static void nsb_notif_continue(int listener)
+/* What a notification's process runs, to tell the engine's own last steps
+ * from the command's first ones. */
+struct nsb_exes {
+    struct stat self; /* the caller's executable: the child before the sealed exec */
+    struct stat init; /* the sealed init: the sealed exec, the init and its child */
+    int sealed_seen;  /* a notification came from the sealed init already */
+};
+
+static int nsb_same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Receive one notification.  The engine's own (the child's last calls before
+ * the sealed exec: recvfrom, close, execveat; anything the sealed init does)
+ * are let through.  The first of the command's is kept in res->pending,
+ * unanswered, for the caller's handler, and 1 is returned: stop receiving. */
+static int nsb_notif_engine(int listener, int cur, struct nsb_exes *exes, struct nsb_result *res)
 {
 #if defined(SECCOMP_IOCTL_NOTIF_RECV) && defined(SECCOMP_USER_NOTIF_FLAG_CONTINUE)
     struct seccomp_notif req;
     struct seccomp_notif_resp resp;
+    struct stat st;
+    char path[64];
+    int engine = 1;
     memset(&req, 0, sizeof(req));
     if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
-        return; /* ENOENT: the caller went away meanwhile */
+        return 0; /* ENOENT: the caller went away meanwhile */
+    snprintf(path, sizeof(path), "/proc/%u/exe", req.pid);
+    if (stat(path, &st) == 0) {
+        if (nsb_same_file(&st, &exes->init)) {
+            exes->sealed_seen = 1;
+        } else {
+            int nr = req.data.nr;
+            engine = nsb_same_file(&st, &exes->self) && (int)req.pid == cur &&
+                     !exes->sealed_seen && req.data.arch == NSB_AUDIT_ARCH &&
+                     (nr == SYS_recvfrom || nr == SYS_close || nr == SYS_execveat);
+        }
+    }
+    if (!engine && sizeof(req) <= sizeof(res->pending)) {
+        memcpy(res->pending, &req, sizeof(req));
+        res->has_pending = 1;
+        return 1;
+    }
     memset(&resp, 0, sizeof(resp));
     resp.id = req.id;
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 #else
     (void)listener;
+    (void)cur;
+    (void)exes;
+    (void)res;
 #endif
+    return 0;
 }
 
 /* ---- the spawn ------------------------------------------------------------ */
@@ -352,7 +391,8 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
 {
     struct nsb_ctx ctx;
     int sv[2], pidfd = -1, cgfd = -1, forks, failed = 0, exec_ok = 0, listener = -1;
-    int listener_hup = 0;
+    int listener_hup = 0, exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
+    struct nsb_exes exes;
     long pid, cur, middle = -1;
     char *stack = MAP_FAILED;
     size_t stack_len = 0;
@@ -365,6 +405,8 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     res->op = -1;
     res->err = 0;
     res->listener_fd = -1;
+    res->has_pending = 0;
+    memset(res->pending, 0, sizeof(res->pending));
     if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS || plan->nregs > NSB_MAX_REGS) {
         res->stage = NSB_STAGE_PARENT;
         res->err = EINVAL;
@@ -475,7 +517,7 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
                 break;
             }
             if (pf[1].revents & POLLIN)
-                nsb_notif_continue(listener);
+                listener_hup = nsb_notif_engine(listener, (int)cur, &exes, res);
             else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL))
                 listener_hup = 1;
             if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -535,6 +577,14 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
                 break;
             }
             listener = fd;
+            memset(&exes, 0, sizeof(exes));
+            if (stat("/proc/self/exe", &exes.self) < 0 || exec_slot < 0 || exec_slot >= nfds ||
+                fstat(fds[exec_slot], &exes.init) < 0) {
+                res->stage = NSB_STAGE_PARENT;
+                res->err = errno ? errno : EBADF;
+                failed = 1;
+                break;
+            }
         } else if (m.type == NSB_MSG_ERROR && !failed) {
             res->stage = m.stage;
             res->op = m.op;

@@ -307,6 +307,7 @@ def spawn(
         stdio.parent,
         cg,
         int(res.listener_fd),
+        bytes(ffi.buffer(res.pending)) if res.has_pending else None,
     )
 
 
@@ -345,6 +346,7 @@ class Process:
     stderr: IO[bytes] | None
     _sync_fd: int
     _listener: int
+    _pending: bytes | None
     _fds: list[int]
     _cg: Any
     _lock: threading.Lock
@@ -364,6 +366,7 @@ class Process:
         parent: list[IO[bytes] | None],
         cg: Any,
         listener: int = -1,
+        pending: bytes | None = None,
     ) -> Process:
         self = object.__new__(cls)
         self.spec = spec
@@ -372,6 +375,7 @@ class Process:
         self.pidfd = pidfd
         self._sync_fd = sync_fd
         self._listener = listener
+        self._pending = pending
         self.returncode = None
         self.stdin, self.stdout, self.stderr = parent
         self._fds = [-1 if f is None else f.fileno() for f in parent]
@@ -462,9 +466,17 @@ class Process:
         until every process under the filter has exited."""
         if self._listener < 0:
             raise ValueError(f"{self!r} has no seccomp listener (no SCMP_ACT_NOTIFY rule)")
-        from pynsbind.seccomp import serve
+        from pynsbind.seccomp import notification_from_bytes, serve
 
-        await serve(self._listener, handler)
+        # the command's first notification, when it reached the spawn engine first
+        pending = [] if self._pending is None else [notification_from_bytes(self._pending)]
+        self._pending = None
+        # a duplicate for the loop: reaping the container closes self._listener
+        fd = os.dup(self._listener)
+        try:
+            await serve(fd, handler, pending)
+        finally:
+            os.close(fd)
 
     @property
     def cgroup(self) -> Any:

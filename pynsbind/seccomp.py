@@ -26,7 +26,7 @@ import errno as _errno
 import functools
 import importlib
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -827,6 +827,27 @@ def notif_recv(listener_fd: int) -> Notification:
     )
 
 
+def notification_from_bytes(data: bytes) -> Notification:
+    """A Notification from the kernel's ``struct seccomp_notif`` as raw bytes
+    (80 bytes, native byte order): what the spawn engine hands over when the
+    command's first notification reached it before the caller's handler."""
+    import struct
+
+    if len(data) < 80:
+        raise ValueError(f"a struct seccomp_notif is 80 bytes, not {len(data)}")
+    nid, pid, _flags, nr, arch, ip, *args = struct.unpack_from("=QIIiIQ6Q", data)
+    ffi, lib = _native()
+    return Notification(
+        id=nid,
+        pid=pid,
+        arch=arch,
+        nr=nr,
+        syscall=_syscall_name(lib, ffi, arch, nr),
+        args=tuple(args),
+        instruction_pointer=ip,
+    )
+
+
 def notif_send(listener_fd: int, resp_id: int, response: Response) -> bool:
     """SECCOMP_IOCTL_NOTIF_SEND: answer notification ``resp_id``.  Returns False
     when the target no longer waits (it was killed, or a signal interrupted its
@@ -875,7 +896,7 @@ def notif_id_valid(listener_fd: int, notif_id: int) -> bool:
 Handler: TypeAlias = Callable[[Notification], "Response | Awaitable[Response]"]
 
 
-async def serve(listener_fd: int, handler: Handler) -> None:
+async def serve(listener_fd: int, handler: Handler, pending: Sequence[Notification] = ()) -> None:
     """Answer the notifications of ``listener_fd`` with ``handler`` until every
     process using the filter has exited and been reaped (the listener hangs up).
 
@@ -884,7 +905,8 @@ async def serve(listener_fd: int, handler: Handler) -> None:
     should be quick.  If the handler raises (or returns something other than a
     Response) the call fails with EPERM, the exception is logged on the
     ``pynsbind.seccomp`` logger, serving goes on, and the first such exception is
-    raised when serve returns.  Cancelling serve answers the calls in flight with
+    raised when serve returns.  ``pending``: notifications already received (from
+    the fd) and not yet answered, handled first.  Cancelling serve answers the calls in flight with
     EPERM.  serve never closes the fd: the caller does, after serve returns (a
     call that meets NOTIFY once no listener is open fails with ENOSYS)."""
     import asyncio
@@ -952,6 +974,10 @@ async def serve(listener_fd: int, handler: Handler) -> None:
         elif revents & (select.POLLHUP | select.POLLERR):
             finished.set_result(None)
 
+    for note in pending:  # received before serve was called: answered first
+        task = loop.create_task(answer(note))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
     loop.add_reader(fd, readable)
     try:
         await finished
