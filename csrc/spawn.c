@@ -391,7 +391,7 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
 {
     struct nsb_ctx ctx;
     int sv[2], pidfd = -1, cgfd = -1, forks, failed = 0, exec_ok = 0, listener = -1;
-    int listener_hup = 0, exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
+    int dumpable, listener_hup = 0, exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
     struct nsb_exes exes;
     long pid, cur, middle = -1;
     char *stack = MAP_FAILED;
@@ -464,6 +464,11 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
             ctx.stack2_size = NSB_STACK_SIZE;
         }
     }
+
+    /* A CLONE_VM child that changes its euid makes the memory it shares with
+     * this process non-dumpable (commit_creds): give the caller its own back
+     * once the child has left it. */
+    dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 
     /* 3. block everything; 4. clone.  With clone3 the kernel resets the caught
      * signals in the child (CLONE_CLEAR_SIGHAND, as exec would); with clone(2)
@@ -625,11 +630,15 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
             close(pidfd);
         if (stack != MAP_FAILED)
             munmap(stack, stack_len);
+        if (ctx.clone_vm && dumpable == 1 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
         return -1;
     }
     /* 8. */
     if (stack != MAP_FAILED)
         munmap(stack, stack_len);
+    if (ctx.clone_vm && dumpable == 1 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     if (plan->flags & NSB_PLAN_KEEP_SYNC)
         res->sync_fd = sv[0];
     else

@@ -302,6 +302,10 @@ class _Compiler:
         plan.flags = lib.NSB_PLAN_PIDFD if self.f.pidfd else 0
         if not (self.opts.clone_vm and self.f.clone_vm) or self.exposed:
             plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
+        if spec.oom_score_adj is not None:
+            # the kernel gives every process sharing a memory the same
+            # oom_score_adj: with CLONE_VM the caller's would change too
+            plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
         if self.opts.legacy_clone or not self.f.clone3:
             plan.flags |= lib.NSB_PLAN_LEGACY_CLONE
         if not self.modern:
