@@ -214,6 +214,55 @@ def run_script(
     return result
 
 
+def snoop_session(args: dict[str, Any]) -> dict[str, Any]:
+    """The spawner's side of attack 1: a container whose PID 1 is ``probe snoop``,
+    then ``args["n"]`` exec() of ``args["exec"]`` into it; what the probe found.
+    The marker is also in a bytes object, in a bytearray that the probe may
+    overwrite ("TARGET:" -> "PWNED!:"), and in a host file held open."""
+    import pynsbind
+    from pynsbind import Spec
+
+    mark = args["marker"]
+    target = bytearray(b"TARGET:" + mark.encode())
+    keep = ("KEEP:" + mark).encode()
+    secret_fd = os.open(args["secret_file"], os.O_RDONLY)
+    argv = ["/bin/probe", "snoop", "60", mark.encode().hex(), str(args["victim"]), "write"]
+    proc = pynsbind.spawn(
+        Spec(args=argv, rootfs=args["rootfs"], init=args["init"]),
+        stdin=pynsbind.PIPE,
+        stdout=pynsbind.PIPE,
+    )
+    errors: list[str] = []
+    victim_returned = False
+    with proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        proc.stdout.readline()
+        for _ in range(args["n"]):
+            try:
+                e = proc.exec(args["exec"])
+            except pynsbind.SpawnError as exc:
+                errors.append(str(exc))
+                continue
+            victim_returned |= e.pid == args["victim"]
+            if args["kill"]:
+                e.kill()
+            e.wait()
+        proc.stdin.close()
+        lines = proc.stdout.read().decode(errors="replace").splitlines()
+        proc.wait()
+    os.close(secret_fd)
+    del keep
+    return {
+        "summary": json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {},
+        "found": [line for line in lines if line.startswith("found:")][:30],
+        "errors": errors[:3],
+        "n_errors": len(errors),
+        "target_written": bytes(target) != b"TARGET:" + mark.encode(),
+        "victim_returned": victim_returned,
+        "returncode": proc.returncode,
+    }
+
+
 def kill_pid(pid: int) -> None:
     """SIGKILL a process that is not our child (through a pidfd: no pid reuse)."""
     try:

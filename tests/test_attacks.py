@@ -10,6 +10,7 @@ only detect a hang.  See docs/testing.md.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 
 import pynsbind
+import pynsbind.lowlevel
 from pynsbind import Mount, SpawnError, Spec, SpecError
 from tests import attack_helpers as ah
 from tests.conftest import HostState, examples
@@ -66,83 +68,59 @@ def proc_status(pid: int | str, name: str) -> str:
 # =====================================================================================
 
 #: The spawner of attack 1, run as its own process (so that what the container
-#: reaches is the spawner's, and a hang can be killed): the marker is in its
-#: environment (from the start), its argv, a bytes object, a bytearray the probe
-#: may overwrite, and a host file it holds open.
+#: reaches is the spawner's, and a hang can be killed): see ah.snoop_session.
 SNOOP_SPAWNER = r"""
-import json, os, sys
-args = json.loads(sys.argv[1])
-import pynsbind
-from pynsbind import Spec
-marker = args["marker"]
-target = bytearray(b"TARGET:" + marker.encode())
-keep = ("KEEP:" + marker).encode()
-secret_fd = os.open(args["secret_file"], os.O_RDONLY)
-argv = ["/bin/probe", "snoop", "60", marker.encode().hex(), str(args["victim"]), "write"]
-proc = pynsbind.spawn(
-    Spec(args=argv, rootfs=args["rootfs"], init=args["init"]),
-    stdin=pynsbind.PIPE, stdout=pynsbind.PIPE,
-)
-proc.stdout.readline()
-pids, errors, victim_returned = [], [], False
-for _ in range(args["n"]):
-    try:
-        e = proc.exec(args["exec"])
-    except pynsbind.SpawnError as exc:
-        errors.append(str(exc))
-        continue
-    pids.append(e.pid)
-    victim_returned |= e.pid == args["victim"]
-    if args["kill"]:
-        e.kill()
-    e.wait()
-proc.stdin.close()
-lines = proc.stdout.read().decode(errors="replace").splitlines()
-proc.wait()
-print(json.dumps({
-    "summary": json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {},
-    "found": [line for line in lines if line.startswith("found:")][:30],
-    "errors": errors[:3], "n_errors": len(errors),
-    "target_written": bytes(target) != b"TARGET:" + marker.encode(),
-    "victim_returned": victim_returned,
-    "returncode": proc.returncode,
-}))
+import json, sys
+from tests.attack_helpers import snoop_session
+print(json.dumps(snoop_session(json.loads(sys.argv[1]))))
 """
 
 
 def snoop_attack(
-    rootfs: str, *, init: bool, n: int, exec_args: list[str], victim: int = 0, kill: bool = False
+    rootfs: str,
+    *,
+    init: bool,
+    n: int,
+    exec_args: list[str],
+    victim: int = 0,
+    kill: bool = False,
+    uid: int | None = None,
 ) -> dict[str, Any]:
+    """Attack 1: the spawner in a process of its own, with the marker in its
+    environment from the start and in its argv; with uid, a forked child of this
+    process that became uid instead (its environment and argv are this one's)."""
     mark = marker()
     with ah.host_dir() as d:
         secret = d / "secret"
         secret.write_text(f"host secret {mark}\n")
+        os.chmod(secret, 0o644)
+        args = {
+            "marker": mark,
+            "rootfs": rootfs,
+            "init": init,
+            "n": n,
+            "exec": exec_args,
+            "secret_file": str(secret),
+            "victim": victim,
+            "kill": kill,
+        }
+        if uid is not None:
+            return ah.in_child_as(lambda: ah.snoop_session(args), uid)
         env = dict(os.environ, PYNSBIND_ATTACK_SECRET=mark)
-        return ah.run_script(
-            SNOOP_SPAWNER,
-            {
-                "marker": mark,
-                "rootfs": rootfs,
-                "init": init,
-                "n": n,
-                "exec": exec_args,
-                "secret_file": str(secret),
-                "victim": victim,
-                "kill": kill,
-            },
-            env=env,
-            extra_argv=(mark,),
-        )
+        env["PYTHONPATH"] = os.pathsep.join([str(ah.ROOT), env.get("PYTHONPATH", "")])
+        return ah.run_script(SNOOP_SPAWNER, args, env=env, extra_argv=(mark,))
 
 
 @vm
 @pytest.mark.parametrize("init", [False, True], ids=["no-init", "init"])
 def test_exec_hands_nothing_of_the_host_to_pid1(rootfs: str, init: bool) -> None:
-    """A hostile PID 1 (``probe snoop``) stops every process that appears in its
-    pid namespace until the kernel lets it look, then reads its cmdline, environ,
+    """A hostile PID 1 (``probe snoop``) opens /proc/N/mem of every process that
+    appears in its pid namespace as soon as the kernel lets it (the fd keeps that
+    memory, even after an exec), stops the process, reads its cmdline, environ,
     exe, fds and memory, and writes into its memory.  exec() runs /bin/true
     examples(60) times: the processes it makes must show nothing of the spawner
-    (its argv, environment, memory, executable, open files) while they are set up."""
+    (its argv, environment, memory, executable, open files) while they are set
+    up, and the spawner's memory must stay as it was."""
     got = snoop_attack(rootfs, init=init, n=examples(60), exec_args=["/bin/true"])
     assert_snooped_nothing(got)
 
@@ -150,10 +128,19 @@ def test_exec_hands_nothing_of_the_host_to_pid1(rootfs: str, init: bool) -> None
 def assert_snooped_nothing(got: dict[str, Any]) -> None:
     summary = got["summary"]
     assert summary, got
+    assert got["n_errors"] == 0, f"exec() failed {got['n_errors']} times: {got['errors']}"
     assert not got["target_written"] and summary["found"] == 0, (
         f"wrote into the spawner's memory: {got['target_written']}; "
         f"found {summary['kinds']}: {got['found'][:6]}"
     )
+
+
+@vm
+def test_exec_rootless_hands_nothing_of_the_host_to_pid1(rootfs: str) -> None:
+    """The same against a spawner that is an unprivileged user (uid 65534, a
+    rootless container): the marker is in its memory and a file it holds open."""
+    got = snoop_attack(rootfs, init=False, n=examples(60), exec_args=["/bin/true"], uid=65534)
+    assert_snooped_nothing(got)
 
 
 @vm
@@ -570,7 +557,7 @@ def tiocsti_attack(
             os.close(fd)
     result = pickle.loads(rest)
     assert result[0] != "error", result
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 @vm
@@ -835,23 +822,23 @@ def test_sandbox_root_is_unprivileged_on_the_host() -> None:
         stderr=subprocess.DEVNULL,
         cwd="/",
     )
-    kids: list[int] = []
+
+    def comm(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return ""
+
     try:
-        assert ah.wait_for(
-            lambda: any(
-                "sleep" in Path(f"/proc/{k}/comm").read_text()
-                for k in _descendants(cli.pid)
-                if Path(f"/proc/{k}").exists()
-            )
-        )
-        kids = _descendants(cli.pid)
-        uids = {k: proc_status(k, "Uid") for k in kids}
+        assert ah.wait_for(lambda: "sleep" in map(comm, _descendants(cli.pid))), "no sleep"
+        uids = {comm(k): proc_status(k, "Uid") for k in _descendants(cli.pid)}
     finally:
-        for k in kids:
+        for k in _descendants(cli.pid):
             ah.kill_pid(k)
         cli.kill()
         cli.wait()
-    assert kids and all(u.split()[1] != "0" for u in uids.values()), uids
+    # Uid: real, effective, saved, filesystem
+    assert all(u.split()[1] != "0" for u in uids.values()), f"seen from the host: {uids}"
 
 
 def test_sandbox_cannot_plant_a_setuid_root_file() -> None:
@@ -949,53 +936,54 @@ def test_fifo_mount_point_does_not_hang_the_spawn(rootfs: str) -> None:
     assert "error" in got or got["out"] == "HOST FILE\n", got
 
 
-@vm
 @pytest.mark.parametrize("kind", ["fifo", "char-device", "block-device"])
-def test_mount_point_is_never_opened(rootfs: str, kind: str) -> None:
-    """A FIFO or a device node where a file is to be bound: the engine (host
-    root) must not open it (inotify IN_OPEN on its inode; a FIFO has a reader
-    so that an open cannot block): opening a device can have effects."""
-    with ah.private_rootfs(rootfs) as r, ah.host_dir() as d:
+def test_mount_point_is_never_opened(rootfs: str, tmp_path: Path, kind: str) -> None:
+    """A FIFO or a device node (/dev/null's numbers; the test's own loop device)
+    where a file is to be bound: the engine (host root) must not open it
+    (inotify IN_OPEN on its inode; a FIFO has a reader so that an open cannot
+    block): opening a device can have effects (opening a loop device number
+    that does not exist yet creates that device on the host)."""
+    with contextlib.ExitStack() as stack:
+        r = stack.enter_context(ah.private_rootfs(rootfs))
+        d = stack.enter_context(ah.host_dir())
         node = r / "etc" / "hostfile"
+        reader = -1
         if kind == "fifo":
             os.mkfifo(node)
+            reader = os.open(node, os.O_RDONLY | os.O_NONBLOCK)
+            stack.callback(os.close, reader)
+        elif kind == "char-device":
+            os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(1, 3))
         else:
-            mode = stat.S_IFCHR if kind == "char-device" else stat.S_IFBLK
-            os.mknod(
-                node,
-                mode | 0o600,
-                os.makedev(1, 3) if kind == "char-device" else os.makedev(7, 255),
-            )
-        reader = os.open(node, os.O_RDONLY | os.O_NONBLOCK) if kind == "fifo" else -1
+            _dev, major, minor, _ = stack.enter_context(ah.loop_device(tmp_path))
+            os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(major, minor))
         (d / "file").write_text("HOST FILE\n")
         watch = ah.OpenWatch(node)
+        stack.callback(watch.close)
+        mounts = [*pynsbind.default_mounts(), Mount.bind(d / "file", "/etc/hostfile")]
         try:
-            mounts = [*pynsbind.default_mounts(), Mount.bind(d / "file", "/etc/hostfile")]
-            try:
-                pynsbind.run(["/bin/true"], rootfs=str(r), mounts=mounts, timeout=60)
-            except (SpawnError, SpecError):
-                pass
-            opens = watch.opens()
-        finally:
-            watch.close()
-            if reader >= 0:
-                os.close(reader)
+            pynsbind.run(["/bin/true"], rootfs=str(r), mounts=mounts, timeout=60)
+        except (SpawnError, SpecError):
+            pass
+        opens = watch.opens()
     assert opens == 0, f"the engine opened the {kind} at the mount point ({opens} opens)"
 
 
 @vm
-@pytest.mark.parametrize("what", ["dir", "file"])
+@pytest.mark.parametrize("what", ["dir", "file", "missing-target"])
 def test_legacy_mounts_create_nothing_on_the_host_through_a_symlink(rootfs: str, what: str) -> None:
     """The legacy mount path (mount(2), paths resolved on the host): the rootfs's
-    /mnt is a symlink to a host directory; a tmpfs at /mnt/sub (or a file bound at
-    /mnt/file) must not create /mnt/sub (/mnt/file) on the host."""
+    /mnt is an absolute symlink to a host directory; a tmpfs at /mnt/sub (or a
+    file bound at /mnt/file) must not create anything there.  With
+    missing-target, the symlink names a host path that does not exist: it must
+    still not exist afterwards."""
     from pynsbind._plan import Options
 
     with ah.private_rootfs(rootfs) as r, ah.host_dir() as target, ah.host_dir() as d:
-        (r / "mnt").rmdir() if (r / "mnt").exists() else None
-        os.symlink(str(target), r / "mnt")
+        host = target / "missing" if what == "missing-target" else target
+        os.symlink(str(host), r / "mnt")
         (d / "file").write_text("x\n")
-        mount = Mount.tmpfs("/mnt/sub") if what == "dir" else Mount.bind(d / "file", "/mnt/file")
+        mount = Mount.bind(d / "file", "/mnt/file") if what == "file" else Mount.tmpfs("/mnt/sub")
         spec = Spec(args=["/bin/true"], rootfs=str(r), mounts=[*pynsbind.default_mounts(), mount])
         try:
             pynsbind.spawn(spec, _options=Options(legacy_mount=True)).wait()
@@ -1205,8 +1193,10 @@ def test_spawn_leaves_the_callers_process_as_it_was(rootfs: str, field: str, val
     def attempt() -> tuple[str, bool, str, bool]:
         from pynsbind import lowlevel
 
+        lowlevel.set_dumpable(True)  # earlier spawns of this test process may have cleared it
         before = (Path("/proc/self/oom_score_adj").read_text().strip(), lowlevel.get_dumpable())
-        pynsbind.run(["/bin/true"], rootfs=rootfs, timeout=60, **{field: value})
+        want = value if field != "oom_score_adj" or before[0] != str(value) else value + 1
+        pynsbind.run(["/bin/true"], rootfs=rootfs, timeout=60, **{field: want})
         after = (Path("/proc/self/oom_score_adj").read_text().strip(), lowlevel.get_dumpable())
         return (*before, *after)
 
