@@ -325,17 +325,27 @@ def test_proc_symlink_race_never_leaves_proc_unprotected(rootfs: str) -> None:
 
 
 @vm
-def test_rootfs_swapped_for_a_symlink_to_the_host_root(rootfs: str) -> None:
-    """NEW: container A, whose root holds B's root R, swaps R itself with a
-    symlink to "/" (RENAME_EXCHANGE in a loop) while examples(60) containers B
-    start on R.  The rootfs path is resolved on the host at every spawn: B would
-    get the host's root as its root.  Every B must run in R (it cats a file only R
-    has) or fail with a SpawnError."""
+@pytest.mark.parametrize("what", ["rootfs", "bind-source"])
+def test_host_path_swapped_for_a_symlink_to_the_host_root(rootfs: str, what: str) -> None:
+    """NEW: container A, whose root holds a directory V that B uses (as its
+    rootfs, or as the source of a bind mount at /data), swaps V with a symlink to
+    "/" (RENAME_EXCHANGE in a loop) while examples(60) containers B start.  Host
+    paths of a spec are resolved on the host at every spawn: B would get the
+    host's root (read-write, as root) as its root or at /data.  Every B must see
+    V (it cats a file only V has) or fail with a SpawnError."""
     tag = uuid.uuid4().hex
-    with ah.private_rootfs(rootfs, parent=True) as r:
-        outer = r.parent
-        (r / "rootfs-id").write_text(tag + "\n")
+    with ah.private_rootfs(rootfs, parent=True) as v, ah.private_rootfs(rootfs) as b_root:
+        outer = v.parent
+        (v / "id").write_text(tag + "\n")
         os.symlink("/", outer / "r.alt")
+        if what == "rootfs":
+            spec = Spec(args=["/bin/sh", "-c", "cat /id; ls /"], rootfs=str(v))
+        else:
+            spec = Spec(
+                args=["/bin/sh", "-c", "cat /data/id; ls /data"],
+                rootfs=str(b_root),
+                mounts=[*pynsbind.default_mounts(), Mount.bind(v, "/data")],
+            )
         swapper = pynsbind.spawn(
             Spec(args=["/bin/probe", "swap", "/r", "/r.alt", "60"], rootfs=str(outer)),
             stdin=pynsbind.PIPE,
@@ -348,12 +358,7 @@ def test_rootfs_swapped_for_a_symlink_to_the_host_root(rootfs: str) -> None:
             swapper.stdout.readline()
             for _ in range(examples(60)):
                 try:
-                    res = pynsbind.run(
-                        ["/bin/sh", "-c", "cat /rootfs-id; ls /"],
-                        rootfs=str(r),
-                        capture_output=True,
-                        timeout=60,
-                    )
+                    res = pynsbind.run(spec=spec, capture_output=True, timeout=60)
                 except SpawnError:
                     failed += 1
                     continue
@@ -362,7 +367,7 @@ def test_rootfs_swapped_for_a_symlink_to_the_host_root(rootfs: str) -> None:
             swapper.stdin.close()
             swapper.communicate(timeout=30)
     assert not escaped, (
-        f"{len(escaped)} containers got another root ({failed} failed): {escaped[:2]}"
+        f"{len(escaped)} containers saw another tree ({failed} failed): {escaped[:2]}"
     )
 
 
