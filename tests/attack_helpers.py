@@ -226,7 +226,7 @@ def snoop_session(args: dict[str, Any]) -> dict[str, Any]:
     target = bytearray(b"TARGET:" + mark.encode())
     keep = ("KEEP:" + mark).encode()
     secret_fd = os.open(args["secret_file"], os.O_RDONLY)
-    argv = ["/bin/probe", "snoop", "60", mark.encode().hex(), str(args["victim"]), "write"]
+    argv = ["/bin/probe", "snoop", "600", mark.encode().hex(), str(args["victim"]), "write"]
     proc = pynsbind.spawn(
         Spec(args=argv, rootfs=args["rootfs"], init=args["init"]),
         stdin=pynsbind.PIPE,

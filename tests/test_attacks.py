@@ -181,7 +181,7 @@ def test_exec_does_not_hang_when_pid1_stops_it(rootfs: str) -> None:
     continues it: exec() (examples(20) times) must come back (a SpawnError is
     fine) instead of waiting for ever for a child the container froze."""
     proc = pynsbind.spawn(
-        Spec(args=["/bin/probe", "freeze", "60"], rootfs=rootfs),
+        Spec(args=["/bin/probe", "freeze", "600"], rootfs=rootfs),
         stdin=pynsbind.PIPE,
         stdout=pynsbind.PIPE,
     )
@@ -301,7 +301,7 @@ def test_proc_symlink_race_never_leaves_proc_unprotected(rootfs: str) -> None:
         (r / "elsewhere").mkdir()
         os.symlink("/elsewhere", r / "proc.alt")
         swapper = pynsbind.spawn(
-            Spec(args=["/bin/probe", "swap", "/r/proc", "/r/proc.alt", "60"], rootfs=str(outer)),
+            Spec(args=["/bin/probe", "swap", "/r/proc", "/r/proc.alt", "600"], rootfs=str(outer)),
             stdin=pynsbind.PIPE,
             stdout=pynsbind.PIPE,
         )
@@ -347,7 +347,7 @@ def test_host_path_swapped_for_a_symlink_to_the_host_root(rootfs: str, what: str
                 mounts=[*pynsbind.default_mounts(), Mount.bind(v, "/data")],
             )
         swapper = pynsbind.spawn(
-            Spec(args=["/bin/probe", "swap", "/r", "/r.alt", "60"], rootfs=str(outer)),
+            Spec(args=["/bin/probe", "swap", "/r", "/r.alt", "600"], rootfs=str(outer)),
             stdin=pynsbind.PIPE,
             stdout=pynsbind.PIPE,
         )
