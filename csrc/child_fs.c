@@ -41,7 +41,7 @@ static void nsb_close_all(int *stack, int depth)
  * instead.  ".." is taken lexically (the stack of fds opened so far), never by
  * asking the kernel for a parent, so a directory moved meanwhile cannot lead
  * out.  Returns an O_PATH fd. */
-static long nsb_walk(int base, const char *path, int beneath)
+static long nsb_walk(int base, const char *path, int beneath, int nosymlinks)
 {
     char buf[2 * NSB_PATH_MAX];
     char name[256];
@@ -92,6 +92,11 @@ static long nsb_walk(int base, const char *path, int beneath)
             nsb_sys1(SYS_close, fd);
             nsb_close_all(stack, depth);
             return r;
+        }
+        if (S_ISLNK(st.st_mode) && nosymlinks) {
+            nsb_sys1(SYS_close, fd);
+            nsb_close_all(stack, depth);
+            return -ELOOP;
         }
         if (S_ISLNK(st.st_mode)) {
             char link[NSB_PATH_MAX];
@@ -152,7 +157,7 @@ long nsb_open_path(struct child *c, const struct nsb_op *op, const char *path, i
     if (base < 0)
         return NSB_RETRY(nsb_sys4(SYS_openat, AT_FDCWD, path, O_CLOEXEC | flags, 0644));
     if (c->plan->flags & NSB_PLAN_NO_OPENAT2) {
-        long fd = nsb_walk(base, path, beneath);
+        long fd = nsb_walk(base, path, beneath, 0);
         if (fd >= 0 && (flags & O_DIRECTORY)) {
             struct stat st;
             long r = nsb_sys4(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH);
@@ -170,6 +175,32 @@ long nsb_open_path(struct child *c, const struct nsb_op *op, const char *path, i
         how.flags = (__u64)(O_CLOEXEC | O_PATH | (flags & O_DIRECTORY));
         how.resolve = (beneath ? RESOLVE_BENEATH : RESOLVE_IN_ROOT) | RESOLVE_NO_MAGICLINKS;
         return NSB_RETRY(nsb_sys4(SYS_openat2, base, path[0] ? path : ".", &how, sizeof(how)));
+    }
+#else
+    return -ENOSYS;
+#endif
+}
+
+/* A host path that must hold no symlink (NSB_F_SRC_NOSYMLINKS): the plan took
+ * its canonical form, so a symlink now means someone swapped one in (a
+ * container that can write there, pointing another's rootfs at /): refuse. */
+static long nsb_open_host(struct child *c, const char *path)
+{
+    if (c->plan->flags & NSB_PLAN_NO_OPENAT2) {
+        long root = nsb_sys4(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0), fd;
+        if (root < 0)
+            return root;
+        fd = nsb_walk((int)root, path, 0, 1);
+        nsb_sys1(SYS_close, root);
+        return fd;
+    }
+#if NSB_HAS_OPENAT2
+    {
+        struct open_how how;
+        nsb_memzero(&how, sizeof(how));
+        how.flags = (__u64)(O_CLOEXEC | O_PATH);
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        return NSB_RETRY(nsb_sys4(SYS_openat2, AT_FDCWD, path, &how, sizeof(how)));
     }
 #else
     return -ENOSYS;
@@ -388,11 +419,12 @@ static long nsb_clone_tree(struct child *c, const struct nsb_op *op)
         c->regs[op->reg] = -1;
         return fd;
     }
-    if (op->flags & NSB_F_SRC_IN_ROOT) {
+    if (op->flags & (NSB_F_SRC_IN_ROOT | NSB_F_SRC_NOSYMLINKS)) {
         struct nsb_op src = *op;
         long sfd, tree;
         src.flags = NSB_F_IN_ROOT;
-        sfd = nsb_open_path(c, &src, op->s1, O_PATH);
+        sfd = (op->flags & NSB_F_SRC_NOSYMLINKS) ? nsb_open_host(c, op->s1)
+                                                 : nsb_open_path(c, &src, op->s1, O_PATH);
         if (sfd < 0)
             return sfd;
         tree = nsb_sys3(SYS_open_tree, sfd, "", flags | AT_EMPTY_PATH);
@@ -415,8 +447,17 @@ long op_bind(struct child *c, const struct nsb_op *op)
         return tree;
     if (op->a || op->b)
         r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | rec, op->a, op->b, 0);
-    if (r >= 0)
+    if (r >= 0 && (op->flags & NSB_F_ROOT_REG) && (op->flags & NSB_F_SRC_NOSYMLINKS)) {
+        /* the rootfs onto itself: the target is the source, resolved alike */
+        long tfd = nsb_open_host(c, op->s2);
+        r = tfd;
+        if (tfd >= 0) {
+            r = nsb_move_to((int)tree, (int)tfd);
+            nsb_sys1(SYS_close, tfd);
+        }
+    } else if (r >= 0) {
         r = nsb_attach(c, op, (int)tree);
+    }
     if (r >= 0 && op->c)
         r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | rec, 0, 0, op->c);
     if (r >= 0 && (op->flags & NSB_F_ROOT_REG)) {
@@ -471,8 +512,16 @@ long op_mount(struct child *c, const struct nsb_op *op)
             return sfd;
         nsb_fd_path(sbuf, sfd);
         src = sbuf;
+    } else if (src && (op->flags & NSB_F_SRC_NOSYMLINKS)) {
+        sfd = nsb_open_host(c, src);
+        if (sfd < 0)
+            return sfd;
+        nsb_fd_path(sbuf, sfd);
+        src = sbuf;
     }
-    if (op->flags & (NSB_F_IN_ROOT | NSB_F_BENEATH)) {
+    if ((op->flags & NSB_F_ROOT_REG) && sfd >= 0) {
+        dst = sbuf; /* the rootfs onto itself: the object just resolved */
+    } else if (op->flags & (NSB_F_IN_ROOT | NSB_F_BENEATH)) {
         tfd = nsb_open_path(c, op, dst, O_PATH);
         if (tfd < 0) {
             if (sfd >= 0)
@@ -490,8 +539,10 @@ long op_mount(struct child *c, const struct nsb_op *op)
     if (r < 0)
         return r;
     if (op->flags & NSB_F_ROOT_REG) {
-        /* the rootfs, bound onto itself: a host path */
-        long fd = nsb_sys4(SYS_openat, AT_FDCWD, op->s2, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+        /* the rootfs, bound onto itself: walked again, it is the new mount */
+        long fd = (op->flags & NSB_F_SRC_NOSYMLINKS)
+                      ? nsb_open_host(c, op->s2)
+                      : nsb_sys4(SYS_openat, AT_FDCWD, op->s2, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0)
             return fd;
         nsb_keep(c, 0, fd);

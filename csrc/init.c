@@ -109,20 +109,33 @@ void nsb_init_main(long *sp)
     int pipefd[2], status = 0, main_done = 0;
     int32_t err;
 
+    /* first of all: exec resets dumpability, and no process of the container
+     * may read this one's fds (the socket to the spawner) or memory */
+    nsb_sys5(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (argc < 6 || !(nsb_streq(argv[4], "--") || nsb_streq(argv[4], "--exec"))) {
         init_puts("nsb-init: the container init of pynsbind, started by its spawn engine\n");
         init_exit(2);
     }
-    sync_fd = nsb_atou(argv[1]);
+    /* "-": no socket (a sealed exec in a pid namespace that has other processes
+     * already: it may not hold one there; the spawn checked the command first) */
+    sync_fd = nsb_streq(argv[1], "-") && argv[4][2] ? -1 : nsb_atou(argv[1]);
     abi = nsb_atou(argv[2]);
     exec_op = nsb_atou(argv[3]);
-    if (sync_fd < 0 || exec_op < 0) {
+    if ((sync_fd < 0 && !argv[4][2]) || exec_op < 0) {
         init_puts("nsb-init: bad arguments\n");
         init_exit(2);
     }
-    /* exec resets dumpability; no process of the container may read this one's
-     * fds (the socket to the spawner) or memory */
-    nsb_sys5(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (sync_fd < 0) {
+        nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
+        r = init_exec(argv + 5, envp);
+        init_puts("nsb-init: cannot exec ");
+        init_puts(argv[5]);
+        init_puts(r == -ENOENT ? ": no such file or directory\n"
+                  : r == -EACCES ? ": permission denied\n"
+                  : r == -ENOEXEC ? ": exec format error\n"
+                                 : ": exec failed\n");
+        init_exit(r == -ENOENT ? 127 : 126);
+    }
     if (abi != NSB_ABI_VERSION) {
         init_send((int)sync_fd, NSB_MSG_ERROR, (int32_t)exec_op, EPROTO, 0);
         init_exit(127);

@@ -52,7 +52,11 @@ enum nsb_op_kind {
     NSB_OP_EXEC = 34,    /* execve p (argv) q (envp): s1 the name, s2 the PATH to search, or execveat fd slot `fd` */
     NSB_OP_SETSID = 35,  /* setsid(): a new session, no controlling terminal */
     NSB_OP_DUMPABLE = 37,/* prctl(PR_SET_DUMPABLE, a) */
-    NSB_OP_KEYRING = 38  /* join a new anonymous session keyring */
+    NSB_OP_KEYRING = 38, /* join a new anonymous session keyring */
+    NSB_OP_WIPE = 39,    /* zero this process's memory from a to b (its copy of the caller's
+                            argv and environ, before a process of it becomes visible) */
+    NSB_OP_FINDEXEC = 40 /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would find,
+                            or its errno: an exec that cannot report its own failure follows */
 };
 
 /* nsb_op.flags */
@@ -65,6 +69,8 @@ enum nsb_op_kind {
 #define NSB_F_SRC_IN_ROOT 128    /* BIND: s1 is resolved in the container root too */
 #define NSB_F_BENEATH 256        /* s2 is relative to register reg, resolved beneath it */
 #define NSB_F_KEEP_PERMITTED 512 /* CAPS: leave the permitted set whole (exec derives it) */
+#define NSB_F_SRC_NOSYMLINKS 1024 /* BIND/MOUNT: s1, a host path, must have no symlink (its
+                                     canonical form was taken when the plan was made) */
 
 struct nsb_op {
     uint32_t kind;
@@ -107,6 +113,7 @@ struct nsb_pact {
 #define NSB_PLAN_LEGACY_CLONE 4  /* use clone(2), never clone3 */
 #define NSB_PLAN_KEEP_SYNC 8     /* the init keeps the sync socket: wait for EXEC_OK, return it */
 #define NSB_PLAN_NO_OPENAT2 16   /* resolve paths in the root without openat2 (legacy mount mode) */
+#define NSB_PLAN_WATCH_STOPS 32  /* the child is visible to others while set up: a stop fails it */
 
 struct nsb_plan {
     uint32_t abi;
@@ -127,7 +134,8 @@ enum nsb_stage {
     NSB_STAGE_PACT = 2,   /* a parent action (op = its index) */
     NSB_STAGE_HELPER = 3, /* a helper exited non-zero (err = its status) */
     NSB_STAGE_CHILD = 4,  /* an op in the child (op = its index) */
-    NSB_STAGE_INIT = 5    /* the container init (op = the exec op) */
+    NSB_STAGE_INIT = 5,   /* the container init (op = the exec op) */
+    NSB_STAGE_STOPPED = 6 /* the process being set up was stopped (SIGSTOP) from inside */
 };
 
 struct nsb_result {

@@ -13,9 +13,12 @@
 #define NSB_RAWSYS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #define NSB_RAW_SYSCALLS 1
@@ -166,6 +169,60 @@ static inline long nsb_exec_search(const char *name, const char *path, char *con
             buf[dlen] = '/';
             nsb_memcpy(buf + dlen + 1, name, nlen + 1);
             r = nsb_sys3(SYS_execve, buf, argv, envp);
+            if (r == -EACCES)
+                err = r;
+            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)
+                return r;
+        }
+        if (!*end)
+            break;
+        dir = end + 1;
+    }
+    return err;
+}
+
+/* Whether execve(path) could work: executable for this process and a regular
+ * file; 0 or -errno (what execve would most likely say). */
+static inline long nsb_can_exec(const char *path)
+{
+    struct stat st;
+    long r = nsb_sys4(SYS_faccessat, AT_FDCWD, path, X_OK, 0);
+    if (r < 0)
+        return r;
+    r = nsb_sys4(SYS_newfstatat, AT_FDCWD, path, &st, 0);
+    if (r < 0)
+        return r;
+    return S_ISREG(st.st_mode) ? 0 : -EACCES;
+}
+
+/* What execve of `name` would find, searched in the colon-separated `path`
+ * (NULL: the name as it is) as nsb_exec_search does: 0 or -errno. */
+static inline long nsb_find_exec(const char *name, const char *path)
+{
+    char buf[4096];
+    size_t nlen = nsb_strlen(name);
+    long r, err = -ENOENT;
+    const char *dir = path;
+    if (!path)
+        return nsb_can_exec(name);
+    for (;;) {
+        const char *end = dir;
+        size_t dlen;
+        while (*end && *end != ':')
+            end++;
+        dlen = (size_t)(end - dir);
+        if (dlen + 1 + nlen + 1 <= sizeof(buf)) {
+            if (dlen == 0) {
+                buf[0] = '.';
+                dlen = 1;
+            } else {
+                nsb_memcpy(buf, dir, dlen);
+            }
+            buf[dlen] = '/';
+            nsb_memcpy(buf + dlen + 1, name, nlen + 1);
+            r = nsb_can_exec(buf);
+            if (r == 0)
+                return 0;
             if (r == -EACCES)
                 err = r;
             else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)

@@ -263,6 +263,14 @@ static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_
     return 0;
 }
 
+/* Whether pid is a child of this process (without reaping or waiting). */
+static int nsb_is_child(int pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    return waitid(P_PID, (id_t)pid, &si, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT) == 0;
+}
+
 /* ---- seccomp notify ------------------------------------------------------ */
 
 static int nsb_is_listener(int fd)
@@ -391,7 +399,8 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
 {
     struct nsb_ctx ctx;
     int sv[2], pidfd = -1, cgfd = -1, forks, failed = 0, exec_ok = 0, listener = -1;
-    int dumpable, listener_hup = 0, exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
+    int dumpable, listener_hup = 0, watch_stops = (plan->flags & NSB_PLAN_WATCH_STOPS) != 0;
+    int exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
     struct nsb_exes exes;
     long pid, cur, middle = -1;
     char *stack = MAP_FAILED;
@@ -506,12 +515,17 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     for (;;) {
         struct nsb_msg m;
         ssize_t n;
-        if (listener >= 0 && !listener_hup) {
-            /* the container's filter has a notify listener: until the command
-             * runs, its notifications come from our own last steps (the sealed
-             * exec, the init): let them through */
+        if (watch_stops || (listener >= 0 && !listener_hup)) {
+            /* Two things may need the parent while it waits for a message:
+             * the container's filter has a notify listener (until the command
+             * runs, its notifications come from our own last steps: let them
+             * through), and a process in a pid namespace others share can be
+             * stopped by them (SIGSTOP) while it is set up (look, rather than
+             * wait for ever) */
             struct pollfd pf[2] = {{sv[0], POLLIN, 0}, {listener, POLLIN, 0}};
-            if (poll(pf, 2, -1) < 0) {
+            int npf = (listener >= 0 && !listener_hup) ? 2 : 1;
+            int pr = poll(pf, (nfds_t)npf, watch_stops ? 50 : -1);
+            if (pr < 0) {
                 if (errno == EINTR)
                     continue;
                 if (!failed) {
@@ -521,10 +535,26 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
                 failed = 1;
                 break;
             }
-            if (pf[1].revents & POLLIN)
-                listener_hup = nsb_notif_engine(listener, (int)cur, &exes, res);
-            else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL))
-                listener_hup = 1;
+            if (pr == 0) {
+                siginfo_t si;
+                memset(&si, 0, sizeof(si));
+                if (waitid(P_PID, (id_t)cur, &si, WSTOPPED | WNOHANG | WNOWAIT) == 0 &&
+                    si.si_pid == cur && si.si_code == CLD_STOPPED) {
+                    if (!failed) {
+                        res->stage = NSB_STAGE_STOPPED;
+                        res->err = EINTR;
+                    }
+                    failed = 1;
+                    break;
+                }
+                continue;
+            }
+            if (npf == 2) {
+                if (pf[1].revents & POLLIN)
+                    listener_hup = nsb_notif_engine(listener, (int)cur, &exes, res);
+                else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL))
+                    listener_hup = 1;
+            }
             if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
         }
@@ -562,9 +592,11 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
                 failed = 1;
                 break;
             }
-        } else if (m.type == NSB_MSG_PID && forks && middle < 0 && m.val > 0) {
-            /* once, from the middle process of the plan's second fork; the
-             * processes after it can never change which pid is ours */
+        } else if (m.type == NSB_MSG_PID && forks && middle < 0 && m.val > 0 &&
+                   m.val <= INT32_MAX && nsb_is_child((int)m.val)) {
+            /* once, from the middle process of the plan's second fork (and a
+             * child of ours: CLONE_PARENT); the processes after it can never
+             * change which pid is ours */
             middle = cur;
             cur = m.val;
         } else if (m.type == NSB_MSG_LISTENER && listener < 0 && !failed) {

@@ -26,6 +26,7 @@ from pynsbind.lowlevel import Capability, MountAttr, MountFlags, Namespace
 from pynsbind.spec import (
     DEFAULT_DEVICES,
     DEFAULT_MASKED_PATHS,
+    DEFAULT_PATH,
     DEFAULT_READONLY_PATHS,
     IdMap,
     Mount,
@@ -253,6 +254,10 @@ class _Compiler:
         self.modern = (
             feats.new_mount_api and feats.mount_setattr and feats.openat2 and not opts.legacy_mount
         )
+        # host paths (the rootfs, bind sources) may hold no symlink: checked
+        # now, and again by the child at each spawn (NSB_F_SRC_NOSYMLINKS), so
+        # that one swapped in meanwhile (by a container that can write there)
+        # cannot point a container at the host's own tree
         self.root: str | None = spec.rootfs
         self.euid = os.geteuid()
         self.step = 0
@@ -296,6 +301,7 @@ class _Compiler:
         if self.ns & Namespace.MNT and not self.modern and not self.opts.legacy_mount:
             _refuse_silent_legacy(self.f)
         if spec.rootfs is not None:
+            _no_symlinks(spec.rootfs, "rootfs", "")
             st = _stat(spec.rootfs, "rootfs", "")
             if not stat.S_ISDIR(st.st_mode):
                 raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
@@ -311,7 +317,15 @@ class _Compiler:
         if not self.modern:
             plan.flags |= lib.NSB_PLAN_NO_OPENAT2
         if spec.init:
+            if spec.joined & Namespace.PID:
+                raise SpecError(
+                    "init",
+                    "an init in a joined pid namespace would hold the socket to this process "
+                    "where the namespace's processes can reach it; spawn without init=True",
+                )
             plan.flags |= lib.NSB_PLAN_KEEP_SYNC
+        if spec.joined & Namespace.PID:
+            plan.flags |= lib.NSB_PLAN_WATCH_STOPS
         if self.exposed:
             plan.add("DUMPABLE", "make the process non-dumpable (it will be visible)", a=0)
         self.namespaces()
@@ -341,6 +355,15 @@ class _Compiler:
             plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
         if spec.die_with_parent:
             plan.add("PDEATHSIG", "set the parent-death signal", a=int(signal.SIGKILL))
+        if spec.oom_score_adj is not None:
+            # through the caller's /proc, before any namespace is joined (a
+            # joined mount namespace has another /proc, whose self is not us)
+            plan.add(
+                "WRITE",
+                f"set oom_score_adj {spec.oom_score_adj}",
+                s1=str(spec.oom_score_adj),
+                s2="/proc/self/oom_score_adj",
+            )
         if joins:
             # a user namespace first: the others are then joined with its rights
             joins.sort(key=lambda j: 0 if j[0] & Namespace.USER else 1)
@@ -363,13 +386,6 @@ class _Compiler:
         else:
             plan.clone_flags = int(early)
         self.maps_and_attach(early)
-        if spec.oom_score_adj is not None:
-            plan.add(
-                "WRITE",
-                f"set oom_score_adj {spec.oom_score_adj}",
-                s1=str(spec.oom_score_adj),
-                s2="/proc/self/oom_score_adj",
-            )
         if late:
             plan.add("UNSHARE", f"unshare {late!r}", a=int(late))
         if spec.offset_pairs:
@@ -385,8 +401,12 @@ class _Compiler:
         if forks:
             if joined & Namespace.PID:
                 # the new process appears among the container's: it gets no fd
-                # of the caller's but those the container is given
+                # of the caller's but those the container is given, and its
+                # copy of the caller's argv and environ (which /proc/N/cmdline
+                # shows to anyone) is wiped first
                 self.fds("close the caller's fds before entering the pid namespace", early=True)
+                for start, end, what in _own_arg_env():
+                    plan.add("WIPE", f"wipe the copy of the caller's {what}", a=start, b=end)
             plan.add("FORK", "fork into the pid namespace")
             if spec.die_with_parent:
                 plan.add("PDEATHSIG", "set the parent-death signal", a=int(signal.SIGKILL))
@@ -525,7 +545,7 @@ class _Compiler:
                     s1=self.root,
                     s2=self.root,
                     a=int(MountAttr.NODEV),
-                    flags=lib.NSB_F_RECURSIVE | lib.NSB_F_ROOT_REG,
+                    flags=lib.NSB_F_RECURSIVE | lib.NSB_F_ROOT_REG | lib.NSB_F_SRC_NOSYMLINKS,
                 )
             else:
                 plan.add(
@@ -534,7 +554,7 @@ class _Compiler:
                     s1=self.root,
                     s2=self.root,
                     a=int(MountFlags.BIND | MountFlags.REC),
-                    flags=lib.NSB_F_ROOT_REG,
+                    flags=lib.NSB_F_ROOT_REG | lib.NSB_F_SRC_NOSYMLINKS,
                 )
                 plan.add(
                     "REMOUNT",
@@ -657,9 +677,13 @@ class _Compiler:
         nodev = kind not in ("devpts", "dev")
         device_bind = False
         st = None
+        host_source = 0
         if kind == "bind":
             assert m.source is not None
             st = _stat(m.source, "mounts", "bind source ")
+            if m.source not in ("/proc", "/sys"):
+                _no_symlinks(m.source, "mounts", "bind source ")
+                host_source = lib.NSB_F_SRC_NOSYMLINKS
             device_bind = stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
             nodev = not device_bind  # a device node bound by name is one the spec allows
         attrs = (
@@ -684,7 +708,13 @@ class _Compiler:
             desc = f"bind {m.source} on {m.target}"
             if self.modern:
                 op = plan.add(
-                    "BIND", desc, s1=m.source, s2=t, a=int(attrs), c=prop, flags=inroot | rec
+                    "BIND",
+                    desc,
+                    s1=m.source,
+                    s2=t,
+                    a=int(attrs),
+                    c=prop,
+                    flags=inroot | rec | host_source,
                 )
             else:
                 op = plan.add(
@@ -693,7 +723,7 @@ class _Compiler:
                     s1=m.source,
                     s2=t,
                     a=int(MountFlags.BIND | (MountFlags.REC if rec else 0)),
-                    flags=inroot,
+                    flags=inroot | host_source,
                 )
                 if msflags:
                     plan.add(
@@ -835,13 +865,13 @@ class _Compiler:
 
     # -- process --
 
-    def fds(self, desc: str, *, early: bool = False) -> int:
+    def fds(self, desc: str, *, early: bool = False, keep_sync: bool = True) -> int:
         """The FDS op: stdio in place, the spec's pass_fds kept, every other fd
         closed.  The last one also moves the sync socket where the sealed exec
         (or the init) finds it; returns that fd number."""
         spec = self.spec
         sync_target = -1
-        if not early:
+        if not early and keep_sync:
             sync_target = 3
             while sync_target in spec.pass_fds:
                 sync_target += 1
@@ -910,15 +940,24 @@ class _Compiler:
         plan.add("UMASK", f"set umask {spec.umask:04o}", a=spec.umask)
         plan.add("CHDIR", f"change directory to {spec.cwd}", s2=spec.cwd)
         env = [f"{k}={v}" for k, v in spec.env_pairs]
-        sync_target = self.fds("set up stdio and close the other fds")
-        self.seccomp(bounding)
         cmd = spec.args[0]
+        search = lib.NSB_F_SEARCH_PATH if "/" not in cmd else 0
+        # A process others can see (self.exposed) execs the sealed init without
+        # the socket to this process: the init is dumpable for a moment after its
+        # exec, and anything in the namespace could take the socket then.  What
+        # its exec of the command would say is found out here first instead.
+        detached = self.exposed and not spec.init
+        if detached:
+            path = spec.environ.get("PATH", DEFAULT_PATH)
+            plan.add("FINDEXEC", f"exec {cmd!r}", s1=cmd, s2=path, flags=search)
+        sync_target = self.fds("set up stdio and close the other fds", keep_sync=not detached)
+        self.seccomp(bounding)
         # Every container process is exec'd by the sealed copy of the init (an
         # in-memory, write-sealed file): its /proc/self/exe is never a host file
         index = len(plan.ops)
         argv = [
             "nsb-init",
-            str(sync_target),
+            "-" if detached else str(sync_target),
             str(lib.NSB_ABI_VERSION),
             str(index),
             "--" if spec.init else "--exec",
@@ -931,7 +970,7 @@ class _Compiler:
             argv=argv,
             env=env,
             s1=cmd,
-            flags=lib.NSB_F_SEARCH_PATH if "/" not in cmd else 0,
+            flags=search,
         )
 
     def seccomp(self, caps: frozenset[Capability]) -> None:
@@ -961,6 +1000,25 @@ class _Compiler:
 
 
 _MAGIC = {"proc": 0x9FA0, "sysfs": 0x62656572}
+
+
+_arg_env: list[tuple[int, int, str]] | None = None
+
+
+def _own_arg_env() -> list[tuple[int, int, str]]:
+    """Where this process's argv and environ strings are (fields 48-51 of
+    /proc/self/stat): what a copy of it shows in /proc/N/cmdline and environ."""
+    global _arg_env
+    if _arg_env is None:
+        try:
+            with open("/proc/self/stat", "rb") as f:
+                data = f.read()
+            fields = data[data.rindex(b")") + 2 :].split()
+            a0, a1, e0, e1 = (int(x) for x in fields[45:49])
+            _arg_env = [(a0, a1, "argv"), (e0, e1, "environ")]
+        except (OSError, ValueError):
+            _arg_env = []
+    return _arg_env
 
 
 def _guards(paths: Sequence[str] | None, defaults: Sequence[str]) -> list[tuple[str, bool]]:
@@ -1012,6 +1070,23 @@ def _refuse_silent_legacy(feats: Features) -> None:
             stage="parent",
             step="features",
         )
+
+
+def _no_symlinks(path: str, field: str, what: str) -> None:
+    """SpecError when a component of the host path ``path`` is a symlink."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        here = "/" + "/".join(parts[:i])
+        try:
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                raise SpecError(
+                    field,
+                    f"{what}{path!r} goes through the symlink {here!r} -> "
+                    f"{os.readlink(here)!r}: give the path without symlinks "
+                    f"({os.path.realpath(path)!r}), so that nobody can swap one in",
+                )
+        except FileNotFoundError:
+            return  # _stat says it is missing
 
 
 def _stat(path: str, field: str, what: str) -> os.stat_result:

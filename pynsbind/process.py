@@ -44,6 +44,7 @@ _STAGES = {
     lib.NSB_STAGE_HELPER: "helper",
     lib.NSB_STAGE_CHILD: "child",
     lib.NSB_STAGE_INIT: "init",
+    lib.NSB_STAGE_STOPPED: "stopped",
 }
 
 
@@ -206,6 +207,14 @@ def _error(plan: _plan.Plan, res: Any) -> SpawnError:
         return SpawnError(err, msg, stage=where, op=index + 1, op_count=n, step=op.desc)
     if stage == lib.NSB_STAGE_INIT:
         return SpawnError(err, f"the container init failed: {strerror(err)}", stage=where)
+    if stage == lib.NSB_STAGE_STOPPED:
+        return SpawnError(
+            errno.EINTR,
+            "the process being set up was stopped (SIGSTOP) by something in the namespaces it "
+            "joined; it was killed",
+            stage="stopped",
+            step="setup",
+        )
     if stage == lib.NSB_STAGE_PACT and 0 <= index < len(plan.pacts):
         desc = plan.pacts[index].desc
         hint = ""
@@ -679,6 +688,7 @@ class Process:
             no_new_privs=base.no_new_privs,
             rlimits={res: (soft, hard) for res, soft, hard in base.rlimit_triples},
             seccomp=base.seccomp,
+            oom_score_adj=base.oom_score_adj,
             cgroup=None if self._cg is None else self._cg.cgroup,
         )
         return spawn(spec, stdin=stdin, stdout=stdout, stderr=stderr)

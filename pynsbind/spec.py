@@ -506,6 +506,11 @@ def _freeze_maps(value: object, where: str) -> tuple[IdMap, ...]:
             raise SpecError(where, f"expected IdMap or (inside, outside, count): {item!r}")
     if len(maps) > 340:
         raise SpecError(where, "the kernel takes at most 340 lines")
+    text = sum(len(f"{m.inside} {m.outside} {m.count}\n") for m in maps)
+    if text > 4096:
+        raise SpecError(
+            where, f"the map is {text} bytes as text; the kernel takes at most 4096 in one write"
+        )
     spans = sorted((m.inside, m.inside + m.count) for m in maps)
     outs = sorted((m.outside, m.outside + m.count) for m in maps)
     for a, b in (*itertools.pairwise(spans), *itertools.pairwise(outs)):
