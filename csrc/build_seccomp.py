@@ -14,6 +14,7 @@ declared in the ``BEGIN CDEF``/``END CDEF`` block of csrc/seccomp_glue.h.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import shutil
@@ -89,9 +90,22 @@ def _glue_cdef() -> str:
     return text[start : text.index("/* END CDEF */")]
 
 
-def _libseccomp() -> tuple[list[str], list[str], list[str]]:
-    """Include dirs, library dirs and libraries of libseccomp: from pkg-config
-    where it is installed, else the plain ``-lseccomp``."""
+def _has_header() -> bool:
+    """Whether the C compiler finds <seccomp.h> (libseccomp's development files)."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        return True  # let the build say what is missing
+    res = subprocess.run(
+        [cc, "-E", "-x", "c", "-"], input="#include <seccomp.h>\n", capture_output=True, text=True
+    )
+    return res.returncode == 0
+
+
+def _libseccomp() -> tuple[list[str], list[str], list[str], list[str]]:
+    """Include dirs, library dirs, libraries and link arguments for libseccomp:
+    from pkg-config where its development files are installed, else the plain
+    ``-lseccomp``; without them (no header), the library itself by its soname,
+    with pynsbind's own declarations (csrc/seccomp_compat.h)."""
     pkg_config = shutil.which("pkg-config")
     if pkg_config is not None:
         res = subprocess.run(
@@ -103,11 +117,14 @@ def _libseccomp() -> tuple[list[str], list[str], list[str]]:
                 [f[2:] for f in flags if f.startswith("-I")],
                 [f[2:] for f in flags if f.startswith("-L")],
                 [f[2:] for f in flags if f.startswith("-l")] or ["seccomp"],
+                [],
             )
-    return [], [], ["seccomp"]
+    if _has_header():
+        return [], [], ["seccomp"], []
+    return [], [], [], ["-l:libseccomp.so.2"]
 
 
-_include_dirs, _library_dirs, _libraries = _libseccomp()
+_include_dirs, _library_dirs, _libraries, _link_args = _libseccomp()
 
 ffi = FFI()
 ffi.cdef(LIBSECCOMP_CDEF + _glue_cdef() + "\n".join(f"#define {name} ..." for name in CONSTANTS))
@@ -120,7 +137,7 @@ ffi.set_source(
     libraries=_libraries,
     define_macros=[("NSB_VERSION", f'"{_version()}"')],
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"],
-    extra_link_args=["-Wl,-z,now"],
+    extra_link_args=["-Wl,-z,now", *_link_args],
 )
 
 if __name__ == "__main__":

@@ -20,7 +20,11 @@
 #include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/socket.h>
+#if __has_include(<seccomp.h>) && !defined(NSB_SECCOMP_COMPAT)
 #include <seccomp.h>
+#else
+#include "seccomp_compat.h" /* the library without its headers (see there) */
+#endif
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 

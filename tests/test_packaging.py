@@ -60,3 +60,48 @@ def test_sdist_and_wheel_build_install_and_guard_their_version(tmp_path: Path) -
     res = subprocess.run([py, "-c", "import pynsbind.lowlevel"], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode != 0
     assert "ImportError" in res.stderr and "stale" in res.stderr and "0.0.0-stale" in res.stderr
+
+
+_VALUES = """
+#include <stdio.h>
+#include "seccomp_glue.h"
+int main(void) {
+    const struct scmp_version *v = seccomp_version();
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(1), seccomp_syscall_resolve_name("mkdir"),
+                                    0, NULL);
+    printf("%u %d\\n", v->major, rc);
+    printf("%u %u %u %u %u %u %u %u %u\\n", SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD,
+           SCMP_ACT_KILL, SCMP_ACT_TRAP, SCMP_ACT_NOTIFY, SCMP_ACT_ERRNO(13), SCMP_ACT_TRACE(7),
+           SCMP_ACT_LOG, SCMP_ACT_ALLOW);
+    printf("%u %u %u %u %u %u %u %u\\n", SCMP_ARCH_NATIVE, SCMP_ARCH_X86, SCMP_ARCH_X86_64,
+           SCMP_ARCH_X32, SCMP_ARCH_ARM, SCMP_ARCH_AARCH64, SCMP_ARCH_S390, SCMP_ARCH_S390X);
+    printf("%d %d %d %d %d %d\\n", SCMP_FLTATR_ACT_DEFAULT, SCMP_FLTATR_ACT_BADARCH,
+           SCMP_FLTATR_CTL_NNP, SCMP_FLTATR_CTL_TSYNC, SCMP_FLTATR_CTL_OPTIMIZE,
+           SCMP_FLTATR_API_SYSRAWRC);
+    printf("%d %d %d %d %d %d %d\\n", SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ,
+           SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ);
+    printf("%zu %zu\\n", sizeof(struct scmp_arg_cmp), offsetof(struct scmp_arg_cmp, datum_b));
+    seccomp_release(ctx);
+    return 0;
+}
+"""
+
+
+def test_libseccomp_without_its_headers(tmp_path: Path) -> None:
+    """A machine with libseccomp but not its development files builds
+    pynsbind._seccomp with csrc/seccomp_compat.h, linked by soname: each value
+    and layout there matches <seccomp.h> (installed here), and the library
+    answers through those declarations."""
+    if subprocess.run(["cc", "-E", "-x", "c", "-"], input="#include <seccomp.h>\n",
+                      capture_output=True, text=True).returncode != 0:
+        pytest.skip("no <seccomp.h> here to compare with")
+    src = tmp_path / "values.c"
+    src.write_text(_VALUES)
+    out = {}
+    for name, extra in (("header", ["-lseccomp"]), ("compat", ["-DNSB_SECCOMP_COMPAT", "-l:libseccomp.so.2"])):
+        exe = tmp_path / name
+        run("cc", "-std=gnu11", "-Wall", "-Werror", f"-I{ROOT / 'csrc'}", "-o", exe, src, *extra)
+        out[name] = run(exe).stdout
+    assert out["compat"] == out["header"]
+    assert out["compat"].split("\n")[0].split()[1] == "0"  # the rule was taken
