@@ -4,6 +4,7 @@ compiled extension refuses to load against another package version."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -105,3 +106,57 @@ def test_libseccomp_without_its_headers(tmp_path: Path) -> None:
         out[name] = run(exe).stdout
     assert out["compat"] == out["header"]
     assert out["compat"].split("\n")[0].split()[1] == "0"  # the rule was taken
+
+
+def _readme_first_command() -> str:
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("```sh\n") + len("```sh\n") :]
+    return block[: block.index("```")].strip()
+
+
+@pytest.mark.parametrize("who", ["root", "user"])
+def test_the_readmes_first_command_works_as_written(who: str) -> None:
+    """The README's first command, exactly as written, in a copy of the
+    checkout: as root (no sudo) and as an unprivileged user made for the test."""
+    import shutil
+    import tempfile
+
+    command = _readme_first_command()
+    tmp_path = Path(tempfile.mkdtemp(prefix="pynsbind-readme-"))
+    try:
+        _run_readme(command, tmp_path, who)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _run_readme(command: str, tmp_path: Path, who: str) -> None:
+    import pwd
+    import shutil
+
+    work = tmp_path / "checkout"
+    files = run("git", "ls-files", cwd=ROOT).stdout.split("\n")
+    for name in filter(None, files):
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, work / name)
+    argv = ["sh", "-c", command]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    user = "pynsbind-readme"
+    if who == "user":
+        if shutil.which("useradd") is None:
+            pytest.skip("no useradd")
+        subprocess.run(["useradd", "-M", "-d", str(tmp_path), user], capture_output=True)
+        pw = pwd.getpwnam(user)
+        for path in (tmp_path, *tmp_path.rglob("*")):
+            os.lchown(path, pw.pw_uid, pw.pw_gid)
+        os.chmod(tmp_path, 0o755)
+        argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+    try:
+        res = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        if who == "user":
+            subprocess.run(["userdel", user], capture_output=True)
+    lines = res.stdout.splitlines()
+    assert lines[:2] == ["sandbox", "pid 2"], (res.stdout, res.stderr[-2000:])
+    assert "uid=0(root)" in res.stdout
+    assert "Read-only file system" in res.stderr
+    assert res.returncode == 1  # touch's status
