@@ -1078,15 +1078,19 @@ def _no_symlinks(path: str, field: str, what: str) -> None:
     for i in range(1, len(parts) + 1):
         here = "/" + "/".join(parts[:i])
         try:
-            if stat.S_ISLNK(os.lstat(here).st_mode):
-                raise SpecError(
-                    field,
-                    f"{what}{path!r} goes through the symlink {here!r} -> "
-                    f"{os.readlink(here)!r}: give the path without symlinks "
-                    f"({os.path.realpath(path)!r}), so that nobody can swap one in",
-                )
+            is_link = stat.S_ISLNK(os.lstat(here).st_mode)
         except FileNotFoundError:
             return  # _stat says it is missing
+        if is_link:
+            try:
+                where = f" -> {os.readlink(here)!r}"
+            except OSError:  # changed meanwhile: all the more reason
+                where = ""
+            raise SpecError(
+                field,
+                f"{what}{path!r} goes through the symlink {here!r}{where}: give the path "
+                "without symlinks (os.path.realpath), so that nobody can swap one in",
+            )
 
 
 def _stat(path: str, field: str, what: str) -> os.stat_result:
