@@ -78,7 +78,9 @@ THREADS = (1, 2, 8)
 
 FLOOR = "C floor"
 FLOOR_LO = "ref: C floor + lo up"
+FLOOR_SEALED = "C floor + sealed exec + device cgroup"
 PYNSBIND = "pynsbind.run"
+PYNSBIND_DEFAULT = "pynsbind.run, default spec"
 TP_PYNSBIND = "pynsbind.run, threads in one process"
 TP_FLOOR = "C floor, processes in parallel"
 
@@ -346,6 +348,7 @@ class Bench:
         self.rootfs: Path | None = None
         self.floor: str | None = None
         self.spec: Any = None
+        self.default_spec: Any = None
         self.ids = 0
         self.left_behind: list[str] = []
         self.round_sizes: list[int] = []
@@ -374,13 +377,30 @@ class Bench:
                 check_command([self.floor, str(self.rootfs), "1", "lo"]),
                 functools.partial(self.floor_batch, lo=True),
             )
+            self.add(
+                FLOOR_SEALED,
+                "contender",
+                "the C floor, also doing what pynsbind always does: exec through a sealed "
+                "memfd copy of its init, a v1 devices cgroup per container",
+                self.setup_floor_sealed,
+                functools.partial(self.floor_batch, sealed=True),
+            )
         self.add(
             PYNSBIND,
             "contender",
-            "pynsbind.run(spec=...) in this process",
+            "pynsbind.run(spec=...) in this process (the profile, seccomp unconfined)",
             no_rootfs or self.setup_pynsbind,
             self.pynsbind_batch,
         )
+        if self.spec is not None:
+            self.add(
+                PYNSBIND_DEFAULT,
+                "reference",
+                "pynsbind.run(args, rootfs=...) with every default: the default seccomp "
+                "profile, proc, /dev, sysfs, masked and read-only paths",
+                "",
+                functools.partial(self.pynsbind_batch, default=True),
+            )
         self.add(
             "crun run",
             "contender",
@@ -465,6 +485,22 @@ class Bench:
             return why
         return check_command([self.floor, str(self.rootfs), "1"])
 
+    def init_path(self) -> str | None:
+        try:
+            import importlib.util
+
+            found = importlib.util.find_spec("pynsbind._nsbinit")
+        except ImportError:
+            return None
+        return None if found is None else found.origin
+
+    def setup_floor_sealed(self) -> str:
+        init = self.init_path()
+        if init is None:
+            return "pynsbind's init (pynsbind/_nsbinit) is not installed"
+        assert self.floor is not None
+        return check_command([self.floor, str(self.rootfs), "1", f"sealed={init}", "devices"])
+
     def setup_pynsbind(self) -> str:
         try:
             import pynsbind
@@ -487,7 +523,9 @@ class Bench:
             masked_paths=(),
             readonly_paths=(),
             env={"PATH": "/bin"},
+            seccomp="unconfined",
         )
+        self.default_spec = Spec(args=["/bin/true"], rootfs=str(self.rootfs))
         from pynsbind.spec import DEFAULT_CAPABILITIES
 
         if sorted(c.name for c in DEFAULT_CAPABILITIES) != sorted(DEFAULT_CAPS):
@@ -606,18 +644,20 @@ class Bench:
 
     # -- the runs --
 
-    def floor_batch(self, k: int, lo: bool = False) -> list[int]:
+    def floor_batch(self, k: int, lo: bool = False, sealed: bool = False) -> list[int]:
         assert self.floor is not None
         argv = [self.floor, str(self.rootfs), str(k), "each"] + (["lo"] if lo else [])
+        if sealed:
+            argv += ["lo", f"sealed={self.init_path()}", "devices"]
         res = subprocess.run(argv, capture_output=True, text=True)
         if res.returncode != 0:
             raise Failed(f"floor exited with status {res.returncode}: {res.stderr.strip()}")
         return [int(x) for x in res.stdout.split("\n")[1:] if x]
 
-    def pynsbind_batch(self, k: int) -> list[int]:
+    def pynsbind_batch(self, k: int, default: bool = False) -> list[int]:
         import pynsbind
 
-        run, spec = pynsbind.run, self.spec
+        run, spec = pynsbind.run, self.default_spec if default else self.spec
         times = []
         for _ in range(k):
             t0 = time.perf_counter_ns()
@@ -821,7 +861,15 @@ class Bench:
             }
 
         targets = [
-            target(PYNSBIND, FLOOR, "<=", 1.3),
+            target(
+                PYNSBIND,
+                FLOOR_SEALED,
+                "<=",
+                1.3,
+                "the floor doing what pynsbind cannot leave out: lo up, the sealed exec, "
+                "a device cgroup",
+            ),
+            target(PYNSBIND, FLOOR, "<=", 1.3, "against the bare floor"),
             target(
                 PYNSBIND,
                 FLOOR_LO,
@@ -841,6 +889,7 @@ class Bench:
                 "mounts": ["rootfs bound onto itself", "proc on /proc"],
                 "capabilities": "pynsbind default (14, runc/Docker's set); same for crun/runc",
                 "no_new_privs": True,
+                "seccomp": "none (pynsbind: seccomp='unconfined'; the default spec's line has it)",
             },
             "n": self.n,
             "quick": self.quick,
@@ -872,6 +921,10 @@ NOTES = [
     "the C floor does not bring lo up, set capabilities, no_new_privs or the "
     "supplementary groups; pynsbind, crun, runc and bwrap all bring lo up (the "
     "'C floor + lo up' line is the floor doing that too)",
+    "pynsbind always execs through a sealed memfd copy of its init, starts a new session "
+    "and session keyring, makes every mount but devpts nodev, and places the container "
+    "in a device cgroup (v1 devices here); 'C floor + sealed exec + device cgroup' is "
+    "the floor doing lo up, the sealed exec and the device cgroup the same way",
     "crun and runc also create a cgroup per container in every v1 hierarchy (their "
     "cgroupsPath), create default /dev nodes in the rootfs and write state files under "
     "--root; no seccomp, no masked or read-only paths, the same 14 capabilities and "

@@ -4,12 +4,20 @@
  * namespaces; in the child: / made private, the rootfs bound onto itself, proc
  * mounted, pivot_root, exec /bin/true; the parent waits for it.
  *
- *   floor ROOTFS N [each] [lo]
+ *   floor ROOTFS N [each] [lo] [sealed=INIT] [devices]
  *
  * prints the median and mean nanoseconds per container; with "each", then every
  * container's nanoseconds, one a line, in run order (what bench_spawn.py reads);
  * with "lo", the child also brings the loopback interface up before pivot_root,
  * as pynsbind, crun, runc and bwrap do in a new network namespace.
+ *
+ * The two defaults of pynsbind's that a container cannot opt out of, done the
+ * way a C program would:
+ *   sealed=INIT  exec the command through a sealed memfd copy of the static
+ *                program INIT (pynsbind's init in its "--exec" mode), made once;
+ *   devices      a cgroup of its own in the v1 devices hierarchy per container:
+ *                mkdir, deny all, allow the default devices, the child attached
+ *                by the parent before it goes on, rmdir once it is reaped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,8 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,11 +62,51 @@ static void loopback_up(void)
     close(s);
 }
 
-static void child(const char *rootfs, int lo)
+#define DEVICES "/sys/fs/cgroup/devices"
+static const char *const ALLOW[] = {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm",
+                                    "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
+                                    "c 5:2 rwm", "c 136:* rwm"};
+
+/* A sealed memfd copy of the program at path. */
+static int sealed_copy(const char *path)
+{
+    static char buf[1 << 20];
+    int in = open(path, O_RDONLY | O_CLOEXEC), fd;
+    ssize_t n;
+    if (in < 0)
+        die("open the init");
+    n = read(in, buf, sizeof(buf));
+    close(in);
+    if (n <= 0)
+        die("read the init");
+    fd = memfd_create("floor-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0 || write(fd, buf, (size_t)n) != n)
+        die("memfd");
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+        die("seal");
+    return fd;
+}
+
+static void write_file(int dir, const char *name, const char *const *values, int n)
+{
+    int fd = openat(dir, name, O_WRONLY | O_CLOEXEC), i;
+    if (fd < 0)
+        die(name);
+    for (i = 0; i < n; i++)
+        if (write(fd, values[i], strlen(values[i])) < 0)
+            die(name);
+    close(fd);
+}
+
+static void child(const char *rootfs, int lo, int sealed, int go)
 {
     char proc[4096];
     char *argv[] = {"/bin/true", NULL};
+    char *init_argv[] = {"nsb-init", "-", "2", "0", "--exec", "/bin/true", NULL};
     char *envp[] = {"PATH=/bin", NULL};
+    char c;
+    if (go >= 0 && read(go, &c, 1) != 1) /* the parent has attached it to its cgroup */
+        die("wait for the attach");
     if (lo)
         loopback_up();
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -74,7 +124,10 @@ static void child(const char *rootfs, int lo)
         die("umount old root");
     if (chdir("/") < 0)
         die("chdir /");
-    execve(argv[0], argv, envp);
+    if (sealed >= 0)
+        syscall(SYS_execveat, sealed, "", init_argv, envp, AT_EMPTY_PATH);
+    else
+        execve(argv[0], argv, envp);
     die("execve");
 }
 
@@ -95,20 +148,26 @@ int main(int argc, char **argv)
 {
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
                      CLONE_NEWCGROUP;
-    int n, i, each = 0, lo = 0;
+    int n, i, each = 0, lo = 0, sealed = -1, devices = 0, base = -1;
     uint64_t *t, *sorted, sum = 0;
     for (i = 3; i < argc; i++) {
         if (strcmp(argv[i], "each") == 0)
             each = 1;
         else if (strcmp(argv[i], "lo") == 0)
             lo = 1;
+        else if (strncmp(argv[i], "sealed=", 7) == 0)
+            sealed = sealed_copy(argv[i] + 7);
+        else if (strcmp(argv[i], "devices") == 0)
+            devices = 1;
         else
             argc = 0;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: floor ROOTFS N [each] [lo]\n");
+        fprintf(stderr, "usage: floor ROOTFS N [each] [lo] [sealed=INIT] [devices]\n");
         return 2;
     }
+    if (devices && (base = open(DEVICES, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        die(DEVICES " (a v1 devices hierarchy)");
     n = atoi(argv[2]);
     if (n <= 0)
         return 2;
@@ -118,9 +177,24 @@ int main(int argc, char **argv)
         die("calloc");
     for (i = 0; i < n; i++) {
         struct clone_args args;
-        int status, pidfd = -1;
+        int status, pidfd = -1, go[2] = {-1, -1}, cg = -1, procs = -1;
+        char name[64];
         uint64_t t0 = now();
         long pid;
+        if (devices) {
+            static const char *const deny[] = {"a"};
+            snprintf(name, sizeof(name), "pynsbind-bench-floor-%d-%d", (int)getpid(), i);
+            if (mkdirat(base, name, 0755) < 0)
+                die("mkdir the devices cgroup");
+            cg = openat(base, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (cg < 0)
+                die("open the devices cgroup");
+            write_file(cg, "devices.deny", deny, 1);
+            write_file(cg, "devices.allow", ALLOW, (int)(sizeof(ALLOW) / sizeof(ALLOW[0])));
+            procs = openat(cg, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+            if (procs < 0 || pipe2(go, O_CLOEXEC) < 0)
+                die("cgroup.procs");
+        }
         memset(&args, 0, sizeof(args));
         args.flags = flags | CLONE_PIDFD;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
@@ -129,10 +203,23 @@ int main(int argc, char **argv)
         if (pid < 0)
             die("clone3");
         if (pid == 0)
-            child(argv[1], lo);
+            child(argv[1], lo, sealed, go[0]);
+        if (devices) {
+            if (dprintf(procs, "%ld", pid) < 0 || write(go[1], "g", 1) != 1)
+                die("attach");
+            close(procs);
+            close(go[0]);
+            close(go[1]);
+        }
         if (waitpid((pid_t)pid, &status, 0) < 0)
             die("waitpid");
         close(pidfd);
+        if (devices) {
+            close(cg);
+            while (unlinkat(base, name, AT_REMOVEDIR) < 0)
+                if (errno != EBUSY)
+                    die("rmdir the devices cgroup");
+        }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             fprintf(stderr, "floor: child failed with status %d\n", status);
             return 1;

@@ -747,7 +747,10 @@ static int masked(const char *path)
     return n <= 0;
 }
 
-/* every procfs mounted in this container: read-only?, writable sysctls, masks */
+/* every procfs mounted in this container (whole: the mount's root is the
+ * filesystem's; the read-only binds of its files and directories inside it are
+ * part of its protection, not procfs of their own): read-only?, writable
+ * sysctls, masks */
 static void procsys(void)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -755,10 +758,11 @@ static void procsys(void)
     int first = 1, nproc = 0;
     printf("{\"procs\": [");
     while (f && fgets(line, sizeof(line), f)) {
-        char mp[2048], opts[512], fstype[64], path[2200];
+        char root[2048], mp[2048], opts[512], fstype[64], path[2200];
         char *dash = strstr(line, " - ");
-        if (!dash || sscanf(line, "%*s %*s %*s %*s %2047s %511s", mp, opts) != 2 ||
-            sscanf(dash + 3, "%63s", fstype) != 1 || strcmp(fstype, "proc") != 0)
+        if (!dash || sscanf(line, "%*s %*s %*s %2047s %2047s %511s", root, mp, opts) != 3 ||
+            sscanf(dash + 3, "%63s", fstype) != 1 || strcmp(fstype, "proc") != 0 ||
+            strcmp(root, "/") != 0)
             continue;
         nproc++;
         printf("%s{\"mountpoint\": ", first ? "" : ", ");
