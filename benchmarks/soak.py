@@ -57,6 +57,24 @@ def rss_kib() -> int:
     return 0
 
 
+def _foreign(name: str) -> bool:
+    """A fresh cgroup (pynsbind-c-PID-START-N) of a live process that is neither
+    this one nor a descendant: another run on the machine, not ours to count."""
+    parts = name.split("-")
+    if len(parts) != 5 or not parts[2].isdigit():
+        return False
+    pid, me = int(parts[2]), os.getpid()
+    while pid > 1:
+        if pid == me:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False  # its maker is dead: ours to clean up
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return True
+
+
 def snapshot() -> dict[str, Any]:
     mounts = sorted(
         " ".join(line.split()[4:5] + line.split(" - ")[1:])
@@ -67,7 +85,11 @@ def snapshot() -> dict[str, Any]:
     for top in [base] + [os.path.join(base, h) for h in os.listdir(base)]:
         with contextlib.suppress(OSError):
             for entry in os.listdir(top):
-                if entry.startswith("pynsbind") and not entry.startswith("pynsbind-bench"):
+                if (
+                    entry.startswith("pynsbind")
+                    and not entry.startswith("pynsbind-bench")
+                    and not _foreign(entry)
+                ):
                     for dirpath, _, _ in os.walk(os.path.join(top, entry)):
                         cgroups.add(dirpath)
     children = set()
