@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pynsbind._features import Features, features
     from pynsbind.cgroups import Resources, cleanup
     from pynsbind.errors import SpawnError, SpecError
-    from pynsbind.lowlevel import Capability, Namespace
+    from pynsbind.flags import Capability, Namespace
     from pynsbind.process import (
         DEVNULL,
         PIPE,
@@ -60,8 +60,8 @@ _WHERE = {
     "features": "pynsbind._features",
     "SpawnError": "pynsbind.errors",
     "SpecError": "pynsbind.errors",
-    "Capability": "pynsbind.lowlevel",
-    "Namespace": "pynsbind.lowlevel",
+    "Capability": "pynsbind.flags",
+    "Namespace": "pynsbind.flags",
     "DEVNULL": "pynsbind.process",
     "PIPE": "pynsbind.process",
     "STDOUT": "pynsbind.process",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynsbind._ffi import ffi, lib
 from pynsbind.errors import SpawnError, SpecError
-from pynsbind.lowlevel import Capability, MountAttr, MountFlags, Namespace
+from pynsbind.flags import Capability, MountAttr, MountFlags, Namespace
 from pynsbind.spec import (
     DEFAULT_DEVICES,
     DEFAULT_MASKED_PATHS,

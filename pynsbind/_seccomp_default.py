@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pynsbind.lowlevel import Capability
+    from pynsbind.flags import Capability
 
 #: Allowed for every container.
 ALLOWED: tuple[str, ...] = tuple(

@@ -18,7 +18,7 @@ from pynsbind import _plan
 from pynsbind._features import features
 from pynsbind._ffi import ffi, lib
 from pynsbind.errors import SpawnError, SpecError, strerror
-from pynsbind.lowlevel import Namespace
+from pynsbind.flags import Namespace
 from pynsbind.spec import Spec
 
 if TYPE_CHECKING:

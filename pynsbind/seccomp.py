@@ -32,7 +32,7 @@ from typing import Any, TypeAlias
 
 from pynsbind._version import __version__
 from pynsbind.errors import SpecError, strerror
-from pynsbind.lowlevel import Capability
+from pynsbind.flags import Capability
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -648,7 +648,7 @@ def default_profile(capabilities: Iterable[Capability] = DEFAULT_CAPABILITIES) -
 @functools.lru_cache(maxsize=32)
 def _default_profile(caps: frozenset[Capability]) -> SeccompProfile:
     from pynsbind import _seccomp_default as data
-    from pynsbind.lowlevel import Namespace
+    from pynsbind.flags import Namespace
 
     _, lib = _native()
     native = lib.seccomp_arch_native()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pynsbind.errors import SpecError
-from pynsbind.lowlevel import Capability, Namespace
+from pynsbind.flags import Capability, Namespace
 
 if TYPE_CHECKING:
     from pynsbind.cgroups import Cgroup, Resources

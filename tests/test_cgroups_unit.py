@@ -25,14 +25,15 @@ from pynsbind.cgroups import (
     mode,
     normalize,
 )
-from pynsbind.cgroups._detect import parse_cpuset, parse_proc_cgroup
+from pynsbind.cgroups._detect import parse_proc_cgroup
 from pynsbind.cgroups._program import compile_program
 from pynsbind.cgroups._spawn import _plan_attach
-from pynsbind.cgroups.devices import DeviceRule
-from pynsbind.cgroups.resources import (
+from pynsbind.devices import DeviceRule
+from pynsbind.resources import (
     blkio_weight_to_io_weight,
     format_cpuset,
     io_weight_to_blkio_weight,
+    parse_cpuset,
     parse_size,
     shares_to_weight,
     weight_to_shares,

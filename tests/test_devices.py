@@ -1,4 +1,4 @@
-"""Device rules (pynsbind.cgroups.devices): the model, the v1 writes, the BPF
+"""Device rules (pynsbind.devices): the model, the v1 writes, the BPF
 program, and both on the real kernel.
 
 The pure half checks the BPF generator with a small interpreter of the eBPF
@@ -35,6 +35,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pynsbind import Resources, SpecError
+from pynsbind import devices as D
 from pynsbind._ffi import lib
 from pynsbind.cgroups import (
     DEFAULT_DEVICE_RULES,
@@ -46,10 +47,9 @@ from pynsbind.cgroups import (
     host,
     rules_for_nodes,
 )
-from pynsbind.cgroups import devices as D
 from pynsbind.cgroups._detect import Hierarchy
 from pynsbind.cgroups._program import compile_program
-from pynsbind.cgroups.devices import _V1State, allows, bpf_program, v1_update_writes, v1_writes
+from pynsbind.devices import _V1State, allows, bpf_program, v1_update_writes, v1_writes
 from tests.conftest import examples
 
 if TYPE_CHECKING:

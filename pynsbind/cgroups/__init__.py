@@ -6,8 +6,8 @@
   and each v1 hierarchy with controllers) under the same relative path, always
   taken from the root of each hierarchy (or of the delegated subtree, for an
   unprivileged caller), never from the caller's own cgroup.
-- :class:`~pynsbind.cgroups.resources.Resources` (also ``pynsbind.Resources``)
-  holds limits, and device rules (:class:`~pynsbind.cgroups.devices.DeviceRule`,
+- :class:`~pynsbind.resources.Resources` (also ``pynsbind.Resources``)
+  holds limits, and device rules (:class:`~pynsbind.devices.DeviceRule`,
   :data:`DEFAULT_DEVICE_RULES`); :func:`device_host` is the part of a host
   that enforces device rules alone.
 - :func:`cleanup` removes what a dead spawner left behind.
@@ -46,14 +46,14 @@ from pynsbind.cgroups._common import (
 from pynsbind.cgroups._detect import Hierarchy, Host, _read, detect, host, mode
 from pynsbind.cgroups._events import Event, EventStream
 from pynsbind.cgroups._program import Program, compile_program
-from pynsbind.cgroups.devices import (
+from pynsbind.devices import (
     DEFAULT_DEVICE_RULES,
     DeviceRule,
     rules_for_nodes,
     v1_update_writes,
 )
-from pynsbind.cgroups.resources import Resources
 from pynsbind.errors import strerror
+from pynsbind.resources import Resources
 
 if TYPE_CHECKING:
     from types import TracebackType

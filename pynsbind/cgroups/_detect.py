@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pynsbind.resources import hugepage_name, parse_cpuset
+
 __all__ = [
     "Hierarchy",
     "Host",
@@ -118,23 +120,6 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
         if len(parts) == 3:
             out[parts[1]] = parts[2]
     return out
-
-
-def parse_cpuset(text: str, where: str = "cpuset") -> frozenset[int]:
-    """``0-3,8,10-11`` as a set of numbers; ValueError naming ``where`` when bad."""
-    out: set[int] = set()
-    text = text.strip()
-    if not text:
-        return frozenset()
-    for part in text.split(","):
-        lo, sep, hi = part.strip().partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(f"{where}: cannot parse {text!r} as a list such as '0-3,8'")
-        a, b = int(lo), int(hi) if sep else int(lo)
-        if b < a or b > 65535:
-            raise ValueError(f"{where}: bad range {part.strip()!r} in {text!r}")
-        out.update(range(a, b + 1))
-    return frozenset(out)
 
 
 @dataclass(frozen=True)
@@ -286,14 +271,6 @@ def _hugepage_sizes(sys: str) -> frozenset[str]:
         if e.startswith("hugepages-") and e.endswith("kB") and e[10:-2].isdigit():
             out.add(hugepage_name(int(e[10:-2]) * 1024))
     return frozenset(out)
-
-
-def hugepage_name(size: int) -> str:
-    """The kernel's name of a huge page size in bytes: 2097152 -> ``2MB``."""
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if size % scale == 0:
-            return f"{size // scale}{unit}"
-    return f"{size}B"
 
 
 def detect(

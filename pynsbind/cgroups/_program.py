@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from pynsbind.cgroups import _bpf, _v1, _v2
 from pynsbind.cgroups._common import Batch, Dirs
-from pynsbind.cgroups.devices import bpf_program, v1_writes
-from pynsbind.cgroups.resources import Resources, format_cpuset
+from pynsbind.devices import bpf_program, v1_writes
 from pynsbind.errors import SpecError
+from pynsbind.resources import Resources, format_cpuset
 
 if TYPE_CHECKING:
     from pynsbind.cgroups._detect import Hierarchy, Host
@@ -249,7 +249,7 @@ def _where(host: Host, ctrl: str) -> str:
 
 
 def _subset(text: str, have: frozenset[int], name: str, what: str) -> None:
-    from pynsbind.cgroups._detect import parse_cpuset
+    from pynsbind.resources import parse_cpuset
 
     want = parse_cpuset(text)
     missing = sorted(want - have)

@@ -3,11 +3,11 @@ the freezer and OOM notification.
 
 Conversions (docs/cgroups.md has the sources):
 
-- ``cpu_weight`` -> ``cpu.shares`` by :func:`~pynsbind.cgroups.resources.weight_to_shares`;
+- ``cpu_weight`` -> ``cpu.shares`` by :func:`~pynsbind.resources.weight_to_shares`;
 - ``memory_swap_max`` (swap alone) -> ``memory.memsw.limit_in_bytes`` = memory_max +
   memory_swap_max, after ``memory.limit_in_bytes`` (memsw must stay >= the limit);
 - ``io_weight`` -> ``blkio.weight`` (or ``blkio.bfq.weight``) by
-  :func:`~pynsbind.cgroups.resources.io_weight_to_blkio_weight`;
+  :func:`~pynsbind.resources.io_weight_to_blkio_weight`;
 - ``"max"`` -> ``-1`` (``0`` for the blkio throttles, where 0 lifts a limit).
 """
 
@@ -27,11 +27,11 @@ from pynsbind.cgroups._common import (
     read_text,
     write_file,
 )
-from pynsbind.cgroups.resources import io_weight_to_blkio_weight, weight_to_shares
 from pynsbind.errors import SpecError
+from pynsbind.resources import io_weight_to_blkio_weight, weight_to_shares
 
 if TYPE_CHECKING:
-    from pynsbind.cgroups.resources import Resources
+    from pynsbind.resources import Resources
 
 __all__ = ["freeze", "writes"]
 

@@ -23,7 +23,7 @@ from pynsbind.cgroups._common import (
 )
 
 if TYPE_CHECKING:
-    from pynsbind.cgroups.resources import Resources
+    from pynsbind.resources import Resources
 
 __all__ = ["freeze", "is_frozen", "is_populated", "writes"]
 

@@ -1,5 +1,8 @@
 """pynsbind.Resources: the limits of a cgroup, after the OCI ``linux.resources`` model.
 
+Part of the model layer (with pynsbind.spec and pynsbind.devices): data and its
+validation, no system call; pynsbind.cgroups applies it.
+
 Field names follow cgroup v2 (``memory_max``, ``cpu_weight``, ``pids_max``...) and
 so do their meanings; the v1 writer converts where v1 differs (docs/cgroups.md has
 the formulas and where they come from).  Values are validated and normalised when a
@@ -17,15 +20,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-from pynsbind.cgroups._detect import hugepage_name, parse_cpuset
-from pynsbind.cgroups.devices import DeviceRule, normalize_rules
+from pynsbind.devices import DeviceRule, normalize_rules
 from pynsbind.errors import SpecError
 
 __all__ = [
     "IO_KEYS",
     "Resources",
     "blkio_weight_to_io_weight",
+    "format_cpuset",
+    "hugepage_name",
     "io_weight_to_blkio_weight",
+    "parse_cpuset",
     "parse_size",
     "shares_to_weight",
     "weight_to_shares",
@@ -43,6 +48,31 @@ _DEVICE_RE = re.compile(r"^(\d+):(\d+)$")
 _UNIFIED_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$")
 _PAGE_RE = re.compile(r"^(\d+)\s*([kmg])i?b?$", re.IGNORECASE)
 _LIMIT_MAX = 2**63 - 1
+
+
+def parse_cpuset(text: str, where: str = "cpuset") -> frozenset[int]:
+    """``0-3,8,10-11`` as a set of numbers; ValueError naming ``where`` when bad."""
+    out: set[int] = set()
+    text = text.strip()
+    if not text:
+        return frozenset()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"{where}: cannot parse {text!r} as a list such as '0-3,8'")
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if b < a or b > 65535:
+            raise ValueError(f"{where}: bad range {part.strip()!r} in {text!r}")
+        out.update(range(a, b + 1))
+    return frozenset(out)
+
+
+def hugepage_name(size: int) -> str:
+    """The kernel's name of a huge page size in bytes: 2097152 -> ``2MB``."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size}B"
 
 
 def _err(name: str, message: str) -> SpecError:
@@ -217,7 +247,7 @@ class Resources:
     - ``hugetlb``: ``{"2MB": "64M"}``
     - ``unified``: raw cgroup v2 files, ``{"memory.high": "48M"}``
     - ``devices``: device rules, a sequence of
-      :class:`~pynsbind.cgroups.devices.DeviceRule` or OCI entries
+      :class:`~pynsbind.devices.DeviceRule` or OCI entries
       (``{"allow": False, "access": "rwm"}``), applied in order (v1 devices
       controller, or a BPF program on cgroup v2; docs/cgroups.md)
 
