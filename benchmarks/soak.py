@@ -262,8 +262,8 @@ if variant == "stall":
     plan.ops.insert(index, _plan.Op(lib.NSB_OP_SYNC, "stall", a=step))
     plan.pacts.append(_plan.Pact(step, lib.NSB_PACT_HELPER, "stall",
         argv=["/bin/sh", "-c", 'echo "$1 $$" > "$0"; exec sleep 120', mark, "PID"], pid_arg=4))
-from pynsbind.cgroups._spawn import _spawn_cgroup
-cg = _spawn_cgroup(spec, plan)
+from pynsbind._container_cgroup import prepare
+cg = prepare(spec.normalized, plan)
 extra = dict(cg.slots) if cg is not None else {}
 null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
 table = process._fd_table(plan, [null, null, null], extra)

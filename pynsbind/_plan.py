@@ -24,12 +24,12 @@ from pynsbind._ffi import ffi, lib
 from pynsbind.errors import SpawnError, SpecError
 from pynsbind.flags import Capability, MountAttr, MountFlags, Namespace
 from pynsbind.spec import (
-    DEFAULT_DEVICES,
     DEFAULT_MASKED_PATHS,
     DEFAULT_PATH,
     DEFAULT_READONLY_PATHS,
     IdMap,
     Mount,
+    NormalizedSpec,
     Spec,
 )
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from pynsbind._features import Features
+    from pynsbind.cgroups import AttachPoint, Host
 
 __all__ = ["Op", "Pact", "Plan", "compile_plan"]
 
@@ -114,6 +115,10 @@ class Plan:
     nregs: int = 1
     slots: list[str] = field(default_factory=lambda: ["stdin", "stdout", "stderr"])
     cgroup_slot: int = -1
+    #: the host (all of it, or a part) the container's cgroup lives in, and how
+    #: the child is attached in each of its hierarchies; None: no cgroup
+    cgroup_host: Host | None = None
+    cgroup_points: list[AttachPoint] = field(default_factory=list)
     _c: Any = None
 
     # -- building --
@@ -245,12 +250,16 @@ def _covered(maps: Sequence[IdMap], ident: int) -> bool:
 
 
 class _Compiler:
-    def __init__(self, spec: Spec, feats: Features, opts: Options) -> None:
-        self.spec = spec
+    def __init__(
+        self, spec: Spec, feats: Features, opts: Options, host: Host | None = None
+    ) -> None:
+        self.spec: NormalizedSpec
+        self.host = host
+        self.spec = spec.normalized
         self.f = feats
         self.opts = opts
         self.plan = Plan(spec)
-        self.ns = spec.ns
+        self.ns = self.spec.namespaces
         self.modern = (
             feats.new_mount_api and feats.mount_setattr and feats.openat2 and not opts.legacy_mount
         )
@@ -258,7 +267,7 @@ class _Compiler:
         # now, and again by the child at each spawn (NSB_F_SRC_NOSYMLINKS), so
         # that one swapped in meanwhile (by a container that can write there)
         # cannot point a container at the host's own tree
-        self.root: str | None = spec.rootfs
+        self.root: str | None = self.spec.rootfs
         self.euid = os.geteuid()
         self.step = 0
         self.uid_map: tuple[IdMap, ...] = ()
@@ -272,7 +281,7 @@ class _Compiler:
         # the process that execs is visible in a pid namespace that exists
         # already (joined, or the caller's): it must not share the caller's memory
         # and must be non-dumpable from its start
-        self.exposed = bool(spec.joined & Namespace.PID) or not self.ns & Namespace.PID
+        self.exposed = bool(self.spec.joined & Namespace.PID) or not self.ns & Namespace.PID
 
     # -- helpers --
 
@@ -336,7 +345,7 @@ class _Compiler:
 
     def namespaces(self) -> None:
         spec, plan, ns = self.spec, self.plan, self.ns
-        joins = list(spec.join_pairs)
+        joins = list(spec.joins)
         joined = spec.joined
         # Pid and time namespaces unshared by the child apply to its children
         # only: a second fork makes the process that execs.  That is the case
@@ -345,7 +354,7 @@ class _Compiler:
         # process itself in at exec, 6.1 does not).  The middle process must not
         # be a pid namespace's init (CLONE_PARENT), so the pid namespace is
         # unshared late too.
-        offsets = bool(spec.offset_pairs)
+        offsets = bool(spec.time_offsets)
         late = ns & (Namespace.PID | Namespace.TIME) if (joins or offsets) else Namespace(0)
         early = ns & ~late
         forks = bool(late or joined & Namespace.PID)
@@ -388,9 +397,9 @@ class _Compiler:
         self.maps_and_attach(early)
         if late:
             plan.add("UNSHARE", f"unshare {late!r}", a=int(late))
-        if spec.offset_pairs:
+        if spec.time_offsets:
             step = self.sync("write the time offsets")
-            text = "".join(f"{clock} {secs} 0\n" for clock, secs in spec.offset_pairs)
+            text = "".join(f"{clock} {secs} 0\n" for clock, secs in spec.time_offsets)
             self.pact(
                 step,
                 "PROC_WRITE",
@@ -411,12 +420,59 @@ class _Compiler:
             if spec.die_with_parent:
                 plan.add("PDEATHSIG", "set the parent-death signal", a=int(signal.SIGKILL))
 
+    def cgroup_attach(self) -> list[dict[str, Any]]:
+        """How the child gets into its cgroup (the parent actions of the first
+        sync).  On cgroup2 it is born there (CLONE_INTO_CGROUP on a directory fd
+        in slot ``cgroup``); in each v1 hierarchy (and on cgroup2 without
+        CLONE_INTO_CGROUP) the parent writes its pid into cgroup.procs before
+        the child runs anything of its own.  A spec with neither resources nor
+        cgroup still gets a cgroup for its device rules, in the one hierarchy
+        that enforces them, where the caller can make one (not rootless)."""
+        from pynsbind import cgroups
+
+        spec, plan = self.spec, self.plan
+        if spec.resources is None and spec.cgroup is None:
+            h = self.host or cgroups.host()
+            if h.problem is not None:
+                return []
+            dh = cgroups.device_host(h)
+            if dh is None:
+                return []
+            h = dh
+        elif spec.cgroup is not None and not isinstance(spec.cgroup, str):
+            if not isinstance(spec.cgroup, cgroups.Cgroup):
+                raise SpecError("cgroup", f"expected a Cgroup or a path, got {spec.cgroup!r}")
+            h = spec.cgroup.host
+        else:
+            h = self.host or cgroups.host()
+        h.check()
+        if spec.resources is not None:
+            cgroups.check_resources(spec.resources, h)  # SpecError now, before any spawn
+        if isinstance(spec.cgroup, str):
+            try:
+                cgroups.check_placement(h, spec.cgroup)
+            except ValueError as exc:
+                raise SpecError("cgroup", str(exc)) from None
+        clone_into = bool(self.f.clone_into_cgroup) and not plan.flags & lib.NSB_PLAN_LEGACY_CLONE
+        plan.cgroup_host = h
+        plan.cgroup_points = cgroups.attach_points(h, clone_into)
+        acts = []
+        for point in plan.cgroup_points:
+            slot = plan.slot(point.slot)
+            if point.clone_into:
+                plan.cgroup_slot = slot
+                continue
+            hier = point.hierarchy
+            where = "cgroup v2" if hier.version == 2 else f"v1 {hier.name}"
+            acts.append(
+                {"kind": "FD_WRITE_PID", "desc": f"attach to the {where} cgroup", "fd": slot}
+            )
+        return acts
+
     def maps_and_attach(self, created: Namespace) -> int | None:
         """The first sync: id maps of a new user namespace, cgroup attach."""
         spec = self.spec
-        from pynsbind.cgroups._spawn import _plan_attach
-
-        attach = _plan_attach(self, spec)
+        attach = self.cgroup_attach()
         if not created & Namespace.USER and not attach:
             return None
         cgroupns = Namespace.CGROUP
@@ -448,8 +504,8 @@ class _Compiler:
         spec = self.spec
         uid, gid = spec.uid, spec.gid
         egid = os.getegid()
-        self.uid_map = spec.uid_map or (IdMap(uid, self.euid, 1),)  # type: ignore[assignment]
-        self.gid_map = spec.gid_map or (IdMap(gid, egid, 1),)  # type: ignore[assignment]
+        self.uid_map = spec.uid_map or (IdMap(uid, self.euid, 1),)
+        self.gid_map = spec.gid_map or (IdMap(gid, egid, 1),)
         if not _covered(self.uid_map, uid):
             raise SpecError("user", f"uid {uid} is not in uid_map")
         if not _covered(self.gid_map, gid):
@@ -509,8 +565,8 @@ class _Compiler:
                     s2="/",
                     a=int(MountFlags.REC | MountFlags.PRIVATE),
                 )
-        mounts = spec.effective_mounts
-        devices = DEFAULT_DEVICES if spec.devices is None else tuple(spec.devices)
+        mounts = spec.mounts
+        devices = spec.devices
         dev_mount = any(m.kind == "dev" for m in mounts)
         legacy = 0 if self.modern else 1
         masked = _guards(spec.masked_paths, DEFAULT_MASKED_PATHS)
@@ -564,9 +620,9 @@ class _Compiler:
                     flags=lib.NSB_F_IN_ROOT,
                 )
         else:
-            ro = "read-only and " if spec.root_readonly else ""
+            ro = "read-only and " if spec.readonly_rootfs else ""
             if self.modern:
-                attrs = MountAttr.NODEV | (MountAttr.RDONLY if spec.root_readonly else 0)
+                attrs = MountAttr.NODEV | (MountAttr.RDONLY if spec.readonly_rootfs else 0)
                 plan.add(
                     "SETATTR",
                     f"make the host root {ro}nodev",
@@ -575,7 +631,7 @@ class _Compiler:
                     a=int(attrs),
                 )
             else:
-                flags = MountFlags.NODEV | (MountFlags.RDONLY if spec.root_readonly else 0)
+                flags = MountFlags.NODEV | (MountFlags.RDONLY if spec.readonly_rootfs else 0)
                 plan.add("REMOUNT", f"make the host root {ro}nodev", s2="/", a=int(flags))
         for m in mounts:
             self.mount(m, devices, dev_regs)
@@ -587,7 +643,7 @@ class _Compiler:
             self.guard("ROPATH", f"make {p} read-only", p, default, legacy)
         if self.root is not None:
             plan.add("PIVOT", f"pivot_root to {self.root}", s2=self.root, flags=lib.NSB_F_FALLBACK)
-            if spec.root_readonly:
+            if spec.readonly_rootfs:
                 if self.modern:
                     plan.add("SETATTR", "make the root read-only", s2="/", a=int(MountAttr.RDONLY))
                 else:
@@ -897,13 +953,13 @@ class _Compiler:
             plan.add("DOMAINNAME", f"set the domain name {spec.domainname!r}", s1=spec.domainname)
         if self.ns & Namespace.NET:
             plan.add("LOOPBACK", "bring lo up")
-        for res, soft, hard in spec.rlimit_triples:
+        for res, soft, hard in spec.rlimits:
             name = _RLIMIT_NAMES.get(res, str(res))
             plan.add(
                 "RLIMIT", f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}", a=res, b=soft, c=hard
             )
         uid, gid = spec.uid, spec.gid
-        bounding = spec.effective_capabilities
+        bounding = spec.bounding_capabilities
         # Docker's rule: root gets the set; another user gets none unless the
         # spec names them, and then through the ambient set
         granted = bounding if uid == 0 or spec.capabilities is not None else frozenset()
@@ -939,7 +995,7 @@ class _Compiler:
             plan.add("NNP", "set no_new_privs")
         plan.add("UMASK", f"set umask {spec.umask:04o}", a=spec.umask)
         plan.add("CHDIR", f"change directory to {spec.cwd}", s2=spec.cwd)
-        env = [f"{k}={v}" for k, v in spec.env_pairs]
+        env = [f"{k}={v}" for k, v in spec.env]
         cmd = spec.args[0]
         search = lib.NSB_F_SEARCH_PATH if "/" not in cmd else 0
         # A process others can see (self.exposed) execs the sealed init without
@@ -1114,6 +1170,10 @@ def _find_helper(name: str) -> str | None:
     return None
 
 
-def compile_plan(spec: Spec, feats: Features, opts: Options | None = None) -> Plan:
-    """Compile a spec (raises SpecError for what only compiling can tell)."""
-    return _Compiler(spec, feats, opts or Options()).compile()
+def compile_plan(
+    spec: Spec, feats: Features, opts: Options | None = None, *, host: Host | None = None
+) -> Plan:
+    """Compile a spec (raises SpecError for what only compiling can tell).
+    ``host``: the cgroup layout to place the container in (default: this
+    machine's, pynsbind.cgroups.host())."""
+    return _Compiler(spec, feats, opts or Options(), host).compile()

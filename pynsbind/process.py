@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from pynsbind import _plan
+from pynsbind import _container_cgroup, _plan
 from pynsbind._features import features
 from pynsbind._ffi import ffi, lib
 from pynsbind.errors import SpawnError, SpecError, strerror
@@ -253,7 +253,7 @@ def _fd_table(plan: _plan.Plan, child_stdio: list[int], extra: dict[str, int]) -
 
 def _extra_slots(spec: Spec) -> dict[str, int]:
     extra: dict[str, int] = {}
-    for kinds, target in spec.join_pairs:
+    for kinds, target in spec.normalized.joins:
         if isinstance(target, str):
             continue
         name = "join:" + "+".join(k.proc_name for k in Namespace if k & kinds)
@@ -281,9 +281,8 @@ def spawn(
         raise TypeError(f"spawn() takes a Spec, not {type(spec).__name__}")
     _reap_active()
     plan = _get_plan(spec, _options or _plan.Options())
-    from pynsbind.cgroups._spawn import _spawn_cgroup
 
-    for fd in spec.pass_fds:
+    for fd in spec.normalized.pass_fds:
         try:
             os.fstat(fd)
         except OSError as exc:
@@ -291,7 +290,7 @@ def spawn(
     stdio = _Stdio(stdin, stdout, stderr)
     cg = None
     try:
-        cg = _spawn_cgroup(spec, plan)
+        cg = _container_cgroup.prepare(spec.normalized, plan)
         extra = _extra_slots(spec)
         if cg is not None:
             extra.update(cg.slots)
@@ -379,7 +378,7 @@ class Process:
     ) -> Process:
         self = object.__new__(cls)
         self.spec = spec
-        self.args = tuple(spec.args)
+        self.args = spec.normalized.args
         self.pid = pid
         self.pidfd = pidfd
         self._sync_fd = sync_fd
@@ -671,8 +670,8 @@ class Process:
         caller's fds, and is exec'd through the sealed init."""
         if self.returncode is not None or self.pidfd < 0:
             raise ProcessLookupError(f"{self!r} is not running")
-        base = self.spec
-        kinds = base.ns | base.joined
+        base = self.spec.normalized
+        kinds = base.namespaces | base.joined
         if not kinds:
             raise SpecError("exec", "the container shares every namespace with the host")
         spec = Spec(
@@ -681,12 +680,12 @@ class Process:
             cwd=base.cwd if cwd is None else cwd,
             namespaces=Namespace(0),
             join={kinds: self},
-            user=base.user if user is None else user,
+            user=(base.uid, base.gid) if user is None else user,
             groups=base.groups,
             umask=base.umask,
             capabilities=base.capabilities,
             no_new_privs=base.no_new_privs,
-            rlimits={res: (soft, hard) for res, soft, hard in base.rlimit_triples},
+            rlimits={r.resource: (r.soft, r.hard) for r in base.rlimits},
             seccomp=base.seccomp,
             oom_score_adj=base.oom_score_adj,
             cgroup=None if self._cg is None else self._cg.cgroup,
@@ -796,7 +795,7 @@ def run(
     if text:
         result_out = None if out is None else out.decode()
         result_err = None if err is None else err.decode()
-    done = CompletedContainer(tuple(spec.args), rc, result_out, result_err)
+    done = CompletedContainer(spec.normalized.args, rc, result_out, result_err)
     if check:
         done.check_returncode()
     return done

@@ -15,6 +15,7 @@ holds one is cached by its hash).  A wrong value raises
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ __all__ = [
     "format_cpuset",
     "hugepage_name",
     "io_weight_to_blkio_weight",
+    "normalize_cgroup_path",
     "parse_cpuset",
     "parse_size",
     "shares_to_weight",
@@ -48,6 +50,7 @@ _DEVICE_RE = re.compile(r"^(\d+):(\d+)$")
 _UNIFIED_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$")
 _PAGE_RE = re.compile(r"^(\d+)\s*([kmg])i?b?$", re.IGNORECASE)
 _LIMIT_MAX = 2**63 - 1
+_NAME_MAX = 255  # a cgroup's directory name
 
 
 def parse_cpuset(text: str, where: str = "cpuset") -> frozenset[int]:
@@ -224,6 +227,33 @@ def blkio_weight_to_io_weight(weight: int) -> int:
 def io_weight_to_blkio_weight(weight: int) -> int:
     """The inverse: v2 ``io.weight`` to v1 ``blkio.weight``: 10 + (w - 1) * 990 / 9999."""
     return 10 + (max(1, min(10000, weight)) - 1) * 990 // 9999
+
+
+def normalize_cgroup_path(path: object) -> str:
+    """A cgroup path relative to the root of each hierarchy: ``"/a//b/"`` ->
+    ``"a/b"``.  ValueError when it is empty, holds ``..`` (it would leave the
+    root) or a name the kernel cannot take."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"a cgroup path is a string, not {type(path).__name__}: {path!r}")
+    if "\0" in path:
+        raise ValueError(f"cgroup path {path!r} contains a NUL byte")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(
+            f"cgroup path {path!r} contains '..': it would leave the root of the hierarchy"
+        )
+    if not parts:
+        raise ValueError(f"cgroup path {path!r} names the root of the hierarchy")
+    for p in parts:
+        if len(os.fsencode(p)) > _NAME_MAX:
+            raise ValueError(
+                f"cgroup path {path!r}: {p[:20]!r}... is longer than {_NAME_MAX} bytes"
+            )
+        if p.startswith("cgroup.") or "\n" in p:
+            raise ValueError(f"cgroup path {path!r}: {p!r} is not a valid cgroup name")
+    return "/".join(parts)
 
 
 # ---- the model -------------------------------------------------------------------

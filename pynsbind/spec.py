@@ -10,13 +10,14 @@ exist?) happen when a spec is compiled into a plan, still before any clone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 import re
 import resource
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
 from pynsbind.errors import SpecError
 from pynsbind.flags import Capability, Namespace
@@ -33,7 +34,11 @@ __all__ = [
     "DEFAULT_READONLY_PATHS",
     "Device",
     "IdMap",
+    "Join",
+    "JoinTarget",
     "Mount",
+    "NormalizedSpec",
+    "Rlimit",
     "Spec",
     "default_mounts",
     "default_namespaces",
@@ -168,6 +173,12 @@ def _check_seccomp(value: object) -> None:
         if not value or len(value) % 8:
             raise SpecError(
                 "seccomp", "expected a classic BPF program as bytes (8 per instruction)"
+            )
+        if len(value) // 8 > _BPF_MAXINSNS:
+            raise SpecError(
+                "seccomp",
+                f"the program has {len(value) // 8} instructions; "
+                f"the kernel takes at most {_BPF_MAXINSNS}",
             )
         return
     if isinstance(value, str):
@@ -472,15 +483,7 @@ def default_mounts() -> tuple[Mount, ...]:
 # ---- the spec ------------------------------------------------------------------
 
 
-def _pairs(value: object) -> object:
-    """A normalised field (a tuple of pairs) read back as the mapping it came from."""
-    if isinstance(value, tuple) and all(isinstance(i, tuple) and len(i) == 2 for i in value):
-        return dict(value)
-    return value
-
-
 def _freeze_env(value: object) -> tuple[tuple[str, str], ...]:
-    value = _pairs(value)
     if not isinstance(value, Mapping):
         raise SpecError("env", f"expected a mapping, got {type(value).__name__}")
     out = []
@@ -504,6 +507,8 @@ def _freeze_maps(value: object, where: str) -> tuple[IdMap, ...]:
                 raise SpecError(where, str(exc)) from None
         else:
             raise SpecError(where, f"expected IdMap or (inside, outside, count): {item!r}")
+    if not maps:
+        raise SpecError(where, "must not be empty")
     if len(maps) > 340:
         raise SpecError(where, "the kernel takes at most 340 lines")
     text = sum(len(f"{m.inside} {m.outside} {m.count}\n") for m in maps)
@@ -519,9 +524,16 @@ def _freeze_maps(value: object, where: str) -> tuple[IdMap, ...]:
     return tuple(maps)
 
 
-def _freeze_rlimits(value: object) -> tuple[tuple[int, int, int], ...]:
-    if isinstance(value, tuple) and all(isinstance(i, tuple) and len(i) == 3 for i in value):
-        value = {res: (soft, hard) for res, soft, hard in value}
+class Rlimit(NamedTuple):
+    """One resource limit: ``resource`` (an ``RLIMIT_*`` number), ``soft`` and
+    ``hard`` (2**64 - 1 is unlimited)."""
+
+    resource: int
+    soft: int
+    hard: int
+
+
+def _freeze_rlimits(value: object) -> tuple[Rlimit, ...]:
     if not isinstance(value, Mapping):
         raise SpecError("rlimits", f"expected a mapping, got {type(value).__name__}")
     out = {}
@@ -544,15 +556,27 @@ def _freeze_rlimits(value: object) -> tuple[tuple[int, int, int], ...]:
         hard = 2**64 - 1 if hard in (-1, inf) else hard
         if soft > hard:
             raise SpecError("rlimits", f"{k!r}: soft limit {soft} is above the hard limit {hard}")
-        out[res] = (res, soft, hard)
+        out[res] = Rlimit(res, soft, hard)
     return tuple(sorted(out.values()))
 
 
-def _freeze_join(value: object) -> tuple[tuple[Namespace, str | int | object], ...]:
-    value = _pairs(value)
+#: What a namespace is joined through: a path (/proc/PID/ns/KIND), an fd, or a
+#: process with a pidfd (a pynsbind.Process)
+JoinTarget = Union[str, int, Any]  # noqa: UP007 - a runtime alias, evaluated on 3.10
+
+
+class Join(NamedTuple):
+    """Namespaces to join: ``kinds`` (one or several ``Namespace`` flags) through
+    ``target``."""
+
+    kinds: Namespace
+    target: JoinTarget
+
+
+def _freeze_join(value: object) -> tuple[Join, ...]:
     if not isinstance(value, Mapping):
         raise SpecError("join", "expected a mapping of Namespace to path, fd or Process")
-    out: list[tuple[Namespace, Any]] = []
+    out: list[Join] = []
     seen = Namespace(0)
     for kinds, target in value.items():
         if not isinstance(kinds, Namespace) or not kinds:
@@ -565,35 +589,45 @@ def _freeze_join(value: object) -> tuple[tuple[Namespace, str | int | object], .
         if isinstance(target, int):
             if target < 0:
                 raise SpecError("join", f"{kinds!r}: bad fd {target}")
-            out.append((kinds, target))
+            out.append(Join(kinds, target))
         elif isinstance(target, (str, bytes, os.PathLike)):
             if len(kinds) != 1:  # type: ignore[arg-type]
                 raise SpecError(
                     "join",
                     f"{kinds!r}: a path names one namespace; use a pidfd or Process for several",
                 )
-            out.append((kinds, _hostpath(target, f"join[{kinds!r}]")))
+            out.append(Join(kinds, _hostpath(target, f"join[{kinds!r}]")))
         elif hasattr(target, "pidfd") and hasattr(target, "pid"):
-            out.append((kinds, target))
+            out.append(Join(kinds, target))
         else:
             raise SpecError("join", f"{kinds!r}: expected a path, fd or Process, not {target!r}")
     return tuple(out)
 
 
-@dataclass(frozen=True, kw_only=True)
+# ---- the spec ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Spec:
-    """Everything about one container.  See docs/api.md for each field."""
+    """Everything about one container, as the caller gives it (see docs/api.md
+    for each field).
+
+    A Spec is checked when it is built (``SpecError`` names the field) and keeps
+    its fields as given; :attr:`normalized` is the checked, canonical form the
+    engine reads, built once.  Specs compare and hash by that form, so that
+    ``env={"A": "1"}`` and ``env=(("A", "1"),)`` make one spec (and one cached
+    plan)."""
 
     args: Sequence[str]
     env: Mapping[str, str] | None = None
     cwd: str = "/"
-    rootfs: str | None = None
+    rootfs: str | os.PathLike[str] | None = None
     hostname: str | None = None
     domainname: str | None = None
     namespaces: Namespace | None = None
-    join: Mapping[Namespace, Any] = field(default_factory=dict)
-    uid_map: Sequence[IdMap] | None = None
-    gid_map: Sequence[IdMap] | None = None
+    join: Mapping[Namespace, JoinTarget] = field(default_factory=dict)
+    uid_map: Sequence[IdMap | tuple[int, int, int]] | None = None
+    gid_map: Sequence[IdMap | tuple[int, int, int]] | None = None
     user: int | tuple[int, int] = 0
     groups: Sequence[int] = ()
     umask: int = 0o022
@@ -603,7 +637,7 @@ class Spec:
     readonly_paths: Sequence[str] | None = None
     devices: Sequence[Device] | None = None
     rlimits: Mapping[str | int, int | tuple[int, int]] = field(default_factory=dict)
-    capabilities: Iterable[Capability] | None = None
+    capabilities: Iterable[Capability | str | int] | None = None
     no_new_privs: bool = True
     oom_score_adj: int | None = None
     pass_fds: Sequence[int] = ()
@@ -615,216 +649,281 @@ class Spec:
     time_offsets: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        put = self._put
-        # the command
-        args = tuple(_text(a, f"args[{i}]") for i, a in enumerate(_seq(self.args, "args")))
-        if not args:
-            raise SpecError("args", "needs at least the command")
-        put("args", args)
-        put("env", (("PATH", DEFAULT_PATH),) if self.env is None else _freeze_env(self.env))
-        put("cwd", _abspath(self.cwd, "cwd"))
-        put("rootfs", None if self.rootfs is None else _hostpath(self.rootfs, "rootfs"))
-        # namespaces
-        ns = default_namespaces() if self.namespaces is None else self.namespaces
-        if not isinstance(ns, Namespace):
-            raise SpecError("namespaces", f"expected Namespace flags, got {ns!r}")
-        join = _freeze_join(self.join)
-        joined = Namespace(0)
-        for kinds, _ in join:
-            joined |= kinds
-        if ns & joined:
-            raise SpecError("namespaces", f"{ns & joined!r} is both created and joined")
-        put("namespaces", ns)
-        put("join", join)
-        for name in ("hostname", "domainname"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            text = _text(value, name)
-            if name == "hostname" and not all(_HOSTNAME_RE.match(p) for p in text.split(".")):
-                raise SpecError(name, f"{text!r} is not a valid host name")
-            if len(os.fsencode(text)) > 64:
-                raise SpecError(name, f"{text!r} is longer than 64 bytes")
-            if not ns & Namespace.UTS:
-                raise SpecError(name, "setting it needs a new UTS namespace (Namespace.UTS)")
-            put(name, text)
-        # identity
-        user = self.user
-        if isinstance(user, int) and not isinstance(user, bool):
-            uid = gid = user
-        elif isinstance(user, tuple) and len(user) == 2:
-            uid, gid = user
-        else:
-            raise SpecError("user", f"expected uid or (uid, gid), got {user!r}")
-        put("user", (_int(uid, "user uid", 0, _ID_MAX), _int(gid, "user gid", 0, _ID_MAX)))
-        groups = tuple(_int(g, "groups", 0, _ID_MAX) for g in _seq(self.groups, "groups"))
-        if len(groups) > _NGROUPS_MAX:
-            raise SpecError(
-                "groups", f"{len(groups)} groups; the kernel takes at most {_NGROUPS_MAX}"
-            )
-        put("groups", groups)
-        for name in ("uid_map", "gid_map"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not ns & Namespace.USER:
-                raise SpecError(name, "id maps need a new user namespace (Namespace.USER)")
-            maps = _freeze_maps(value, name)
-            if not maps:
-                raise SpecError(name, "must not be empty")
-            put(name, maps)
-        put("umask", _int(self.umask, "umask", 0, 0o777))
-        # filesystem
-        if self.mounts is not None:
-            mounts = _seq(self.mounts, "mounts")
-            for m in mounts:
-                if not isinstance(m, Mount):
-                    raise SpecError("mounts", f"expected Mount, got {m!r}")
-            put("mounts", tuple(mounts))
-        # the host's own root is read-only unless asked; a rootfs of the spec's is
-        # writable unless asked
-        # None (the default): the host's own root is read-only, a rootfs of the
-        # spec's writable; see root_readonly
-        asked_ro = (
-            None if self.readonly_rootfs is None else _bool(self.readonly_rootfs, "readonly_rootfs")
-        )
-        for name in ("masked_paths", "readonly_paths"):
-            value = getattr(self, name)
-            if value is not None:
-                put(name, tuple(_abspath(p, name) for p in _seq(value, name)))
-        if self.devices is not None:
-            devs = _seq(self.devices, "devices")
-            for d in devs:
-                if not isinstance(d, Device):
-                    raise SpecError("devices", f"expected Device, got {d!r}")
-            put("devices", tuple(devs))
-        if not ns & Namespace.MNT:
-            for name in ("rootfs", "mounts", "masked_paths", "readonly_paths", "devices"):
-                if getattr(self, name):
-                    raise SpecError(name, "needs a new mount namespace (Namespace.MNT)")
-            if asked_ro:
-                raise SpecError("readonly_rootfs", "needs a new mount namespace (Namespace.MNT)")
-        # process
-        put("rlimits", _freeze_rlimits(self.rlimits))
-        _check_exec_size(args, self.env_pairs, self.rlimit_triples)
-        if self.capabilities is not None:
-            caps = []
-            for c in _seq(self.capabilities, "capabilities"):
-                if isinstance(c, str):
-                    name = c.upper().removeprefix("CAP_")
-                    if name not in Capability.__members__:
-                        raise SpecError("capabilities", f"unknown capability {c!r}")
-                    caps.append(Capability[name])
-                else:
-                    try:
-                        caps.append(Capability(_int(c, "capabilities", 0, 63)))
-                    except ValueError:
-                        raise SpecError("capabilities", f"unknown capability {c!r}") from None
-            put("capabilities", frozenset(caps))
-        put("no_new_privs", _bool(self.no_new_privs, "no_new_privs"))
-        if self.oom_score_adj is not None:
-            put("oom_score_adj", _int(self.oom_score_adj, "oom_score_adj", -1000, 1000))
-        fds = tuple(_int(fd, "pass_fds", 3, 2**31 - 1) for fd in _seq(self.pass_fds, "pass_fds"))
-        if len(set(fds)) > _MAX_PASS_FDS:
-            raise SpecError(
-                "pass_fds", f"{len(set(fds))} fds; a container is given at most {_MAX_PASS_FDS}"
-            )
-        put("pass_fds", tuple(sorted(set(fds))))
-        put("die_with_parent", _bool(self.die_with_parent, "die_with_parent"))
-        put("init", _bool(self.init, "init"))
-        _check_seccomp(self.seccomp)
-        if isinstance(self.seccomp, bytes) and len(self.seccomp) // 8 > _BPF_MAXINSNS:
-            raise SpecError(
-                "seccomp",
-                f"the program has {len(self.seccomp) // 8} instructions; "
-                f"the kernel takes at most {_BPF_MAXINSNS}",
-            )
-        offsets = {}
-        time_offsets = _pairs(self.time_offsets)
-        if not isinstance(time_offsets, Mapping):
-            raise SpecError("time_offsets", "expected a mapping of clock name to seconds")
-        for clock, secs in time_offsets.items():
-            if clock not in ("monotonic", "boottime"):
-                raise SpecError("time_offsets", f"'monotonic' or 'boottime', not {clock!r}")
-            offsets[clock] = _int(secs, f"time_offsets[{clock!r}]", -(2**40), 2**40)
-        if offsets and not ns & Namespace.TIME:
-            raise SpecError("time_offsets", "needs a new time namespace (Namespace.TIME)")
-        put("time_offsets", tuple(sorted(offsets.items())))
-        # cgroups
-        if self.resources is not None or self.cgroup is not None:
-            from pynsbind.cgroups._spawn import _check_spec_fields
+        self.normalized  # noqa: B018 - checked now, so that a bad spec fails where it is built
 
-            _check_spec_fields(self)
+    @functools.cached_property
+    def normalized(self) -> NormalizedSpec:
+        """The checked, canonical form of this spec (built once)."""
+        return _normalize(self)
 
-    def _put(self, name: str, value: object) -> None:
-        object.__setattr__(self, name, value)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Spec):
+            return NotImplemented
+        return self.normalized == other.normalized
 
-    # -- the normalised fields, typed (used by the plan compiler) --
+    def __hash__(self) -> int:
+        return hash(self.normalized)
 
-    @property
-    def ns(self) -> Namespace:
-        """The namespaces to create (never None once built)."""
-        return cast("Namespace", self.namespaces)
+    def __getstate__(self) -> dict[str, Any]:
+        # the normalized form is rebuilt where the spec is unpickled
+        return {k: v for k, v in self.__dict__.items() if k != "normalized"}
 
-    @property
-    def uid(self) -> int:
-        return cast("tuple[int, int]", self.user)[0]
+    def replace(self, **changes: Any) -> Spec:
+        """A copy with some fields changed (checked again)."""
+        return dataclasses.replace(self, **changes)
 
-    @property
-    def gid(self) -> int:
-        return cast("tuple[int, int]", self.user)[1]
 
-    @property
-    def env_pairs(self) -> tuple[tuple[str, str], ...]:
-        return cast("tuple[tuple[str, str], ...]", self.env)
+@dataclass(frozen=True)
+class NormalizedSpec:
+    """A spec checked and in canonical form: every default resolved, mappings as
+    sorted tuples, paths normalised; what the plan compiler reads."""
 
-    @property
-    def environ(self) -> dict[str, str]:
-        return dict(self.env_pairs)
-
-    @property
-    def join_pairs(self) -> tuple[tuple[Namespace, Any], ...]:
-        return cast("tuple[tuple[Namespace, Any], ...]", self.join)
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    rootfs: str | None
+    hostname: str | None
+    domainname: str | None
+    namespaces: Namespace
+    joins: tuple[Join, ...]
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    uid_map: tuple[IdMap, ...] | None
+    gid_map: tuple[IdMap, ...] | None
+    umask: int
+    mounts: tuple[Mount, ...]
+    readonly_rootfs: bool
+    #: None: the defaults (DEFAULT_MASKED_PATHS / DEFAULT_READONLY_PATHS)
+    masked_paths: tuple[str, ...] | None
+    readonly_paths: tuple[str, ...] | None
+    devices: tuple[Device, ...]
+    rlimits: tuple[Rlimit, ...]
+    #: None: the defaults (DEFAULT_CAPABILITIES, and none granted to a non-root user)
+    capabilities: frozenset[Capability] | None
+    no_new_privs: bool
+    oom_score_adj: int | None
+    pass_fds: tuple[int, ...]
+    die_with_parent: bool
+    resources: Resources | None
+    cgroup: Cgroup | str | None
+    init: bool
+    seccomp: SeccompProfile | bytes | Literal["default", "unconfined"]
+    time_offsets: tuple[tuple[str, int], ...]
 
     @property
     def joined(self) -> Namespace:
         """Every namespace kind joined."""
         out = Namespace(0)
-        for kinds, _ in self.join_pairs:
-            out |= kinds
+        for j in self.joins:
+            out |= j.kinds
         return out
 
     @property
-    def rlimit_triples(self) -> tuple[tuple[int, int, int], ...]:
-        """(resource, soft, hard), sorted by resource."""
-        return cast("tuple[tuple[int, int, int], ...]", self.rlimits)
+    def environ(self) -> dict[str, str]:
+        return dict(self.env)
 
     @property
-    def offset_pairs(self) -> tuple[tuple[str, int], ...]:
-        return cast("tuple[tuple[str, int], ...]", self.time_offsets)
+    def bounding_capabilities(self) -> frozenset[Capability]:
+        """The bounding set: the spec's capabilities, or the default set."""
+        return DEFAULT_CAPABILITIES if self.capabilities is None else self.capabilities
 
-    @property
-    def group_ids(self) -> tuple[int, ...]:
-        return tuple(self.groups)
 
-    @property
-    def root_readonly(self) -> bool:
-        """Whether the container's root is read-only: ``readonly_rootfs``, or by
-        default the host's own root (``rootfs=None``) is and a rootfs is not."""
-        if self.readonly_rootfs is None:
-            return self.rootfs is None
-        return bool(self.readonly_rootfs)
+# ---- checking a spec, topic by topic ------------------------------------------------
 
-    @property
-    def effective_mounts(self) -> tuple[Mount, ...]:
-        return default_mounts() if self.mounts is None else tuple(self.mounts)
 
-    @property
-    def effective_capabilities(self) -> frozenset[Capability]:
-        if self.capabilities is None:
-            return DEFAULT_CAPABILITIES
-        return frozenset(self.capabilities)
+def _normalize(spec: Spec) -> NormalizedSpec:
+    command = _command(spec)
+    namespaces = _namespaces(spec)
+    ns = namespaces["namespaces"]
+    identity = _identity(spec, ns)
+    filesystem = _filesystem(spec, ns)
+    process = _process(spec)
+    placement = _placement(spec)
+    time_offsets = _time_offsets(spec, ns)
+    _check_exec_size(command["args"], command["env"], process["rlimits"])
+    return NormalizedSpec(
+        **command,
+        **namespaces,
+        **identity,
+        **filesystem,
+        **process,
+        **placement,
+        time_offsets=time_offsets,
+    )
 
-    def replace(self, **changes: Any) -> Spec:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+
+def _command(spec: Spec) -> dict[str, Any]:
+    args = tuple(_text(a, f"args[{i}]") for i, a in enumerate(_seq(spec.args, "args")))
+    if not args:
+        raise SpecError("args", "needs at least the command")
+    env = (("PATH", DEFAULT_PATH),) if spec.env is None else _freeze_env(spec.env)
+    return {"args": args, "env": env, "cwd": _abspath(spec.cwd, "cwd")}
+
+
+def _namespaces(spec: Spec) -> dict[str, Any]:
+    ns = default_namespaces() if spec.namespaces is None else spec.namespaces
+    if not isinstance(ns, Namespace):
+        raise SpecError("namespaces", f"expected Namespace flags, got {ns!r}")
+    joins = _freeze_join(spec.join)
+    joined = Namespace(0)
+    for j in joins:
+        joined |= j.kinds
+    if ns & joined:
+        raise SpecError("namespaces", f"{ns & joined!r} is both created and joined")
+    names: dict[str, str | None] = {}
+    for name in ("hostname", "domainname"):
+        value = getattr(spec, name)
+        names[name] = None
+        if value is None:
+            continue
+        text = _text(value, name)
+        if name == "hostname" and not all(_HOSTNAME_RE.match(p) for p in text.split(".")):
+            raise SpecError(name, f"{text!r} is not a valid host name")
+        if len(os.fsencode(text)) > 64:
+            raise SpecError(name, f"{text!r} is longer than 64 bytes")
+        if not ns & Namespace.UTS:
+            raise SpecError(name, "setting it needs a new UTS namespace (Namespace.UTS)")
+        names[name] = text
+    return {"namespaces": ns, "joins": joins, **names}
+
+
+def _identity(spec: Spec, ns: Namespace) -> dict[str, Any]:
+    user = spec.user
+    if isinstance(user, int) and not isinstance(user, bool):
+        uid = gid = user
+    elif isinstance(user, tuple) and len(user) == 2:
+        uid, gid = user
+    else:
+        raise SpecError("user", f"expected uid or (uid, gid), got {user!r}")
+    groups = tuple(_int(g, "groups", 0, _ID_MAX) for g in _seq(spec.groups, "groups"))
+    if len(groups) > _NGROUPS_MAX:
+        raise SpecError("groups", f"{len(groups)} groups; the kernel takes at most {_NGROUPS_MAX}")
+    maps: dict[str, tuple[IdMap, ...] | None] = {}
+    for name in ("uid_map", "gid_map"):
+        value = getattr(spec, name)
+        maps[name] = None
+        if value is None:
+            continue
+        if not ns & Namespace.USER:
+            raise SpecError(name, "id maps need a new user namespace (Namespace.USER)")
+        maps[name] = _freeze_maps(value, name)
+    return {
+        "uid": _int(uid, "user uid", 0, _ID_MAX),
+        "gid": _int(gid, "user gid", 0, _ID_MAX),
+        "groups": groups,
+        **maps,
+        "umask": _int(spec.umask, "umask", 0, 0o777),
+    }
+
+
+def _filesystem(spec: Spec, ns: Namespace) -> dict[str, Any]:
+    rootfs = None if spec.rootfs is None else _hostpath(spec.rootfs, "rootfs")
+    mounts = default_mounts()
+    if spec.mounts is not None:
+        mounts = tuple(_seq(spec.mounts, "mounts"))
+        for m in mounts:
+            if not isinstance(m, Mount):
+                raise SpecError("mounts", f"expected Mount, got {m!r}")
+    # None (the default): the host's own root is read-only, a rootfs of the
+    # spec's writable
+    asked_ro = (
+        None if spec.readonly_rootfs is None else _bool(spec.readonly_rootfs, "readonly_rootfs")
+    )
+    paths: dict[str, tuple[str, ...] | None] = {}
+    for name in ("masked_paths", "readonly_paths"):
+        value = getattr(spec, name)
+        paths[name] = None if value is None else tuple(_abspath(p, name) for p in _seq(value, name))
+    devices = DEFAULT_DEVICES
+    if spec.devices is not None:
+        devices = tuple(_seq(spec.devices, "devices"))
+        for d in devices:
+            if not isinstance(d, Device):
+                raise SpecError("devices", f"expected Device, got {d!r}")
+    if not ns & Namespace.MNT:
+        for name in ("rootfs", "mounts", "masked_paths", "readonly_paths", "devices"):
+            if getattr(spec, name):
+                raise SpecError(name, "needs a new mount namespace (Namespace.MNT)")
+        if asked_ro:
+            raise SpecError("readonly_rootfs", "needs a new mount namespace (Namespace.MNT)")
+        asked_ro = False
+    return {
+        "rootfs": rootfs,
+        "mounts": mounts,
+        "readonly_rootfs": rootfs is None if asked_ro is None else asked_ro,
+        **paths,
+        "devices": devices,
+    }
+
+
+def _process(spec: Spec) -> dict[str, Any]:
+    caps = None
+    if spec.capabilities is not None:
+        found = []
+        for c in _seq(spec.capabilities, "capabilities"):
+            if isinstance(c, str):
+                name = c.upper().removeprefix("CAP_")
+                if name not in Capability.__members__:
+                    raise SpecError("capabilities", f"unknown capability {c!r}")
+                found.append(Capability[name])
+            else:
+                try:
+                    found.append(Capability(_int(c, "capabilities", 0, 63)))
+                except ValueError:
+                    raise SpecError("capabilities", f"unknown capability {c!r}") from None
+        caps = frozenset(found)
+    fds = tuple(_int(fd, "pass_fds", 3, 2**31 - 1) for fd in _seq(spec.pass_fds, "pass_fds"))
+    if len(set(fds)) > _MAX_PASS_FDS:
+        raise SpecError(
+            "pass_fds", f"{len(set(fds))} fds; a container is given at most {_MAX_PASS_FDS}"
+        )
+    _check_seccomp(spec.seccomp)
+    return {
+        "rlimits": _freeze_rlimits(spec.rlimits),
+        "capabilities": caps,
+        "no_new_privs": _bool(spec.no_new_privs, "no_new_privs"),
+        "oom_score_adj": None
+        if spec.oom_score_adj is None
+        else _int(spec.oom_score_adj, "oom_score_adj", -1000, 1000),
+        "pass_fds": tuple(sorted(set(fds))),
+        "die_with_parent": _bool(spec.die_with_parent, "die_with_parent"),
+        "init": _bool(spec.init, "init"),
+        "seccomp": "unconfined" if spec.seccomp is None else spec.seccomp,
+    }
+
+
+def _placement(spec: Spec) -> dict[str, Any]:
+    res = spec.resources
+    if res is not None:
+        from pynsbind.resources import Resources
+
+        if not isinstance(res, Resources):
+            raise SpecError(
+                "resources",
+                f"expected a pynsbind.Resources, got {type(res).__name__}: {res!r}",
+            )
+    cg = spec.cgroup
+    if isinstance(cg, (str, os.PathLike)):
+        from pynsbind.resources import normalize_cgroup_path
+
+        try:
+            cg = normalize_cgroup_path(cg)
+        except (TypeError, ValueError) as exc:
+            raise SpecError("cgroup", str(exc)) from None
+    elif cg is not None and not (hasattr(cg, "path") and hasattr(cg, "host")):
+        # a pynsbind.cgroups.Cgroup (checked as such by the plan compiler)
+        raise SpecError("cgroup", f"expected a Cgroup or a path, got {type(cg).__name__}: {cg!r}")
+    return {"resources": res, "cgroup": cg}
+
+
+def _time_offsets(spec: Spec, ns: Namespace) -> tuple[tuple[str, int], ...]:
+    if not isinstance(spec.time_offsets, Mapping):
+        raise SpecError("time_offsets", "expected a mapping of clock name to seconds")
+    offsets = {}
+    for clock, secs in spec.time_offsets.items():
+        if clock not in ("monotonic", "boottime"):
+            raise SpecError("time_offsets", f"'monotonic' or 'boottime', not {clock!r}")
+        offsets[clock] = _int(secs, f"time_offsets[{clock!r}]", -(2**40), 2**40)
+    if offsets and not ns & Namespace.TIME:
+        raise SpecError("time_offsets", "needs a new time namespace (Namespace.TIME)")
+    return tuple(sorted(offsets.items()))

@@ -12,22 +12,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pynsbind import Resources, Spec, SpecError
+from pynsbind._ffi import lib
 from pynsbind.cgroups import (
     AUTO_PREFIX,
     Cgroup,
     Hierarchy,
     Host,
-    _check_placement,
     _parse_auto,
     _v1,
     _v2,
+    check_placement,
     detect,
     mode,
     normalize,
 )
 from pynsbind.cgroups._detect import parse_proc_cgroup
 from pynsbind.cgroups._program import compile_program
-from pynsbind.cgroups._spawn import _plan_attach
 from pynsbind.devices import DeviceRule
 from pynsbind.resources import (
     blkio_weight_to_io_weight,
@@ -317,7 +317,8 @@ def test_normalize_rejects(path: str, message: str) -> None:
 
 def test_spec_fields() -> None:
     spec = Spec(args=["true"], cgroup="/pynsbind//x/")
-    assert spec.cgroup == "pynsbind/x"
+    assert spec.cgroup == "/pynsbind//x/"  # as given
+    assert spec.normalized.cgroup == "pynsbind/x"
     with pytest.raises(SpecError, match=r"^cgroup: cgroup path '\.\./x' contains '\.\.'"):
         Spec(args=["true"], cgroup="../x")
     with pytest.raises(SpecError, match=r"^cgroup: expected a Cgroup or a path, got int"):
@@ -453,9 +454,9 @@ def test_placement_guard(tmp_path: Path) -> None:
     h = fake_hybrid(tmp_path, own_memory="/process_api/abc")
     for bad in ("process_api", "process_api/x", "process_api/abc/y"):
         with pytest.raises(ValueError, match="subtree that holds this process"):
-            _check_placement(h, bad)
-    _check_placement(h, "pynsbind/x")
-    _check_placement(h, "process_apix")
+            check_placement(h, bad)
+    check_placement(h, "pynsbind/x")
+    check_placement(h, "process_apix")
     with pytest.raises(ValueError, match="subtree that holds this process"):
         Cgroup.create("process_api/x", host=h)
     assert not (tmp_path / "cg/memory/process_api").exists()
@@ -658,73 +659,61 @@ def test_create_on_fake_host(tmp_path: Path) -> None:
 # ---- the plan -------------------------------------------------------------------------------
 
 
-class _FakePlan:
-    def __init__(self, flags: int = 0) -> None:
-        self.slots = ["stdin", "stdout", "stderr"]
-        self.cgroup_slot = -1
-        self.flags = flags
+def _attach_plan(h: Host, spec: Spec, *, clone_into: bool, legacy_clone: bool = False) -> Any:
+    """The plan of ``spec`` on the fake host ``h`` (compile_plan's ``host``)."""
+    import dataclasses
 
-    def slot(self, name: str) -> int:
-        if name not in self.slots:
-            self.slots.append(name)
-        return self.slots.index(name)
+    from pynsbind import features
+    from pynsbind._plan import Options, compile_plan
 
-
-class _FakeFeatures:
-    def __init__(self, clone_into_cgroup: bool) -> None:
-        self.clone_into_cgroup = clone_into_cgroup
+    feats = dataclasses.replace(features(), clone_into_cgroup=clone_into)
+    return compile_plan(spec, feats, Options(legacy_clone=legacy_clone), host=h)
 
 
-class _FakeCompiler:
-    def __init__(self, clone_into_cgroup: bool, flags: int = 0) -> None:
-        self.plan = _FakePlan(flags)
-        self.f = _FakeFeatures(clone_into_cgroup)
+def _attach_acts(plan: Any) -> list[str]:
+    return [pa.desc for pa in plan.pacts if pa.desc.startswith("attach")]
 
 
 @pytest.mark.parametrize("clone_into", [True, False])
-def test_plan_attach(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clone_into: bool) -> None:
-    import pynsbind.cgroups as cgroups
-
+def test_plan_attach(tmp_path: Path, clone_into: bool) -> None:
     h = fake_hybrid(tmp_path)
-    monkeypatch.setattr(cgroups, "_host", lambda: h)
     # a spec that asks for no cgroup still gets one for its device rules, in the
     # hierarchy that enforces them alone: here (no v1 devices) the cgroup2 tree
-    comp = _FakeCompiler(clone_into)
-    acts = _plan_attach(comp, Spec(args=["true"]))
+    plan = _attach_plan(h, Spec(args=["true"]), clone_into=clone_into)
+    assert plan.cgroup_host is not None and [x.name for x in plan.cgroup_host.hierarchies] == [
+        "unified"
+    ]
     if clone_into:
-        assert acts == [] and comp.plan.slots[3:] == ["cgroup"]
+        assert _attach_acts(plan) == [] and plan.cgroup_slot == plan.slots.index("cgroup")
     else:
-        assert [a["desc"] for a in acts] == ["attach to the cgroup v2 cgroup"]
-        assert comp.plan.slots[3:] == ["cgv2"]
-    comp = _FakeCompiler(clone_into)
-    acts = _plan_attach(comp, Spec(args=["true"], resources=Resources(pids_max=5)))
+        assert _attach_acts(plan) == ["attach to the cgroup v2 cgroup"]
+        assert "cgv2" in plan.slots and plan.cgroup_slot == -1
+    plan = _attach_plan(h, Spec(args=["true"], resources=Resources(pids_max=5)), clone_into=clone_into)
     v1 = ["blkio", "cpu", "cpuset", "memory", "pids"]
+    v1_acts = [f"attach to the v1 {n} cgroup" for n in v1]
     if clone_into:
-        assert comp.plan.cgroup_slot == comp.plan.slots.index("cgroup")
-        assert [a["desc"] for a in acts] == [f"attach to the v1 {n} cgroup" for n in v1]
+        assert plan.cgroup_slot == plan.slots.index("cgroup")
+        assert _attach_acts(plan) == v1_acts
     else:
-        assert comp.plan.cgroup_slot == -1
-        assert acts[0] == {
-            "kind": "FD_WRITE_PID",
-            "desc": "attach to the cgroup v2 cgroup",
-            "fd": 3,
-        }
-    assert all(a["kind"] == "FD_WRITE_PID" for a in acts)
-    assert comp.plan.slots[3:] == ["cgroup" if clone_into else "cgv2"] + [f"cgv1:{n}" for n in v1]
+        assert plan.cgroup_slot == -1
+        assert _attach_acts(plan) == ["attach to the cgroup v2 cgroup", *v1_acts]
+    assert all(pa.kind == lib.NSB_PACT_FD_WRITE_PID for pa in plan.pacts if pa.desc in v1_acts)
+    slots = ["cgroup" if clone_into else "cgv2"] + [f"cgv1:{n}" for n in v1]
+    assert [s for s in plan.slots if s.startswith("cg")] == slots
     with pytest.raises(SpecError, match="cpu 9 does not exist"):
-        _plan_attach(_FakeCompiler(True), Spec(args=["true"], resources=Resources(cpus="9")))
+        _attach_plan(h, Spec(args=["true"], resources=Resources(cpus="9")), clone_into=True)
 
 
-def test_plan_attach_legacy_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pynsbind.cgroups as cgroups
-    from pynsbind._ffi import lib
-
-    monkeypatch.setattr(cgroups, "_host", lambda: fake_unified(tmp_path))
-    comp = _FakeCompiler(True, flags=lib.NSB_PLAN_LEGACY_CLONE)
-    acts = _plan_attach(comp, Spec(args=["true"], cgroup="pynsbind/x"))
+def test_plan_attach_legacy_clone(tmp_path: Path) -> None:
+    plan = _attach_plan(
+        fake_unified(tmp_path),
+        Spec(args=["true"], cgroup="pynsbind/x"),
+        clone_into=True,
+        legacy_clone=True,
+    )
     # clone(2) has no CLONE_INTO_CGROUP: the parent attaches through cgroup.procs
-    assert comp.plan.cgroup_slot == -1
-    assert acts == [{"kind": "FD_WRITE_PID", "desc": "attach to the cgroup v2 cgroup", "fd": 3}]
+    assert plan.cgroup_slot == -1
+    assert _attach_acts(plan) == ["attach to the cgroup v2 cgroup"]
 
 
 # ---- delegation (needs root to make a tree owned by someone else) --------------------------

@@ -15,6 +15,7 @@ from pynsbind import IdMap, Mount, Namespace, SpawnError, Spec, SpecError
 from pynsbind._features import Features, features
 from pynsbind._ffi import lib
 from pynsbind._plan import Options, compile_plan
+from pynsbind.cgroups import Host
 from pynsbind.seccomp import Action, SeccompProfile, SyscallRule, default_profile
 from pynsbind.spec import DEFAULT_CAPABILITIES
 
@@ -49,21 +50,17 @@ OLD = dataclasses.replace(
 NS = Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET
 
 
-@pytest.fixture(autouse=True)
-def _no_device_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plans as on a host where no cgroup can be made (rootless, say): a spec
-    that asks for none then gets none for its device rules either, and the op
-    lists below do not depend on this machine's cgroups (see
-    test_a_spec_without_cgroups_gets_one_for_its_device_rules)."""
-    from pynsbind.cgroups import _spawn
-
-    monkeypatch.setattr(_spawn, "_device_only_host", lambda spec: None)
+#: a host where no cgroup can be made (rootless, say): a spec that asks for none
+#: then gets none for its device rules either, so that the op lists below do not
+#: depend on this machine's cgroups (see
+#: test_a_spec_without_cgroups_gets_one_for_its_device_rules)
+NO_CGROUPS = Host("none", problem="no cgroups here (a test's host)")
 
 
 def plan(feats: Features = MODERN, opts: Options | None = None, **fields: Any) -> Any:
     fields.setdefault("args", ["/bin/true"])
     fields.setdefault("namespaces", NS)
-    return compile_plan(Spec(**fields), feats, opts)
+    return compile_plan(Spec(**fields), feats, opts, host=NO_CGROUPS)
 
 
 def test_rootfs_plan_order(tmp_path: Any) -> None:
@@ -332,18 +329,16 @@ def test_c_layout_is_built_once_and_matches(tmp_path: Any) -> None:
 
 
 @pytest.mark.root
-def test_a_spec_without_cgroups_gets_one_for_its_device_rules(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pynsbind.cgroups import _spawn, device_host, host
+def test_a_spec_without_cgroups_gets_one_for_its_device_rules() -> None:
+    from pynsbind.cgroups import device_host, host
 
-    monkeypatch.undo()  # this host's cgroups, for real
     dh = device_host(host())
     assert dh is not None
     p = compile_plan(Spec(args=["/bin/true"]), features())
     names = [h.name for h in dh.hierarchies]
     assert len(names) == 1
     want = "cgroup" if dh.hierarchies[0].version == 2 else f"cgv1:{names[0]}"
-    assert want in p.slots
-    assert _spawn._device_only_host(Spec(args=["true"], cgroup="pynsbind/x")) is None
+    assert want in p.slots and p.cgroup_host is dh
 
 
 def test_real_features_compile_the_default_spec() -> None:

@@ -818,7 +818,7 @@ def test_the_spawn_releases_the_gil(rootfs: str) -> None:
     import threading
 
     from pynsbind import _plan, process
-    from pynsbind.cgroups._spawn import _spawn_cgroup
+    from pynsbind._container_cgroup import prepare
 
     spec = Spec(args=["/bin/true"], rootfs=rootfs, namespaces=NS | Namespace.USER)
     plan = _plan.compile_plan(spec, pynsbind.features())
@@ -835,7 +835,7 @@ def test_the_spawn_releases_the_gil(rootfs: str) -> None:
 
     t = threading.Thread(target=spin)
     t.start()
-    cg = _spawn_cgroup(spec, plan)  # the container's cgroup (its device rules)
+    cg = prepare(spec.normalized, plan)  # the container's cgroup (its device rules)
     try:
         before = count
         extra = {} if cg is None else cg.slots

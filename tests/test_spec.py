@@ -12,7 +12,9 @@ from pynsbind.spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, default_namespaces
 
 
 def test_defaults() -> None:
-    s = Spec(args=["true"])
+    spec = Spec(args=["true"])
+    assert spec.args == ["true"] and spec.env is None  # a spec keeps its fields as given
+    s = spec.normalized
     assert s.args == ("true",)
     assert s.env == (("PATH", DEFAULT_PATH),)
     assert s.cwd == "/"
@@ -21,9 +23,18 @@ def test_defaults() -> None:
     assert s.namespaces & want == want
     assert bool(s.namespaces & Namespace.USER) == (os.geteuid() != 0)
     assert s.no_new_privs is True
-    assert s.effective_capabilities == DEFAULT_CAPABILITIES
-    assert [m.kind for m in s.effective_mounts] == ["proc", "dev", "sysfs"]
-    assert s.user == (0, 0)
+    assert s.capabilities is None and s.bounding_capabilities == DEFAULT_CAPABILITIES
+    assert [m.kind for m in s.mounts] == ["proc", "dev", "sysfs"]
+    assert (s.uid, s.gid) == (0, 0)
+    assert s.seccomp == "default"
+    assert s.readonly_rootfs is True  # the host's own root
+    assert Spec(args=["true"], rootfs="/srv").normalized.readonly_rootfs is False
+
+
+def test_replace_starts_from_the_fields_as_given() -> None:
+    # the host root's read-only default does not stick to a copy with a rootfs
+    spec = Spec(args=["true"]).replace(rootfs="/srv")
+    assert spec.readonly_rootfs is None and spec.normalized.readonly_rootfs is False
 
 
 def test_specs_are_frozen_and_hashable() -> None:
@@ -51,17 +62,18 @@ def test_replace_revalidates_and_keeps_normalised_fields() -> None:
 
 def test_rlimits_normalised() -> None:
     s = Spec(args=["x"], rlimits={"RLIMIT_NOFILE": 100, resource.RLIMIT_CORE: (0, -1)})
-    assert (resource.RLIMIT_NOFILE, 100, 100) in s.rlimits
-    assert (resource.RLIMIT_CORE, 0, 2**64 - 1) in s.rlimits
+    assert (resource.RLIMIT_NOFILE, 100, 100) in s.normalized.rlimits
+    assert (resource.RLIMIT_CORE, 0, 2**64 - 1) in s.normalized.rlimits
 
 
 def test_capabilities_by_name_and_number() -> None:
     s = Spec(args=["x"], capabilities=["CAP_KILL", "chown", int(Capability.NET_RAW)])
-    assert s.capabilities == {Capability.KILL, Capability.CHOWN, Capability.NET_RAW}
+    caps = {Capability.KILL, Capability.CHOWN, Capability.NET_RAW}
+    assert s.normalized.capabilities == caps
 
 
 def test_paths_are_normalised() -> None:
-    s = Spec(args=["x"], cwd="//a/./b/", masked_paths=["/proc//kcore"])
+    s = Spec(args=["x"], cwd="//a/./b/", masked_paths=["/proc//kcore"]).normalized
     assert s.cwd == "/a/b"
     assert s.masked_paths == ("/proc/kcore",)
 
@@ -172,7 +184,7 @@ def test_invalid_pieces(make: object) -> None:
 
 
 def test_names_that_are_not_utf8_are_taken_as_bytes() -> None:
-    s = Spec(args=[b"/bin/\xff"], domainname=b"\x80dom")
+    s = Spec(args=[b"/bin/\xff"], domainname=b"\x80dom").normalized  # type: ignore[list-item]
     assert s.args[0] == "/bin/\udcff" and s.domainname == "\udc80dom"
     with pytest.raises(SpecError, match="longer than 64 bytes"):
         Spec(args=["x"], domainname=b"\xff" * 65)

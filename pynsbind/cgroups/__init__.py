@@ -27,6 +27,7 @@ import itertools
 import os
 import signal as _signal
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pynsbind._ffi import ffi, lib
@@ -54,13 +55,16 @@ from pynsbind.devices import (
 )
 from pynsbind.errors import strerror
 from pynsbind.resources import Resources
+from pynsbind.resources import normalize_cgroup_path as normalize
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from types import TracebackType
 
 __all__ = [
     "AUTO_PREFIX",
     "DEFAULT_DEVICE_RULES",
+    "AttachPoint",
     "Cgroup",
     "CpuStats",
     "DeviceRule",
@@ -73,11 +77,16 @@ __all__ = [
     "PidsStats",
     "Resources",
     "Stats",
+    "attach_points",
+    "check_placement",
+    "check_resources",
     "cleanup",
     "detect",
     "device_host",
     "host",
     "mode",
+    "normalize",
+    "open_attach_fds",
     "rules_for_nodes",
 ]
 
@@ -124,34 +133,7 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def normalize(path: object) -> str:
-    """A cgroup path relative to the root of each hierarchy: ``"/a//b/"`` ->
-    ``"a/b"``.  ValueError when it is empty, holds ``..`` (it would leave the
-    root) or a name the kernel cannot take."""
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"a cgroup path is a string, not {type(path).__name__}: {path!r}")
-    if "\0" in path:
-        raise ValueError(f"cgroup path {path!r} contains a NUL byte")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise ValueError(
-            f"cgroup path {path!r} contains '..': it would leave the root of the hierarchy"
-        )
-    if not parts:
-        raise ValueError(f"cgroup path {path!r} names the root of the hierarchy")
-    for p in parts:
-        if len(os.fsencode(p)) > _NAME_MAX:
-            raise ValueError(
-                f"cgroup path {path!r}: {p[:20]!r}... is longer than {_NAME_MAX} bytes"
-            )
-        if p.startswith("cgroup.") or "\n" in p:
-            raise ValueError(f"cgroup path {path!r}: {p!r} is not a valid cgroup name")
-    return "/".join(parts)
-
-
-def _check_placement(h: Host, rel: str) -> None:
+def check_placement(h: Host, rel: str) -> None:
     """Refuse a path inside the subtree that holds this process in any hierarchy:
     whoever put the process there (systemd, the machine's own manager) owns it."""
     for hier in h.hierarchies:
@@ -294,6 +276,15 @@ class Cgroup:
         return cg
 
     @classmethod
+    def create_for_spawn(
+        cls, path: str | None, resources: Resources | None, *, host: Host | None = None
+    ) -> tuple[Cgroup, dict[str, int]]:
+        """:meth:`create`, also returning each hierarchy's directory fd (by
+        hierarchy name, close-on-exec; the caller closes them): what a spawner
+        needs to place a new process (CLONE_INTO_CGROUP, cgroup.procs)."""
+        return cls._create(path, resources, host, keep=True)
+
+    @classmethod
     def _create(
         cls, path: str | None, resources: Resources | None, h: Host | None, *, keep: bool
     ) -> tuple[Cgroup, dict[str, int]]:
@@ -309,7 +300,7 @@ class Cgroup:
         auto = path is None
         rel = "" if path is None else normalize(path)
         if not auto:
-            _check_placement(h, rel)
+            check_placement(h, rel)
         v2 = h.v2
         if v2 is not None and prog.v2_controllers:
             _ensure_enabled(v2.base, prog.v2_controllers)
@@ -444,7 +435,7 @@ class Cgroup:
         h = host or _host()
         h.check()
         rel = normalize(path)
-        _check_placement(h, rel)
+        check_placement(h, rel)
         missing = [hier.mount for hier in h.hierarchies if not os.path.isdir(hier.dir(rel))]
         if len(missing) == len(h.hierarchies):
             raise FileNotFoundError(errno.ENOENT, f"no cgroup {rel} in any hierarchy", rel)
@@ -696,6 +687,79 @@ class Cgroup:
             self.delete()
 
 
+# ---- for spawners ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttachPoint:
+    """How a new process gets into a cgroup in one hierarchy: ``slot`` names the
+    fd a spawner holds for it.  With ``clone_into`` (cgroup2, and clone3 with
+    CLONE_INTO_CGROUP) it is the cgroup's directory, and the process is born
+    there; otherwise it is the cgroup's cgroup.procs, which the spawner writes
+    the process's pid into before the process runs anything of its own."""
+
+    slot: str
+    hierarchy: Hierarchy
+    clone_into: bool
+
+
+def attach_points(h: Host, clone_into: bool) -> list[AttachPoint]:
+    """Where a spawner attaches a container to a cgroup of ``h``: one point per
+    hierarchy (slots ``cgroup`` or ``cgv2`` for cgroup2, ``cgv1:NAME`` for v1)."""
+    out = []
+    for hier in h.hierarchies:
+        if hier.version == 2:
+            out.append(AttachPoint("cgroup" if clone_into else "cgv2", hier, clone_into))
+        else:
+            out.append(AttachPoint(f"cgv1:{hier.name}", hier, False))
+    return out
+
+
+def check_resources(resources: Resources | None, h: Host) -> None:
+    """Check ``resources`` against ``h`` (SpecError naming the field), as
+    :meth:`Cgroup.create` would, without creating anything."""
+    compile_program(resources, h)
+
+
+def open_attach_fds(
+    cg: Cgroup, points: Iterable[AttachPoint], dirfds: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The fds of ``points`` for ``cg``, by slot: its directory for
+    CLONE_INTO_CGROUP, its cgroup.procs otherwise.  ``dirfds`` (directory fds of
+    each hierarchy, by name, as :meth:`Cgroup.create_for_spawn` gives) are used
+    and consumed (closed or returned).  OSError if ``cg`` lacks a hierarchy."""
+    dirfds = dict(dirfds or {})
+    dirs = cg.dirs
+    out: dict[str, int] = {}
+    try:
+        for point in points:
+            name = point.hierarchy.name
+            if name not in dirs:
+                what = "cgroup v2 directory" if point.hierarchy.version == 2 else name
+                raise OSError(errno.ENOENT, f"cgroup {cg.path} has no {what}")
+            dfd = dirfds.pop(name, -1)
+            if point.clone_into:
+                out[point.slot] = dfd if dfd >= 0 else os.open(dirs[name], DIR_FLAGS)
+                continue
+            try:
+                out[point.slot] = os.open(
+                    "cgroup.procs" if dfd >= 0 else dirs[name] + "/cgroup.procs",
+                    os.O_WRONLY | os.O_CLOEXEC,
+                    dir_fd=dfd if dfd >= 0 else None,
+                )
+            finally:
+                if dfd >= 0:
+                    os.close(dfd)
+    except BaseException:
+        for fd in out.values():
+            os.close(fd)
+        raise
+    finally:
+        for fd in dirfds.values():
+            os.close(fd)
+    return out
+
+
 def _host() -> Host:
     return host()
 
@@ -879,7 +943,7 @@ def cleanup(
             roots.update(e for e in os.listdir(hier.base) if e.startswith("pynsbind"))
     for extra in under:
         rel = normalize(extra)
-        _check_placement(h, rel)
+        check_placement(h, rel)
         roots.add(rel)
     found: dict[str, tuple[int, int]] = {}
     for top in sorted(roots):
@@ -911,4 +975,5 @@ def cleanup(
         removed.append(rel)
     return removed
 
-# The spawn hooks live in pynsbind.cgroups._spawn.
+# What a spawner needs: AttachPoint, attach_points, open_attach_fds, Cgroup.create_for_spawn
+# (the process layer uses them, in pynsbind._container_cgroup).
