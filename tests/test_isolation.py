@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import pynsbind
 from pynsbind import Capability, Namespace, SpawnError, Spec, SpecError
 from tests import strategies as S
-from tests.conftest import HostState, examples, host_ns
+from tests.helpers import HostState, examples, host_ns
 
 pytestmark = [pytest.mark.root, pytest.mark.vm]
 

@@ -124,12 +124,19 @@ def test_the_readmes_first_command_works_as_written(who: str) -> None:
     command = _readme_first_command()
     tmp_path = Path(tempfile.mkdtemp(prefix="pynsbind-readme-"))
     try:
-        _run_readme(command, tmp_path, who)
+        res = _run_readme(command, tmp_path, who)
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)
+    lines = res.stdout.splitlines()
+    assert lines[:2] == ["sandbox", "pid 2"], (res.stdout, res.stderr[-2000:])
+    assert "uid=0(root)" in res.stdout
+    assert "Read-only file system" in res.stderr
+    assert res.returncode == 1  # touch's status
 
 
-def _run_readme(command: str, tmp_path: Path, who: str) -> None:
+def _run_readme(command: str, tmp_path: Path, who: str) -> subprocess.CompletedProcess[str]:
+    """Run command in a copy of the checkout under tmp_path, as root or as a user
+    made for it; what it did."""
     import pwd
     import shutil
 
@@ -155,8 +162,4 @@ def _run_readme(command: str, tmp_path: Path, who: str) -> None:
     finally:
         if who == "user":
             subprocess.run(["userdel", user], capture_output=True)
-    lines = res.stdout.splitlines()
-    assert lines[:2] == ["sandbox", "pid 2"], (res.stdout, res.stderr[-2000:])
-    assert "uid=0(root)" in res.stdout
-    assert "Read-only file system" in res.stderr
-    assert res.returncode == 1  # touch's status
+    return res
