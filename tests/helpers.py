@@ -276,17 +276,40 @@ def _names_pid(component: str, pid: int) -> bool:
     return f"-{pid}-" in component or component.endswith(f"-{pid}")
 
 
-def _made_by_another(name: str) -> bool:
-    """A cgroup named ``pynsbind-KIND-PID...`` (a fresh one ``pynsbind-c-PID-START-N``,
-    a benchmark's ``pynsbind-bench-PID``, a test's ``pynsbind-dev-PID-N``...)
-    whose PID is a live process that is neither this one nor one of its
-    descendants: another test run or benchmark on the same machine, whose
-    cgroups come and go as they please."""
-    parts = name.split("-")
-    if len(parts) < 3 or not parts[2].isdigit():
+def _start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat: the start time in clock ticks after boot."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
+def _maker(component: str) -> int | None:
+    """The pid a cgroup's name carries: its first all-digit part after the first
+    (``pynsbind-c-PID-START-N``, ``pynsbind-bench-PID``, ``test-PID-N``...)."""
+    for part in component.split("-")[1:]:
+        if part.isdigit():
+            return int(part)
+    return None
+
+
+def _made_by_another(component: str) -> bool:
+    """A cgroup whose name carries the pid of a process that is neither this one
+    nor one of its descendants: another test run or benchmark on the same
+    machine, whose cgroups come and go as they please.  That is a fresh name
+    (``pynsbind-c-PID-START-N``) whose maker started before this process (START),
+    or a pid that is alive and not of this process's tree; a dead maker's cgroup
+    is a leak, whoever it was."""
+    pid = _maker(component)
+    if pid is None or pid <= 1:  # no pid, or not one a test run has
         return False
-    pid = int(parts[2])
     me = os.getpid()
+    parts = component.split("-")
+    if component.startswith("pynsbind-c-") and len(parts) == 5 and parts[3].isdigit():
+        mine = _start_time(me)
+        if pid != me and mine is not None and int(parts[3]) < mine:
+            return True
     while pid > 1:
         if pid == me:
             return False
@@ -305,7 +328,7 @@ def pynsbind_cgroups(*, pid: int | None = None, prefix: str = "pynsbind") -> set
 
     With pid: only those of that process (a component of the path names it:
     ``-PID-`` or a trailing ``-PID``).  Without: all but those of other live
-    processes (see _made_by_another)."""
+    processes, and what is beneath them (see _made_by_another)."""
     found: set[str] = set()
     for top in cgroup_roots():
         try:
@@ -317,7 +340,9 @@ def pynsbind_cgroups(*, pid: int | None = None, prefix: str = "pynsbind") -> set
                 continue
             if pid is None and _made_by_another(entry):
                 continue
-            for dirpath, _, _ in os.walk(os.path.join(top, entry)):
+            for dirpath, dirnames, _ in os.walk(os.path.join(top, entry)):
+                if pid is None:
+                    dirnames[:] = [d for d in dirnames if not _made_by_another(d)]
                 rel = os.path.relpath(dirpath, top).split(os.sep)
                 if pid is None or any(_names_pid(c, pid) for c in rel):
                     found.add(dirpath)
