@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tests import helpers
 from tests.helpers import Unavailable, build_static
 
 if TYPE_CHECKING:
@@ -87,25 +88,16 @@ LOOP_CONTENT = b"PYNSBIND-HOSTDISK-SECRET"
 def loop_device(tmp: Path) -> Iterator[tuple[str, int, int, Path]]:
     """A loop device on a 1 MiB file that starts with LOOP_CONTENT: (device,
     major, minor, backing file); detached afterwards."""
-    if shutil.which("losetup") is None:
-        import pytest
+    import pytest
 
-        pytest.skip("needs losetup (util-linux)")
     backing = tmp / "disk.img"
     backing.write_bytes(LOOP_CONTENT + b"\0" * ((1 << 20) - len(LOOP_CONTENT)))
-    res = subprocess.run(
-        ["losetup", "-f", "--show", str(backing)], capture_output=True, text=True, check=False
-    )
-    if res.returncode != 0:
-        import pytest
-
-        pytest.skip(f"cannot set up a loop device: {res.stderr.strip()}")
-    dev = res.stdout.strip()
-    try:
-        st = os.stat(dev)
-        yield dev, os.major(st.st_rdev), os.minor(st.st_rdev), backing
-    finally:
-        subprocess.run(["losetup", "-d", dev], check=False)
+    with contextlib.ExitStack() as stack:
+        try:
+            dev, major, minor = stack.enter_context(helpers.loop_device(backing))
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        yield dev, major, minor, backing
 
 
 def backing_head(backing: Path) -> bytes:

@@ -6,7 +6,7 @@
   :func:`make_rootfs` (busybox, its applets, the probe, /etc);
 - the host: :class:`HostState` (a snapshot of what a spawn must leave as it
   was) and its parts: :func:`host_ns`, :func:`children`, :func:`mount_table`,
-  :func:`mounts`, :func:`status_field`; the cgroups pynsbind made
+  :func:`mounts`, :func:`status_field`, :func:`loop_device`; the cgroups pynsbind made
   (:func:`pynsbind_cgroups`, the one leftover scan) and their removal
   (:func:`rmdir_wait`, :func:`remove_cgroups`);
 - running code in a forked child, as any user: :func:`in_child`,
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -255,6 +255,32 @@ def fd_is_open(fd: int) -> bool:
             return False
         raise
     return True
+
+
+@contextlib.contextmanager
+def loop_device(backing: Path) -> Iterator[tuple[str, int, int]]:
+    """A loop device over the file backing: (device path, major, minor);
+    detached afterwards.  Without losetup, or when no loop device can be set
+    up (a host without udev has none until the module is loaded: modprobe is
+    tried), Unavailable."""
+    if shutil.which("losetup") is None:
+        raise Unavailable("needs losetup (util-linux)")
+    setup = ["losetup", "-f", "--show", str(backing)]
+    res = subprocess.run(setup, capture_output=True, text=True, check=False)
+    if res.returncode != 0 and shutil.which("modprobe"):
+        subprocess.run(["modprobe", "loop"], capture_output=True, check=False)
+        res = subprocess.run(setup, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise Unavailable(f"cannot set up a loop device: {res.stderr.strip()}")
+    dev = res.stdout.strip()
+    detach = ["losetup", "-d", dev]
+    try:
+        rdev = os.stat(dev).st_rdev
+        yield dev, os.major(rdev), os.minor(rdev)
+    except BaseException:
+        subprocess.run(detach, check=False)
+        raise
+    subprocess.run(detach, check=True)  # a loop device left attached is a leak
 
 
 # ---- cgroups ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Each starts with the same child outside any rules, so that the test can fail.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -23,7 +24,6 @@ import os
 import shutil
 import stat
 import struct
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,15 @@ from pynsbind.cgroups import devices as D
 from pynsbind.cgroups._detect import Hierarchy
 from pynsbind.cgroups._program import compile_program
 from pynsbind.cgroups.devices import _V1State, allows, bpf_program, v1_update_writes, v1_writes
-from tests.helpers import HostState, checkpoint, examples, in_child, pynsbind_cgroups
+from tests.helpers import (
+    HostState,
+    Unavailable,
+    checkpoint,
+    examples,
+    in_child,
+    loop_device,
+    pynsbind_cgroups,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -568,25 +576,15 @@ class Loop:
 @pytest.fixture
 def loop(tmp_path: Path) -> Iterator[Loop]:
     """A loop device over a file of known content (removed after)."""
-    if shutil.which("losetup") is None:
-        pytest.skip("needs losetup")
     backing = tmp_path / "disk"
     content = b"".join(b"pynsbind device rules %05d\n" % i for i in range(2048))[: 1 << 16]
     backing.write_bytes(content)
-    setup = ["losetup", "-f", "--show", str(backing)]
-    res = subprocess.run(setup, capture_output=True, text=True)
-    if res.returncode != 0 and shutil.which("modprobe"):
-        # a host without udev (the v2 VM) has no loop devices until the module is in
-        subprocess.run(["modprobe", "loop"], capture_output=True)
-        res = subprocess.run(setup, capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"no loop device: {res.stderr.strip()}")
-    dev = res.stdout.strip()
-    try:
-        rdev = os.stat(dev).st_rdev
-        yield Loop(dev, os.major(rdev), os.minor(rdev), content)
-    finally:
-        subprocess.run(["losetup", "-d", dev], check=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            dev, major, minor = stack.enter_context(loop_device(backing))
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        yield Loop(dev, major, minor, content)
 
 
 @pytest.fixture
