@@ -525,9 +525,7 @@ def tiocsti_attack(
         os.write(master, SENTINEL)
 
     try:
-        result: tuple[dict[str, Any], bytes] = in_child(
-            attack, setsid=True, during=type_sentinel
-        )
+        result: tuple[dict[str, Any], bytes] = in_child(attack, setsid=True, during=type_sentinel)
     finally:
         # drain what the container wrote on the terminal
         while select.select([master], [], [], 0)[0]:
@@ -660,7 +658,9 @@ def test_exec_into_a_rootless_container(rootfs: str) -> None:
 
 
 def caps_of(status: str) -> dict[str, int]:
-    return {n: int(status_field(n, text=status), 16) for n in ("CapEff", "CapPrm", "CapAmb", "CapInh")}
+    return {
+        n: int(status_field(n, text=status), 16) for n in ("CapEff", "CapPrm", "CapAmb", "CapInh")
+    }
 
 
 @vm
