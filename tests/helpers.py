@@ -336,6 +336,7 @@ def _made_by_another(component: str) -> bool:
         mine = _start_time(me)
         if pid != me and mine is not None and int(parts[3]) < mine:
             return True
+    first = True
     while pid > 1:
         if pid == me:
             return False
@@ -343,18 +344,25 @@ def _made_by_another(component: str) -> bool:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             return False  # its maker is dead: a leak, whoever it was
-        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        if first and state in ("Z", "X"):
+            return False  # dead too, not reaped yet
+        first = False
+        pid = int(ppid)
     return True
 
 
-def pynsbind_cgroups(*, pid: int | None = None, prefix: str = "pynsbind") -> set[str]:
+def pynsbind_cgroups(
+    *, pid: int | None = None, prefix: str = "pynsbind", others: set[str] | None = None
+) -> set[str]:
     """The leftover scan: every cgroup directory whose name at the root of a
     hierarchy starts with prefix (pynsbind makes its cgroups there, and the
     tests and benchmarks name theirs so), and every directory beneath.
 
     With pid: only those of that process (a component of the path names it:
-    ``-PID-`` or a trailing ``-PID``).  Without: all but those of other live
-    processes, and what is beneath them (see _made_by_another)."""
+    ``-PID-`` or a trailing ``-PID``).  Without: all but those of other
+    processes and what is beneath them (see _made_by_another); the set
+    ``others``, if given, gets the directories so left out."""
     found: set[str] = set()
     for top in cgroup_roots():
         try:
@@ -365,10 +373,15 @@ def pynsbind_cgroups(*, pid: int | None = None, prefix: str = "pynsbind") -> set
             if not entry.startswith(prefix):
                 continue
             if pid is None and _made_by_another(entry):
+                if others is not None:
+                    others.add(os.path.join(top, entry))
                 continue
             for dirpath, dirnames, _ in os.walk(os.path.join(top, entry)):
                 if pid is None:
-                    dirnames[:] = [d for d in dirnames if not _made_by_another(d)]
+                    theirs = [d for d in dirnames if _made_by_another(d)]
+                    if others is not None:
+                        others.update(os.path.join(dirpath, d) for d in theirs)
+                    dirnames[:] = [d for d in dirnames if d not in theirs]
                 rel = os.path.relpath(dirpath, top).split(os.sep)
                 if pid is None or any(_names_pid(c, pid) for c in rel):
                     found.add(dirpath)
@@ -421,17 +434,22 @@ class HostState:
     hostname: str
     domainname: str
     ifaces: frozenset[str]
+    #: the cgroups left out as another process's (pynsbind_cgroups' others)
+    others: frozenset[str] = frozenset()
 
     @classmethod
     def now(cls) -> HostState:
+        others: set[str] = set()
+        cgroups = pynsbind_cgroups(others=others)
         return cls(
             mountinfo=mount_table(),
             fds=frozenset(int(x) for x in os.listdir("/proc/self/fd")),
             children=frozenset(children()),
-            cgroups=frozenset(pynsbind_cgroups()),
+            cgroups=frozenset(cgroups),
             hostname=os.uname().nodename,
             domainname=Path("/proc/sys/kernel/domainname").read_text().strip(),
             ifaces=frozenset(os.listdir("/sys/class/net")),
+            others=frozenset(others),
         )
 
     def diff(self, other: HostState) -> dict[str, Any]:
@@ -444,8 +462,16 @@ class HostState:
             out["fds"] = sorted(other.fds - self.fds), sorted(self.fds - other.fds)
         if other.children - self.children:
             out["children"] = sorted(other.children - self.children)
-        if other.cgroups != self.cgroups:
-            out["cgroups"] = sorted(other.cgroups ^ self.cgroups)
+        # a cgroup another process had when either snapshot was taken stays its
+        # own when that process has died by the other snapshot
+        theirs = self.others | other.others
+        cgroups = {
+            c
+            for c in other.cgroups ^ self.cgroups
+            if not any(c == t or c.startswith(t + "/") for t in theirs)
+        }
+        if cgroups:
+            out["cgroups"] = sorted(cgroups)
         for name in ("hostname", "domainname", "ifaces"):
             if getattr(other, name) != getattr(self, name):
                 out[name] = (getattr(self, name), getattr(other, name))

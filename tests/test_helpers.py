@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -15,9 +16,11 @@ from tests.helpers import (
     HostState,
     checkpoint,
     in_child,
+    kill_pid,
     pynsbind_cgroups,
     remove_cgroups,
     run_child,
+    wait_gone,
 )
 
 PR_GET_DUMPABLE = 3
@@ -93,3 +96,31 @@ def test_the_leftover_scan_finds_this_process_cgroups_only() -> None:
         left = remove_cgroups(mine + others)
     assert left == []
     assert not any(os.path.exists(d) for d in mine + others)
+
+
+@pytest.mark.root
+@pytest.mark.cgroup
+def test_host_state_tells_another_process_cgroups_from_a_leak() -> None:
+    """A cgroup of another process stays out of a diff when that process dies
+    between the snapshots; one named after a dead process that appears is a leak."""
+    from pynsbind.cgroups import host
+
+    base = host().hierarchies[0].base
+    out = subprocess.run(
+        ["sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True
+    )
+    stranger = int(out.stdout)  # an orphan now: not a descendant of this process
+    theirs, leak = f"{base}/pynsbind-helpers-{stranger}", f"{base}/pynsbind-helpers-{stranger}-x"
+    os.mkdir(theirs)
+    try:
+        before = HostState.now()
+        assert theirs in before.others and theirs not in before.cgroups
+        kill_pid(stranger)
+        assert wait_gone(stranger)
+        os.mkdir(leak)
+        after = HostState.now()
+        assert theirs in after.cgroups  # its maker is dead: alone, it would be a leak
+        assert before.diff(after) == {"cgroups": [leak]}
+    finally:
+        kill_pid(stranger)
+        assert remove_cgroups([theirs, leak]) == []
