@@ -31,7 +31,6 @@ import os
 import platform
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # what the tests share with the benchmarks: tests/helpers.py
+
+from tests.helpers import (  # noqa: E402
+    find_busybox,
+    make_rootfs,
+    pynsbind_cgroups,
+    remove_cgroups,
+)
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNIFIED = CGROUP_ROOT / "unified"
 
@@ -106,43 +114,7 @@ def summarize(times: Sequence[int]) -> dict[str, float]:
     }
 
 
-# ---- the rootfs and the C floor ---------------------------------------------------
-
-
-def is_static_elf(path: str) -> bool:
-    """True for an ELF executable without an interpreter (PT_INTERP)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-            if head[:4] != b"\x7fELF" or head[4] != 2:
-                return False
-            (phoff,) = struct.unpack_from("<Q", head, 0x20)
-            phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
-            f.seek(phoff)
-            table = f.read(phentsize * phnum)
-    except OSError:
-        return False
-    return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))
-
-
-def find_busybox() -> str | None:
-    for cand in (shutil.which("busybox"), "/bin/busybox"):
-        if cand and is_static_elf(os.path.realpath(cand)):
-            return os.path.realpath(cand)
-    return None
-
-
-def make_rootfs(where: Path, busybox: str) -> Path:
-    """A root filesystem with only /bin/busybox, /bin/true, /proc and an empty
-    /dev (crun fails without one)."""
-    (where / "bin").mkdir(parents=True)
-    (where / "proc").mkdir()
-    (where / "dev").mkdir()
-    shutil.copy(busybox, where / "bin" / "busybox")
-    os.symlink("busybox", where / "bin" / "true")
-    for p in (where, where / "bin", where / "proc", where / "dev"):
-        os.chmod(p, 0o755)
-    return where
+# ---- the C floor ---------------------------------------------------
 
 
 def build_floor(tmp: Path) -> tuple[str | None, str]:
@@ -159,44 +131,6 @@ def build_floor(tmp: Path) -> tuple[str | None, str]:
     if res.returncode != 0:
         return None, f"cannot build floor.c: {res.stderr.strip()[-300:]}"
     return str(out), ""
-
-
-# ---- cgroups the OCI runtimes create ------------------------------------------------
-
-
-def cgroup_dirs(prefix: str) -> list[Path]:
-    """Every directory named ``prefix`` at the top of a cgroup hierarchy."""
-    found = []
-    if (CGROUP_ROOT / prefix).is_dir():
-        found.append(CGROUP_ROOT / prefix)
-    try:
-        hierarchies = sorted(CGROUP_ROOT.iterdir())
-    except OSError:
-        hierarchies = []
-    for h in hierarchies:
-        if (h / prefix).is_dir():
-            found.append(h / prefix)
-    return found
-
-
-def remove_cgroups(prefix: str) -> list[str]:
-    """rmdir the trees under /sys/fs/cgroup/*/PREFIX, bottom up; what is left."""
-    if not prefix.startswith("pynsbind-bench-") or "/" in prefix:
-        raise ValueError(f"not a benchmark cgroup name: {prefix!r}")
-    left = []
-    for top in cgroup_dirs(prefix):
-        for dirpath, _, _ in sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0])):
-            for attempt in range(50):
-                try:
-                    os.rmdir(dirpath)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    if attempt == 49:
-                        left.append(dirpath)
-                    time.sleep(0.01)
-    return left
 
 
 # ---- contenders -------------------------------------------------------------------
@@ -361,7 +295,14 @@ class Bench:
         busybox = find_busybox()
         no_rootfs = "" if busybox else "no static busybox for the rootfs (Debian: busybox-static)"
         if busybox:
-            self.rootfs = make_rootfs(self.tmp / "rootfs", busybox)
+            # /bin/busybox, /bin/true, /proc and an empty /dev (crun fails without one)
+            self.rootfs = make_rootfs(
+                self.tmp / "rootfs",
+                busybox,
+                applets=("true",),
+                dirs=("bin", "proc", "dev"),
+                users=False,
+            )
         self.add(
             FLOOR,
             "contender",
@@ -788,7 +729,10 @@ class Bench:
         if self.helper is not None:
             self.helper.close()
             self.helper = None
-        self.left_behind = remove_cgroups(self.prefix)
+        # the cgroups crun and runc made under our prefix, deepest first
+        self.left_behind = remove_cgroups(
+            pynsbind_cgroups(pid=os.getpid(), prefix="pynsbind-bench-")
+        )
         for runtime in ("crun", "runc"):
             state = self.tmp / f"state-{runtime}"
             if state.is_dir() and any(state.iterdir()):

@@ -19,7 +19,7 @@ Phases (each prints one line and a verdict; the exit status is 1 if any failed):
 4. die with parent: containers of a killed spawner are gone.
 
 The short version runs in CI (tests/test_reliability.py); the full one by hand.
-Needs root, a static busybox (/bin/busybox) and gcc (for the probe).
+Needs root, a static busybox and gcc (for the probe).
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -38,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +44,20 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # what the tests share with the benchmarks: tests/helpers.py
+
+from tests.helpers import (  # noqa: E402
+    Busy,
+    Unavailable,
+    build_probe,
+    children,
+    find_busybox,
+    make_rootfs,
+    mount_table,
+    pynsbind_cgroups,
+    wait_gone,
+)
+
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -57,50 +68,15 @@ def rss_kib() -> int:
     return 0
 
 
-def _foreign(name: str) -> bool:
-    """A fresh cgroup (pynsbind-c-PID-START-N) of a live process that is neither
-    this one nor a descendant: another run on the machine, not ours to count."""
-    parts = name.split("-")
-    if len(parts) != 5 or not parts[2].isdigit():
-        return False
-    pid, me = int(parts[2]), os.getpid()
-    while pid > 1:
-        if pid == me:
-            return False
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False  # its maker is dead: ours to clean up
-        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
-    return True
-
-
 def snapshot() -> dict[str, Any]:
-    mounts = sorted(
-        " ".join(line.split()[4:5] + line.split(" - ")[1:])
-        for line in Path("/proc/self/mountinfo").read_text().splitlines()
-    )
-    cgroups = set()
-    base = "/sys/fs/cgroup"
-    for top in [base] + [os.path.join(base, h) for h in os.listdir(base)]:
-        with contextlib.suppress(OSError):
-            for entry in os.listdir(top):
-                if (
-                    entry.startswith("pynsbind")
-                    and not entry.startswith("pynsbind-bench")
-                    and not _foreign(entry)
-                ):
-                    for dirpath, _, _ in os.walk(os.path.join(top, entry)):
-                        cgroups.add(dirpath)
-    children = set()
-    for task in os.listdir("/proc/self/task"):
-        with contextlib.suppress(OSError):
-            children |= {int(x) for x in Path(f"/proc/self/task/{task}/children").read_text().split()}
+    """The caller's fds, mounts, children and zombies, and the pynsbind cgroups
+    of this process and its descendants (those of other processes on the
+    machine come and go: tests.helpers.pynsbind_cgroups leaves them out)."""
     return {
         "fds": sorted(int(x) for x in os.listdir("/proc/self/fd")),
-        "mounts": mounts,
-        "cgroups": sorted(cgroups),
-        "children": sorted(children),
+        "mounts": sorted(mount_table()),
+        "cgroups": sorted(pynsbind_cgroups()),
+        "children": sorted(children()),
         "zombies": zombies(),
     }
 
@@ -126,56 +102,29 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key in a:
         if a[key] != b[key]:
-            out[key] = {"gone": sorted(set(a[key]) - set(b[key])), "new": sorted(set(b[key]) - set(a[key]))}
+            out[key] = {
+                "gone": sorted(set(a[key]) - set(b[key])),
+                "new": sorted(set(b[key]) - set(a[key])),
+            }
     return out
 
 
 @contextlib.contextmanager
 def rootfs() -> Iterator[str]:
-    busybox = shutil.which("busybox")
+    """The tests' root filesystem (tests.helpers.make_rootfs): busybox, the probe."""
+    busybox = find_busybox()
     if busybox is None:
-        raise SystemExit("soak: needs busybox (Debian: busybox-static)")
+        raise SystemExit("soak: needs a static busybox (Debian: busybox-static)")
+    try:
+        probe = build_probe()
+    except Unavailable as exc:
+        raise SystemExit(f"soak: {exc}") from None
     top = Path(tempfile.mkdtemp(prefix="pynsbind-soak-"))
     os.chmod(top, 0o755)
-    root = top / "root"
-    for d in ("bin", "proc", "dev", "sys", "tmp", "etc"):
-        (root / d).mkdir(parents=True)
-    shutil.copy(os.path.realpath(busybox), root / "bin" / "busybox")
-    for applet in ("sh", "true", "sleep", "echo", "cat"):
-        os.symlink("busybox", root / "bin" / applet)
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "bin" / "probe"), str(ROOT / "tests" / "probe.c")], check=True)
-    os.chmod(root / "tmp", 0o1777)
     try:
-        yield str(root)
+        yield str(make_rootfs(top / "root", busybox, probe=probe))
     finally:
         shutil.rmtree(top, ignore_errors=True)
-
-
-class Busy:
-    """numpy-style workers: threads that spend their time in C with the GIL
-    released (hashing and compressing large buffers), allocating as they go."""
-
-    def __init__(self, n: int = 2) -> None:
-        self.stop = threading.Event()
-        self.rounds = 0
-        self.threads = [threading.Thread(target=self.work, daemon=True) for _ in range(n)]
-
-    def work(self) -> None:
-        buf = os.urandom(1 << 20)
-        while not self.stop.is_set():
-            hashlib.sha256(buf * 4).digest()
-            zlib.compress(buf, 1)
-            self.rounds += 1
-
-    def __enter__(self) -> Busy:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join()
 
 
 # ---- phases ------------------------------------------------------------------------
@@ -185,7 +134,9 @@ def phase_sequential(root: str, n: int) -> dict[str, Any]:
     import pynsbind
     from pynsbind import Mount, Spec
 
-    base = Spec(args=["/bin/true"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=())
+    base = Spec(
+        args=["/bin/true"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=()
+    )
     pynsbind.process._init_exe_fd()
 
     def one(i: int) -> None:
@@ -207,15 +158,29 @@ def phase_sequential(root: str, n: int) -> dict[str, Any]:
     leaks = diff(before, after)
     growth = rss1 - rss0
     ok = not leaks and growth < 4096
-    return {"phase": "sequential", "spawns": n, "per_s": round((n - warm) / elapsed, 1), "rss_kib_before": rss0,
-            "rss_kib_after": rss1, "rss_growth_kib": growth, "leaks": leaks, "ok": ok}
+    return {
+        "phase": "sequential",
+        "spawns": n,
+        "per_s": round((n - warm) / elapsed, 1),
+        "rss_kib_before": rss0,
+        "rss_kib_after": rss1,
+        "rss_growth_kib": growth,
+        "leaks": leaks,
+        "ok": ok,
+    }
 
 
 def phase_threads(root: str, threads: int, per_thread: int) -> dict[str, Any]:
     import pynsbind
     from pynsbind import Mount, Spec
 
-    spec = Spec(args=["/bin/echo", "x"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=())
+    spec = Spec(
+        args=["/bin/echo", "x"],
+        rootfs=root,
+        mounts=[Mount.proc()],
+        masked_paths=(),
+        readonly_paths=(),
+    )
     errors: list[str] = []
     done = [0] * threads
     before = snapshot()
@@ -241,8 +206,17 @@ def phase_threads(root: str, threads: int, per_thread: int) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     leaks = diff(before, snapshot())
     ok = not errors and not hung and not leaks and sum(done) == threads * per_thread
-    return {"phase": "threads", "threads": threads, "per_thread": per_thread, "done": sum(done),
-            "per_s": round(sum(done) / elapsed, 1), "errors": errors[:5], "hung": hung, "leaks": leaks, "ok": ok}
+    return {
+        "phase": "threads",
+        "threads": threads,
+        "per_thread": per_thread,
+        "done": sum(done),
+        "per_s": round(sum(done) / elapsed, 1),
+        "errors": errors[:5],
+        "hung": hung,
+        "leaks": leaks,
+        "ok": ok,
+    }
 
 
 SPAWNER = r"""
@@ -286,17 +260,6 @@ def _wait_for(path: Path, timeout: float = 30) -> str:
     raise TimeoutError(f"nothing in {path}")
 
 
-def _gone(pid: int, timeout: float = 10) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], timeout)[0])
-    finally:
-        os.close(fd)
-
-
 def _reap_orphans() -> None:
     # orphans of the killed spawners come to us (child subreaper)
     while True:
@@ -321,9 +284,13 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
     spec_fields = dict(fields)
     if "resources" in spec_fields:
         spec_fields["resources"] = pynsbind.cgroups.Resources(**spec_fields["resources"])
-    plan = compile_plan(Spec(args=["/bin/probe", "sleep", "120"], rootfs=root, **spec_fields), pynsbind.features())
+    plan = compile_plan(
+        Spec(args=["/bin/probe", "sleep", "120"], rootfs=root, **spec_fields), pynsbind.features()
+    )
     nops = len(plan.ops)
-    indices = list(range(nops)) if every_op else sorted({0, 1, nops // 3, nops // 2, nops - 2, nops - 1})
+    indices = (
+        list(range(nops)) if every_op else sorted({0, 1, nops // 3, nops // 2, nops - 2, nops - 1})
+    )
     before = snapshot()
     problems: list[str] = []
     runs = 0
@@ -334,7 +301,18 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
             for die in (False, True) if variant == "after" else (False,):
                 mark = tmp / f"{variant}-{index}-{die}"
                 f = dict(fields, die_with_parent=die)
-                proc = subprocess.Popen([sys.executable, "-c", SPAWNER, root, str(mark), str(index), variant, json.dumps(f)])
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        SPAWNER,
+                        root,
+                        str(mark),
+                        str(index),
+                        variant,
+                        json.dumps(f),
+                    ]
+                )
                 try:
                     where, helper = (int(x) for x in _wait_for(mark).split())
                 except TimeoutError:
@@ -349,27 +327,39 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
                     os.kill(helper, signal.SIGKILL)  # the test's own helper, not pynsbind's
                 # at a sync point the child sees the socket close and goes; a
                 # container with die_with_parent goes with its spawner
-                if (variant == "stall" or die) and not _gone(where):
-                    problems.append(f"{variant} before op {index + 1}, die={die}: outlived its spawner")
+                if (variant == "stall" or die) and not wait_gone(where, 10):
+                    problems.append(
+                        f"{variant} before op {index + 1}, die={die}: outlived its spawner"
+                    )
                 if variant == "after" and not die and not with_cgroup:
                     # a container with no cgroup of pynsbind's and no die_with_parent
                     # outlives its spawner by design, like a subprocess child; cleanup()
                     # cannot tell it from any other process
-                    if _gone(where, 0.2):
+                    if wait_gone(where, 0.2):
                         problems.append("a container without die_with_parent died with its spawner")
                     os.kill(where, signal.SIGKILL)
-                    _gone(where)
+                    wait_gone(where, 10)
                 pynsbind.cleanup()
-                if not _gone(where, 5):
-                    problems.append(f"{variant} {index} die={die}: pid {where} still there after cleanup()")
+                if not wait_gone(where, 5):
+                    problems.append(
+                        f"{variant} {index} die={die}: pid {where} still there after cleanup()"
+                    )
                 _reap_orphans()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         _reap_orphans()
         libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
     leaks = diff(before, snapshot())
-    return {"phase": "kill", "cgroup": with_cgroup, "ops": nops, "stalls": len(indices), "runs": runs,
-            "problems": problems, "leaks": leaks, "ok": not problems and not leaks}
+    return {
+        "phase": "kill",
+        "cgroup": with_cgroup,
+        "ops": nops,
+        "stalls": len(indices),
+        "runs": runs,
+        "problems": problems,
+        "leaks": leaks,
+        "ok": not problems and not leaks,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

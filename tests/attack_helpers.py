@@ -1,6 +1,8 @@
-"""Helpers for tests/test_attacks.py: private root filesystems, loop devices,
-running code as another user or in a terminal, a disposable copy of the Python
-interpreter, the kernel keyring, inotify, and a fake ELF interpreter.
+"""Helpers for tests/test_attacks.py alone: private root filesystems, loop
+devices, a disposable copy of the Python interpreter, a spawner run as a
+process of its own, the kernel keyring, inotify, and a fake ELF interpreter.
+What other tests share (running code in a child as another user, waiting for a
+process) is in tests/helpers.py.
 
 Everything here cleans up after itself; timeouts are failure detectors only.
 """
@@ -13,20 +15,20 @@ import errno
 import hashlib
 import json
 import os
-import pickle
-import select
 import shutil
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tests import helpers
+from tests.helpers import Unavailable, build_static
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -86,25 +88,16 @@ LOOP_CONTENT = b"PYNSBIND-HOSTDISK-SECRET"
 def loop_device(tmp: Path) -> Iterator[tuple[str, int, int, Path]]:
     """A loop device on a 1 MiB file that starts with LOOP_CONTENT: (device,
     major, minor, backing file); detached afterwards."""
-    if shutil.which("losetup") is None:
-        import pytest
+    import pytest
 
-        pytest.skip("needs losetup (util-linux)")
     backing = tmp / "disk.img"
     backing.write_bytes(LOOP_CONTENT + b"\0" * ((1 << 20) - len(LOOP_CONTENT)))
-    res = subprocess.run(
-        ["losetup", "-f", "--show", str(backing)], capture_output=True, text=True, check=False
-    )
-    if res.returncode != 0:
-        import pytest
-
-        pytest.skip(f"cannot set up a loop device: {res.stderr.strip()}")
-    dev = res.stdout.strip()
-    try:
-        st = os.stat(dev)
-        yield dev, os.major(st.st_rdev), os.minor(st.st_rdev), backing
-    finally:
-        subprocess.run(["losetup", "-d", dev], check=False)
+    with contextlib.ExitStack() as stack:
+        try:
+            dev, major, minor = stack.enter_context(helpers.loop_device(backing))
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        yield dev, major, minor, backing
 
 
 def backing_head(backing: Path) -> bytes:
@@ -112,47 +105,6 @@ def backing_head(backing: Path) -> bytes:
 
 
 # ---- running code elsewhere ------------------------------------------------------
-
-
-def in_child_as(fn: Callable[[], Any], uid: int = 65534, *, setsid: bool = False) -> Any:
-    """fn() in a forked child that became uid (and gid) ``uid``; its result, or
-    its exception, pickled back."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            if setsid:
-                os.setsid()
-            if uid != os.geteuid():
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                import pynsbind.lowlevel
-
-                # a setuid makes a process non-dumpable (its /proc files become
-                # root's); an unprivileged process that never changed ids is dumpable
-                pynsbind.lowlevel.set_dumpable(True)
-            try:
-                out = pickle.dumps(("ok", fn()))
-            except BaseException as exc:
-                out = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
-            with os.fdopen(w, "wb") as f:
-                f.write(out)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    if not data:
-        raise AssertionError("the child died without an answer")
-    kind, value = pickle.loads(data)
-    if kind == "error":
-        raise AssertionError(f"in the child (uid {uid}): {value}")
-    return value
 
 
 def python_copy(where: Path) -> tuple[str, dict[str, str]]:
@@ -261,34 +213,6 @@ def snoop_session(args: dict[str, Any]) -> dict[str, Any]:
         "victim_returned": victim_returned,
         "returncode": proc.returncode,
     }
-
-
-def kill_pid(pid: int) -> None:
-    """SIGKILL a process that is not our child (through a pidfd: no pid reuse)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return
-    try:
-        signal.pidfd_send_signal(fd, signal.SIGKILL)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def wait_gone(pid: int, limit: float = 20.0) -> bool:
-    """Wait until a process that is not our child has exited; False at the limit
-    (a failure detector, not a timing assertion)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return True
-    try:
-        ready, _, _ = select.select([fd], [], [], limit)
-        return bool(ready)
-    finally:
-        os.close(fd)
 
 
 # ---- keys ------------------------------------------------------------------------------
@@ -431,50 +355,11 @@ def evil_ldso() -> str:
 
     if os.uname().machine != "x86_64":
         pytest.skip("the fake ELF interpreter is x86_64 assembly")
-    digest = hashlib.sha256(EVIL_LDSO_C.encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("PYNSBIND_TEST_CACHE", "/tmp/pynsbind-test-cache"))
-    cache.mkdir(parents=True, exist_ok=True)
-    out = cache / f"evil-ld-{digest}"
-    if not out.exists():
-        cc = shutil.which("gcc") or shutil.which("cc")
-        if cc is None:
-            pytest.skip("no C compiler")
-        src = cache / f"evil-ld-{digest}.{os.getpid()}.c"
-        tmp = cache / f"evil-ld-{digest}.{os.getpid()}"
-        src.write_text(EVIL_LDSO_C)
-        res = subprocess.run(
-            [
-                cc,
-                "-static",
-                "-nostdlib",
-                "-nostartfiles",
-                "-fno-stack-protector",
-                "-fno-pie",
-                "-no-pie",
-                "-O2",
-                "-o",
-                str(tmp),
-                str(src),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        src.unlink()
-        if res.returncode != 0:
-            pytest.skip(f"cannot build the fake ld.so: {res.stderr.strip()[-300:]}")
-        os.replace(tmp, out)
-    return str(out)
-
-
-def wait_for(pred: Callable[[], bool], limit: float = 20.0) -> bool:
-    """Poll pred until it holds; False at the limit (a failure detector)."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
+    flags = ("-nostdlib", "-nostartfiles", "-fno-stack-protector", "-fno-pie", "-no-pie")
+    try:
+        return build_static("evil-ld", EVIL_LDSO_C, flags)
+    except Unavailable as exc:
+        pytest.skip(str(exc))
 
 
 def errname(e: int) -> str:

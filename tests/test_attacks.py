@@ -32,7 +32,18 @@ import pynsbind
 import pynsbind.lowlevel
 from pynsbind import Mount, SpawnError, Spec, SpecError
 from tests import attack_helpers as ah
-from tests.conftest import HostState, examples
+from tests.helpers import (
+    HostState,
+    become,
+    checkpoint,
+    children,
+    examples,
+    in_child,
+    kill_pid,
+    status_field,
+    wait_for,
+    wait_gone,
+)
 
 pytestmark = [pytest.mark.root]
 vm = pytest.mark.vm
@@ -50,17 +61,6 @@ def run_json(spec: Spec, **kw: Any) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(lines[-1])
     out["_rc"] = res.returncode
     return out
-
-
-def status_field(status: str, name: str) -> str:
-    for line in status.splitlines():
-        if line.startswith(name + ":"):
-            return line.split(":", 1)[1].strip()
-    raise KeyError(name)
-
-
-def proc_status(pid: int | str, name: str) -> str:
-    return status_field(Path(f"/proc/{pid}/status").read_text(), name)
 
 
 # =====================================================================================
@@ -105,7 +105,7 @@ def snoop_attack(
             "kill": kill,
         }
         if uid is not None:
-            return ah.in_child_as(lambda: ah.snoop_session(args), uid)
+            return in_child(lambda: ah.snoop_session(args), uid=uid)
         env = dict(os.environ, PYNSBIND_ATTACK_SECRET=mark)
         env["PYTHONPATH"] = os.pathsep.join([str(ah.ROOT), env.get("PYTHONPATH", "")])
         return ah.run_script(SNOOP_SPAWNER, args, env=env, extra_argv=(mark,))
@@ -450,11 +450,11 @@ def test_shebang_proc_self_exe_never_gives_a_writable_host_binary(
         )
         pids = got["pids"]
         try:
-            ah.wait_for(lambda: result.exists() or all(ah.wait_gone(p, 0) for p in pids), 30)
+            wait_for(lambda: result.exists() or all(wait_gone(p, 0) for p in pids), 30)
             held = json.loads(result.read_text()) if result.exists() else None
         finally:
             for p in pids:
-                ah.kill_pid(p)
+                kill_pid(p)
         after = ah.sha256(python)
     assert after == before, f"the container overwrote the host's Python binary: {held}"
     if held is not None:
@@ -497,77 +497,49 @@ def tiocsti_attack(
     whatever comes before it was pushed by the container.  Returns (the probe's
     JSON, the pushed bytes)."""
     import fcntl
-    import pickle
     import termios
 
     master, slave = os.openpty()
-    r, w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(master)
-            os.close(r)
-            os.close(go_w)
-            os.setsid()
-            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-            tty.setraw(slave)
-            for fd in (0, 2):
-                os.dup2(slave, fd)
-            if uid is not None:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                pynsbind.lowlevel.set_dumpable(True)
-            io: dict[str, Any] = {"stdout": pynsbind.PIPE}
-            if stdio == "pipes":
-                io.update(stdin=pynsbind.PIPE, stderr=pynsbind.PIPE)
-            proc = pynsbind.spawn(
-                Spec(args=["/bin/probe", "tiocsti", "echo PWNED\n"], rootfs=rootfs), **io
-            )
-            out, _ = proc.communicate(timeout=60)
-            os.write(w, b"r")  # ask for the sentinel
-            os.read(go_r, 1)
-            got = b""
-            while SENTINEL not in got:
-                ready, _, _ = select.select([0], [], [], 10)
-                if not ready:
-                    break
-                got += os.read(0, 4096)
-            pushed = got.split(SENTINEL)[0]
-            data = pickle.dumps((json.loads(out), pushed))
-        except BaseException as exc:
-            data = pickle.dumps(("error", repr(exc)))
-            code = 1
-        os.write(w, data)
-        os._exit(code)
-    os.close(slave)
-    os.close(w)
-    os.close(go_r)
+
+    def attack() -> tuple[dict[str, Any], bytes]:
+        os.close(master)
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        tty.setraw(slave)
+        for fd in (0, 2):
+            os.dup2(slave, fd)
+        if uid is not None:
+            become(uid)
+        io: dict[str, Any] = {"stdout": pynsbind.PIPE}
+        if stdio == "pipes":
+            io.update(stdin=pynsbind.PIPE, stderr=pynsbind.PIPE)
+        proc = pynsbind.spawn(
+            Spec(args=["/bin/probe", "tiocsti", "echo PWNED\n"], rootfs=rootfs), **io
+        )
+        out, _ = proc.communicate(timeout=60)
+        checkpoint()  # the parent types the sentinel
+        got = b""
+        while SENTINEL not in got:
+            ready, _, _ = select.select([0], [], [], 10)
+            if not ready:
+                break
+            got += os.read(0, 4096)
+        return json.loads(out), got.split(SENTINEL)[0]
+
+    def type_sentinel(pid: int, _: object) -> None:
+        os.write(master, SENTINEL)
+
     try:
-        first = os.read(r, 1)
-        if first == b"r":
-            os.write(master, SENTINEL)
-            os.write(go_w, b"g")
-            rest = b""
-        else:
-            rest = first
-        while chunk := os.read(r, 65536):
-            rest += chunk
-        # drain what the container wrote on the terminal, so that nothing blocks
+        result: tuple[dict[str, Any], bytes] = in_child(attack, setsid=True, during=type_sentinel)
+    finally:
+        # drain what the container wrote on the terminal
         while select.select([master], [], [], 0)[0]:
             try:
                 if not os.read(master, 65536):
                     break
             except OSError:
                 break
-    finally:
-        os.waitpid(pid, 0)
-        for fd in (r, go_w, master):
-            os.close(fd)
-    result = pickle.loads(rest)
-    assert result[0] != "error", result
+        os.close(master)
+        os.close(slave)
     return result
 
 
@@ -648,7 +620,7 @@ def test_exec_gets_the_containers_limits(rootfs: str, user: int) -> None:
         try:
             diffs = {}
             for name in _STATUS_FIELDS:
-                a, b = proc_status(proc.pid, name), proc_status(e.pid, name)
+                a, b = status_field(name, proc.pid), status_field(name, e.pid)
                 if a != b:
                     diffs[name] = (a, b)
             for what in ("cgroup", "limits", "oom_score_adj"):
@@ -673,14 +645,14 @@ def test_exec_into_a_rootless_container(rootfs: str) -> None:
             try:
                 return (
                     0,
-                    proc_status(proc.pid, "Uid") + proc_status(proc.pid, "Groups"),
-                    proc_status(e.pid, "Uid") + proc_status(e.pid, "Groups"),
+                    status_field("Uid", proc.pid) + status_field("Groups", proc.pid),
+                    status_field("Uid", e.pid) + status_field("Groups", e.pid),
                 )
             finally:
                 e.kill()
                 e.wait()
 
-    rc, pid1, execd = ah.in_child_as(attempt)
+    rc, pid1, execd = in_child(attempt, uid=65534)
     assert rc == 0 and pid1 == execd, (pid1, execd)
 
 
@@ -690,7 +662,9 @@ def test_exec_into_a_rootless_container(rootfs: str) -> None:
 
 
 def caps_of(status: str) -> dict[str, int]:
-    return {n: int(status_field(status, n), 16) for n in ("CapEff", "CapPrm", "CapAmb", "CapInh")}
+    return {
+        n: int(status_field(n, text=status), 16) for n in ("CapEff", "CapPrm", "CapAmb", "CapInh")
+    }
 
 
 @vm
@@ -845,11 +819,11 @@ def test_sandbox_root_is_unprivileged_on_the_host() -> None:
             return ""
 
     try:
-        assert ah.wait_for(lambda: "sleep" in map(comm, _descendants(cli.pid))), "no sleep"
-        uids = {comm(k): proc_status(k, "Uid") for k in _descendants(cli.pid)}
+        assert wait_for(lambda: "sleep" in map(comm, _descendants(cli.pid))), "no sleep"
+        uids = {comm(k): status_field("Uid", k) for k in _descendants(cli.pid)}
     finally:
         for k in _descendants(cli.pid):
-            ah.kill_pid(k)
+            kill_pid(k)
         cli.kill()
         cli.wait()
     # Uid: real, effective, saved, filesystem
@@ -1023,16 +997,6 @@ def assert_spec_error(field: str, **fields: Any) -> None:
     assert set(children()) <= kids
 
 
-def children() -> list[int]:
-    out: list[int] = []
-    for t in os.listdir("/proc/self/task"):
-        try:
-            out += [int(x) for x in Path(f"/proc/self/task/{t}/children").read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
 @vm
 @pytest.mark.parametrize("count", [4097, 65537])
 def test_too_long_seccomp_program(rootfs: str, host_unchanged: HostState, count: int) -> None:
@@ -1128,7 +1092,7 @@ def test_uid_map_of_340_lines_is_not_truncated(rootfs: str) -> None:
         return ("ran", res.returncode, res.stdout.decode().count("\n"))
 
     try:
-        got = ah.in_child_as(attempt)
+        got = in_child(attempt, uid=65534)
     finally:
         for name in ("/etc/subuid", "/etc/subgid"):
             text = Path(name).read_text()
@@ -1215,5 +1179,5 @@ def test_spawn_leaves_the_callers_process_as_it_was(rootfs: str, field: str, val
         after = (Path("/proc/self/oom_score_adj").read_text().strip(), lowlevel.get_dumpable())
         return (*before, *after)
 
-    got = ah.in_child_as(attempt, uid=os.geteuid())
+    got = in_child(attempt)
     assert got[:2] == got[2:], f"the caller's (oom_score_adj, dumpable) went {got[:2]} -> {got[2:]}"

@@ -14,19 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import pynsbind_cgroups
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks" / "bench_spawn.py"
 
 CONTENDERS = ("C floor", "pynsbind.run", "crun run", "runc run", "bwrap")
 PEER_TOOL = {"crun run": "crun", "runc run": "runc", "bwrap": "bwrap"}
 STATS = ("count", "median_ns", "mean_ns", "p90_ns", "min_ns", "max_ns")
-
-
-def _leftover_cgroups(pid: int) -> list[str]:
-    name = f"pynsbind-bench-{pid}"
-    root = Path("/sys/fs/cgroup")
-    found = [root / name] + [h / name for h in root.iterdir()] if root.is_dir() else []
-    return [str(p) for p in found if p.exists()]
 
 
 @pytest.mark.root
@@ -116,7 +111,7 @@ def test_bench_spawn_quick_json(tmp_path: Path) -> None:
 
     # nothing left behind: cgroups, runtime state, temp dirs
     assert res["left_behind"] == []
-    assert _leftover_cgroups(proc.pid) == []
+    assert pynsbind_cgroups(pid=proc.pid) == set()  # its own, and those of its containers
     assert Path(res["workdir"]).name.startswith("pynsbind-bench-")
     assert not Path(res["workdir"]).exists()
 

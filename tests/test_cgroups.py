@@ -15,13 +15,12 @@ import errno
 import itertools
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -29,52 +28,19 @@ import pynsbind
 from pynsbind import Namespace, Resources, Spec, SpecError
 from pynsbind.cgroups import AUTO_PREFIX, Cgroup, Event, _v1, _v2, cleanup, detect, host
 from pynsbind.spec import default_namespaces
+from tests.helpers import (
+    HostState,
+    become,
+    in_child,
+    pynsbind_cgroups,
+    remove_cgroups,
+    wait_for,
+)
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-pytestmark = [pytest.mark.root, pytest.mark.cgroup]
+pytestmark = [pytest.mark.root, pytest.mark.cgroup, pytest.mark.usefixtures("no_leftovers")]
 
 PID = os.getpid()
 _n = itertools.count(1)
-
-
-def mine() -> set[str]:
-    """Every cgroup directory of this test process, in every hierarchy."""
-    found: set[str] = set()
-    for hier in host().hierarchies:
-        try:
-            entries = os.listdir(hier.base)
-        except OSError:
-            continue
-        for e in entries:
-            if not e.startswith("pynsbind"):
-                continue
-            for dirpath, _, _ in os.walk(os.path.join(hier.base, e)):
-                if f"-{PID}-" in dirpath or dirpath.endswith(f"-{PID}"):
-                    found.add(dirpath)
-    return found
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Iterator[None]:
-    before = mine()
-    yield
-    after = mine()
-    left = sorted(after - before)
-    for d in sorted(left, key=len, reverse=True):  # do not let one failure spread
-        with contextlib.suppress(OSError), open(d + "/cgroup.procs") as f:
-            for pid in f.read().split():
-                os.kill(int(pid), signal.SIGKILL)
-        for _ in range(100):
-            try:
-                os.rmdir(d)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.01)
-    assert left == [], "cgroups left behind"
 
 
 @pytest.fixture
@@ -94,14 +60,6 @@ def cpu_usage(cg: Cgroup) -> int:
     usage = cg.stats().cpu.usage_usec
     assert usage is not None
     return usage
-
-
-def wait_for(pred: Any, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def sleepers(n: int) -> list[subprocess.Popen[bytes]]:
@@ -195,7 +153,7 @@ def test_freeze_stops_and_thaw_resumes(rootfs: str, cgpath: str) -> None:
     cg = Cgroup.create(cgpath)
     proc = pynsbind.spawn(Spec(args=["/bin/probe", "spin", "600"], rootfs=rootfs, cgroup=cg))
     try:
-        wait_for(lambda: cpu_usage(cg) > 20000, "the busy loop to run")
+        assert wait_for(lambda: cpu_usage(cg) > 20000, 30), "the busy loop did not run"
         freezers = [("cgroup", cg.freeze, cg.thaw)]
         fz = cg.host.v1("freezer")
         if fz is not None:  # a v1 freezer exists too (hybrid): check it as well
@@ -210,7 +168,9 @@ def test_freeze_stops_and_thaw_resumes(rootfs: str, cgpath: str) -> None:
             u2 = cpu_usage(cg)
             assert u2 == u1, _name  # frozen: no CPU time at all
             thaw()
-            wait_for(lambda u2=u2: cpu_usage(cg) > u2 + 20000, "the thawed loop to run")
+            assert wait_for(lambda u2=u2: cpu_usage(cg) > u2 + 20000, 30), (
+                "the thawed loop did not run"
+            )
         assert not cg.frozen
     finally:
         proc.kill()
@@ -287,7 +247,7 @@ def test_delete_times_out_while_busy(cgpath: str) -> None:
 
 
 def test_bad_input_creates_nothing(rootfs: str, cgpath: str) -> None:
-    before = mine()
+    before = pynsbind_cgroups(pid=PID)
     missing_cpu = max(host().cpus) + 1
     for make in (
         lambda: Resources(memory_max="12Q"),
@@ -308,7 +268,7 @@ def test_bad_input_creates_nothing(rootfs: str, cgpath: str) -> None:
             make()
     with pytest.raises(SpecError, match=f"resources.cpus: cpu {missing_cpu} does not exist"):
         pynsbind.run(["/bin/true"], rootfs=rootfs, resources=Resources(cpus=str(missing_cpu)))
-    assert mine() == before
+    assert pynsbind_cgroups(pid=PID) == before
 
 
 def test_existing_path_is_refused(cgpath: str) -> None:
@@ -349,12 +309,11 @@ def test_own_subtree_is_refused() -> None:
         return "created"
 
     try:
-        kind, msg = _in_child(attempt)
-        assert kind == "ok", msg
+        msg = in_child(attempt)
         assert f"is inside {own!r}, the subtree that holds this process" in msg
         assert not os.path.exists(f"{v2.base}/{own}/other")
     finally:
-        _rmdirs(f"{v2.base}/{own}/leaf", f"{v2.base}/{own}")
+        remove_cgroups([f"{v2.base}/{own}/leaf", f"{v2.base}/{own}"])
 
 
 # ---- placement through spawn --------------------------------------------------------------
@@ -441,9 +400,12 @@ def test_cgroup_path_made_for_the_container(rootfs: str, cgpath: str, host_uncha
         assert not os.path.exists(hier.dir(cgpath))
 
 
-def test_failed_spawn_removes_its_cgroup(rootfs: str, host_unchanged: Any) -> None:
+def test_failed_spawn_removes_its_cgroup(rootfs: str, host_unchanged: HostState) -> None:
+    before = pynsbind_cgroups(pid=PID)
     with pytest.raises(pynsbind.SpawnError, match="executable file not found"):
         pynsbind.run(["/nonexistent"], rootfs=rootfs, resources=Resources(pids_max=5))
+    assert pynsbind_cgroups(pid=PID) == before
+    assert host_unchanged.diff(HostState.now()) == {}
 
 
 # ---- events, update, stats -------------------------------------------------------------------
@@ -545,45 +507,8 @@ def test_hugetlb_limit(cgpath: str) -> None:
 # ---- rootless ---------------------------------------------------------------------------------
 
 
-def _rmdirs(*dirs: str) -> None:
-    """Remove these cgroup directories, in order, waiting for them to empty."""
-    for d in dirs:
-        for _ in range(200):
-            try:
-                os.rmdir(d)
-                break
-            except OSError:
-                time.sleep(0.01)
-
-
-def _in_child(fn: Any) -> Any:
-    """Run fn() in a forked child; its result (or exception text), pickled back."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(r)
-            out = pickle.dumps(("ok", fn()))
-        except BaseException as exc:
-            out = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
-        os.write(w, out)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    return pickle.loads(data)
-
-
-def _become_nobody() -> None:
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
-
-
 def test_rootless_without_delegation_says_so() -> None:
     def attempt() -> Any:
-        _become_nobody()
         h = detect()
         try:
             Cgroup.create(f"pynsbind/rootless-{PID}", host=h)
@@ -591,8 +516,7 @@ def test_rootless_without_delegation_says_so() -> None:
             return str(exc)
         return "created"
 
-    kind, msg = _in_child(attempt)
-    assert kind == "ok"
+    msg = in_child(attempt, uid=65534)
     if host().mode == "unified":
         assert "no delegated cgroup v2 subtree for uid 65534" in msg
     else:
@@ -619,7 +543,7 @@ def test_rootless_uses_a_delegated_subtree() -> None:
     def attempt() -> Any:
         with open(leaf + "/cgroup.procs", "w") as f:  # as systemd puts the service there
             f.write(str(os.getpid()))
-        _become_nobody()
+        become(65534)
         h = detect()
         if h.problem is not None:
             return ("problem", h.problem)
@@ -649,8 +573,7 @@ def test_rootless_uses_a_delegated_subtree() -> None:
                 os.kill(child, signal.SIGKILL)
 
     try:
-        kind, got = _in_child(attempt)
-        assert kind == "ok", got
+        got = in_child(attempt)
         if host().mode == "unified":
             assert got[0] == "made", got
             _, path, where, pids_max, still = got
@@ -662,7 +585,7 @@ def test_rootless_uses_a_delegated_subtree() -> None:
             assert got[0] == "problem"
             assert "cgroup v1 is never delegated" in got[1]
     finally:
-        _rmdirs(leaf, deleg)
+        remove_cgroups([leaf, deleg])
 
 
 # ---- cleanup ------------------------------------------------------------------------------------

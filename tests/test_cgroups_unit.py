@@ -38,6 +38,7 @@ from pynsbind.resources import (
     shares_to_weight,
     weight_to_shares,
 )
+from tests.helpers import in_child
 
 # ---- sizes and values -----------------------------------------------------------------
 
@@ -749,15 +750,15 @@ def test_detect_delegated(open_tmp: Path) -> None:
         for p in (d, d / "cgroup.procs", d / "cgroup.subtree_control"):
             os.chown(p, 65534, 65534)
     args = (str(root), str(tmp_path / "mountinfo"), str(tmp_path / "cgroup"), h.sys)
-    got = _as_nobody(lambda: _describe(detect(*args)))
+    got = in_child(lambda: _describe(detect(*args)), uid=65534)
     assert got == ("unified", True, None, str(deleg), "app/leaf", "memory pids")
     # the caller in the delegated cgroup itself
     (tmp_path / "cgroup").write_text("0::/user.slice/user@1000.service\n")
-    got = _as_nobody(lambda: _describe(detect(*args)))
+    got = in_child(lambda: _describe(detect(*args)), uid=65534)
     assert "holds this process itself" in got[2]
     # nothing delegated
     (tmp_path / "cgroup").write_text("0::/user.slice/session-1.scope\n")
-    got = _as_nobody(lambda: _describe(detect(*args)))
+    got = in_child(lambda: _describe(detect(*args)), uid=65534)
     assert got[2].startswith("no delegated cgroup v2 subtree for uid 65534")
 
 
@@ -771,32 +772,6 @@ def _describe(h: Host) -> tuple[Any, ...]:
         v2.own if v2 else None,
         " ".join(sorted(v2.controllers)) if v2 else None,
     )
-
-
-def _as_nobody(fn: Any) -> Any:
-    """Run fn in a forked child with uid/gid 65534; its result, pickled back."""
-    import pickle
-
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            out = pickle.dumps(("ok", fn()))
-        except BaseException as exc:
-            out = pickle.dumps(("error", repr(exc)))
-        os.write(w, out)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    kind, value = pickle.loads(data)
-    assert kind == "ok", value
-    return value
 
 
 def test_hierarchy_dir() -> None:

@@ -20,12 +20,10 @@ import dataclasses
 import errno
 import functools
 import itertools
-import json
 import os
 import shutil
 import stat
 import struct
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +48,15 @@ from pynsbind.cgroups import (
 from pynsbind.cgroups._detect import Hierarchy
 from pynsbind.cgroups._program import compile_program
 from pynsbind.devices import _V1State, allows, bpf_program, v1_update_writes, v1_writes
-from tests.conftest import examples
+from tests.helpers import (
+    HostState,
+    Unavailable,
+    checkpoint,
+    examples,
+    in_child,
+    loop_device,
+    pynsbind_cgroups,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -531,28 +537,6 @@ def test_refused_program_says_why() -> None:
 # ---- the real kernel ---------------------------------------------------------------------------
 
 
-def _mine() -> set[str]:
-    found = set()
-    for hier in host().hierarchies:
-        with contextlib.suppress(OSError):
-            found.update(
-                os.path.join(hier.base, e) for e in os.listdir(hier.base) if f"-{PID}-" in e
-            )
-    return found
-
-
-@pytest.fixture
-def no_leftovers() -> Iterator[None]:
-    before = _mine()
-    yield
-    left = _mine() - before
-    for d in left:
-        for sub, _, _ in sorted(os.walk(d), reverse=True):
-            with contextlib.suppress(OSError):
-                os.rmdir(sub)
-    assert not left, "cgroups left behind"
-
-
 @functools.cache
 def v2_host() -> Host | None:
     """This host's cgroup2 tree alone (all of it on a unified host)."""
@@ -592,25 +576,15 @@ class Loop:
 @pytest.fixture
 def loop(tmp_path: Path) -> Iterator[Loop]:
     """A loop device over a file of known content (removed after)."""
-    if shutil.which("losetup") is None:
-        pytest.skip("needs losetup")
     backing = tmp_path / "disk"
     content = b"".join(b"pynsbind device rules %05d\n" % i for i in range(2048))[: 1 << 16]
     backing.write_bytes(content)
-    setup = ["losetup", "-f", "--show", str(backing)]
-    res = subprocess.run(setup, capture_output=True, text=True)
-    if res.returncode != 0 and shutil.which("modprobe"):
-        # a host without udev (the v2 VM) has no loop devices until the module is in
-        subprocess.run(["modprobe", "loop"], capture_output=True)
-        res = subprocess.run(setup, capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"no loop device: {res.stderr.strip()}")
-    dev = res.stdout.strip()
-    try:
-        rdev = os.stat(dev).st_rdev
-        yield Loop(dev, os.major(rdev), os.minor(rdev), content)
-    finally:
-        subprocess.run(["losetup", "-d", dev], check=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            dev, major, minor = stack.enter_context(loop_device(backing))
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        yield Loop(dev, major, minor, content)
 
 
 @pytest.fixture
@@ -659,30 +633,16 @@ def run_in(cg: Cgroup | None, ops: list[list[Any]]) -> list[str]:
     """Fork a child, move it into ``cg`` (None: leave it where it is), let it
     run ``ops`` (mknod, open, read) and report each: "ok", the data read, or
     the errno's name."""
-    go_r, go_w = os.pipe()
-    out_r, out_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(go_w)
-            os.close(out_r)
-            os.read(go_r, 1)
-            with os.fdopen(out_w, "w") as f:
-                f.write(json.dumps([_op(op) for op in ops]))
-        finally:
-            os._exit(0)
-    os.close(go_r)
-    os.close(out_w)
-    try:
+
+    def move(pid: int, _: object) -> None:
         if cg is not None:
             cg.add(pid)
-    finally:
-        os.write(go_w, b"g")
-        os.close(go_w)
-        with os.fdopen(out_r) as f:
-            data = f.read()
-        os.waitpid(pid, 0)
-    return list(json.loads(data))
+
+    def body() -> list[str]:
+        checkpoint()  # the parent moves this process meanwhile
+        return [_op(op) for op in ops]
+
+    return list(in_child(body, during=move))
 
 
 def _list(cg: Cgroup) -> str:
@@ -813,15 +773,18 @@ def test_v1_update_with_child_cgroups(no_leftovers: None) -> None:
 
 @pytest.mark.root
 @pytest.mark.cgroup
-def test_bad_rules_create_nothing(host_unchanged: Any, no_leftovers: None) -> None:
+def test_bad_rules_create_nothing(host_unchanged: HostState, no_leftovers: None) -> None:
     h = v1_host()
     if h is None:
         pytest.skip("needs a v1 devices hierarchy (v2 can express any list)")
     odd = Resources(devices=[R(False), R(True, "c", access="m"), R(False, "c", 1, 3, "m")])
+    before = pynsbind_cgroups(pid=PID)
     for path in (None, f"pynsbind-dev-{PID}-{next(_n)}"):
         with pytest.raises(SpecError) as info:
             Cgroup.create(path, odd, host=h)
         assert info.value.field == "resources.devices[2]"
+        assert pynsbind_cgroups(pid=PID) == before
+    assert host_unchanged.diff(HostState.now()) == {}
 
 
 @pytest.mark.root

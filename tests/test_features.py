@@ -18,6 +18,7 @@ import pytest
 
 import pynsbind
 from pynsbind import lowlevel as L
+from tests.helpers import in_child
 
 # syscall numbers past 424 are the same on every architecture but alpha
 SYS_OPEN_TREE = 428
@@ -60,20 +61,6 @@ def fs_magic(path: str) -> int | None:
     if _libc.statfs(os.fsencode(path), buf) != 0:
         return None
     return int(struct.unpack_from("l", buf.raw)[0])
-
-
-def in_fork(fn: Any) -> int:
-    """Run fn() in a forked child; its int result as the exit status."""
-    pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            code = int(fn())
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status), status
-    return os.WEXITSTATUS(status)
 
 
 # ---- import cost -----------------------------------------------------------------------
@@ -216,13 +203,13 @@ def test_time_namespace_matches_proc() -> None:
 
 @pytest.mark.root
 def test_time_namespace_matches_a_raw_unshare() -> None:
-    works = in_fork(lambda: _libc.unshare(CLONE_NEWTIME) == 0) == 1
+    works = in_child(lambda: _libc.unshare(CLONE_NEWTIME) == 0)
     assert pynsbind.features().time_namespace == (works and L.HAS_TIME_NS)
 
 
 @pytest.mark.root
 def test_user_namespace_matches_a_raw_unshare() -> None:
-    works = in_fork(lambda: _libc.unshare(CLONE_NEWUSER) == 0) == 1
+    works = in_child(lambda: _libc.unshare(CLONE_NEWUSER) == 0)
     assert pynsbind.features().user_namespace == works
 
 

@@ -22,7 +22,8 @@ import pynsbind._ffi
 import pynsbind.lowlevel
 from pynsbind import Capability, Mount, Namespace, SpawnError, Spec, SpecError
 from pynsbind._plan import Options
-from tests.conftest import host_ns
+from tests import helpers
+from tests.helpers import HostState, host_ns, in_child
 
 pytestmark = [pytest.mark.root, pytest.mark.vm]
 
@@ -47,10 +48,8 @@ def observe(spec: Spec, mode: Options | None = None, **io: Any) -> dict[str, Any
 
 
 def status_field(info: dict[str, Any], name: str) -> str:
-    for line in info["status"].splitlines():
-        if line.startswith(name + ":"):
-            return line.split(":", 1)[1].strip()
-    raise KeyError(name)
+    """A field of the container's /proc/self/status, as ``probe info`` saw it."""
+    return helpers.status_field(name, text=info["status"])
 
 
 # ---- namespaces ------------------------------------------------------------------
@@ -195,32 +194,17 @@ def test_user_groups_env_cwd_umask(rootfs: str) -> None:
 
 
 def as_nobody(**fields: Any) -> dict[str, Any]:
-    """pynsbind.run(fields) from a forked process that became uid 65534; its
-    returncode and output."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
-            # a setuid makes a process non-dumpable, and then its /proc files
-            # (those of its CLONE_VM child too) belong to root: an unprivileged
-            # process that never changed ids is dumpable
-            pynsbind.lowlevel.set_dumpable(True)
-            res = pynsbind.run(capture_output=True, **fields)
-            got = {"rc": res.returncode, "out": res.stdout.decode(), "err": res.stderr.decode()}
-        except BaseException as exc:
-            got = {"rc": -1, "out": "", "err": repr(exc)}
-        os.write(w, json.dumps(got).encode())
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        got = json.loads(f.read())
-    os.waitpid(pid, 0)
-    assert got["rc"] == 0, got["err"]
-    return json.loads(got["out"])
+    """pynsbind.run(fields) from a forked process that became uid 65534; the
+    probe's JSON."""
+
+    def run() -> tuple[int, str, str]:
+        res = pynsbind.run(capture_output=True, **fields)
+        assert res.stdout is not None and res.stderr is not None
+        return res.returncode, res.stdout.decode(), res.stderr.decode()
+
+    rc, out, err = in_child(run, uid=65534)
+    assert rc == 0, err
+    return json.loads(out)
 
 
 def test_unprivileged_caller_gets_a_user_namespace(rootfs: str) -> None:
@@ -262,7 +246,10 @@ def test_unprivileged_ranges_go_through_newuidmap(rootfs: str) -> None:
                 os.unlink(name)
             else:
                 Path(name).write_text(text)
-    assert [line.split() for line in info["uid_map"].splitlines()] == [["0", "65534", "1"], ["1", "300000", "1000"]]
+    assert [line.split() for line in info["uid_map"].splitlines()] == [
+        ["0", "65534", "1"],
+        ["1", "300000", "1000"],
+    ]
     assert (info["uid"], info["gid"]) == (100, 100)
 
 
@@ -568,9 +555,11 @@ def test_check_raises_called_process_error(rootfs: str) -> None:
     assert info.value.returncode == 3
 
 
-def test_timeout_kills_and_reaps(rootfs: str, host_unchanged: Any) -> None:
+def test_timeout_kills_and_reaps(rootfs: str, host_unchanged: HostState) -> None:
     with pytest.raises(subprocess.TimeoutExpired):
         pynsbind.run(["/bin/probe", "sleep", "60"], rootfs=rootfs, timeout=0.5, capture_output=True)
+    # killed and reaped: no child, fd, mount or cgroup of it is left
+    assert host_unchanged.diff(HostState.now()) == {}
 
 
 def test_pid1_ignores_sigterm_but_init_forwards_it(rootfs: str) -> None:
@@ -715,15 +704,18 @@ def test_kernel_refusal_names_the_op(rootfs: str, host_unchanged: Any) -> None:
         pynsbind.run(["/bin/true"], rootfs=rootfs, cwd="/nope")
 
 
-def test_spec_errors_before_any_clone(rootfs: str, host_unchanged: Any) -> None:
+def test_spec_errors_before_any_clone(rootfs: str, host_unchanged: HostState) -> None:
     with pytest.raises(SpecError, match="rootfs"):
         pynsbind.run(["/bin/true"], rootfs="/nonexistent/root")
     with pytest.raises(SpecError, match="stdout"):
         pynsbind.run(["/bin/true"], rootfs=rootfs, stdout="nope")
     with pytest.raises(SpecError, match="stdout"):  # and no cgroup made for it stays
-        pynsbind.run(["/bin/true"], rootfs=rootfs, stdout="nope", resources=pynsbind.Resources(pids_max=5))
+        pynsbind.run(
+            ["/bin/true"], rootfs=rootfs, stdout="nope", resources=pynsbind.Resources(pids_max=5)
+        )
     with pytest.raises(TypeError):
         pynsbind.spawn(["/bin/true"])  # type: ignore[arg-type]
+    assert host_unchanged.diff(HostState.now()) == {}
 
 
 def test_network_namespace_has_only_loopback(rootfs: str) -> None:

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 import pynsbind
-from benchmarks.soak import Busy  # the soak's GIL-free workers
 from pynsbind import Mount, Namespace, SpawnError, Spec
 from pynsbind._plan import Options
-from tests.conftest import HostState
+from tests.helpers import Busy, HostState
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
