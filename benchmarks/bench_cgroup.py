@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from pynsbind.cgroups import Cgroup, Resources, host
-from pynsbind.cgroups._program import compile_program
-from pynsbind.cgroups._v1 import cpuset_defaults
+from pynsbind.testing import cgroups_v1, compile_program
+
+cpuset_defaults = cgroups_v1.cpuset_defaults
 
 HERE = Path(__file__).resolve().parent
 

@@ -137,7 +137,7 @@ def phase_sequential(root: str, n: int) -> dict[str, Any]:
     base = Spec(
         args=["/bin/true"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=()
     )
-    pynsbind.process._init_exe_fd()
+    pynsbind.testing.sealed_init_fd()
 
     def one(i: int) -> None:
         # 400 distinct specs: the plan cache (256) turns over
@@ -223,7 +223,7 @@ SPAWNER = r"""
 import os, sys, json
 import pynsbind
 from pynsbind import _plan, process, Spec, Mount
-from pynsbind._ffi import lib
+from pynsbind.testing import lib
 root, mark, index, variant = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 fields = json.loads(sys.argv[5])
 if "resources" in fields:
@@ -236,7 +236,7 @@ if variant == "stall":
     plan.ops.insert(index, _plan.Op(lib.NSB_OP_SYNC, "stall", a=step))
     plan.pacts.append(_plan.Pact(step, lib.NSB_PACT_HELPER, "stall",
         argv=["/bin/sh", "-c", 'echo "$1 $$" > "$0"; exec sleep 120', mark, "PID"], pid_arg=4))
-from pynsbind._container_cgroup import prepare
+from pynsbind.testing import prepare_cgroup as prepare
 cg = prepare(spec.normalized, plan)
 extra = dict(cg.slots) if cg is not None else {}
 null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
@@ -274,7 +274,7 @@ def _reap_orphans() -> None:
 def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
     import pynsbind
     from pynsbind import Spec
-    from pynsbind._plan import compile_plan
+    from pynsbind.testing import compile_plan
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

@@ -77,7 +77,19 @@ _WHERE = {
 }
 
 
-_SUBMODULES = {"cgroups", "cli", "errors", "lowlevel", "process", "spec"}
+_SUBMODULES = {
+    "cgroups",
+    "cli",
+    "devices",
+    "errors",
+    "flags",
+    "lowlevel",
+    "process",
+    "resources",
+    "seccomp",
+    "spec",
+    "testing",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -48,7 +48,7 @@ def _read_int(path: str, default: int) -> int:
 def features() -> Features:
     """Probe the kernel (once per process; the result is cached)."""
     from pynsbind._ffi import lib
-    from pynsbind.cgroups._detect import mode
+    from pynsbind.cgroups import mode
 
     def probe(what: int) -> bool:
         return bool(lib.nsb_probe(what) > 0)

@@ -43,9 +43,13 @@ from pynsbind.errors import SpecError
 __all__ = [
     "DEFAULT_DEVICE_RULES",
     "DeviceRule",
+    "V1State",
     "allows",
     "bpf_program",
+    "effective_rules",
+    "number_text",
     "rules_for_nodes",
+    "v1_update_writes",
     "v1_writes",
 ]
 
@@ -173,10 +177,12 @@ class DeviceRule:
 
     def __str__(self) -> str:
         verb = "allow" if self.allow else "deny"
-        return f"{verb} {self.type} {_star(self.major)}:{_star(self.minor)} {self.access}"
+        return (
+            f"{verb} {self.type} {number_text(self.major)}:{number_text(self.minor)} {self.access}"
+        )
 
 
-def _star(n: int | None) -> str:
+def number_text(n: int | None) -> str:
     return "*" if n is None else str(n)
 
 
@@ -268,7 +274,7 @@ def _allows(
     return default or not want
 
 
-def _effective(rules: Sequence[DeviceRule]) -> tuple[bool, Sequence[DeviceRule]]:
+def effective_rules(rules: Sequence[DeviceRule]) -> tuple[bool, Sequence[DeviceRule]]:
     """(whether the list starts from allow-all, the rules after the last rule
     that covers everything, which makes every earlier one irrelevant)."""
     for i in range(len(rules) - 1, -1, -1):
@@ -282,7 +288,7 @@ def _effective(rules: Sequence[DeviceRule]) -> tuple[bool, Sequence[DeviceRule]]
 Key = tuple[str, "int | None", "int | None"]
 
 
-class _V1State:
+class V1State:
     """The state of a v1 devices cgroup as the kernel keeps it: a default
     (allow or deny) and an exception list, one entry per (type, major, minor)
     pattern with its access bits merged (security/device_cgroup.c)."""
@@ -292,14 +298,14 @@ class _V1State:
         self.exceptions: dict[Key, int] = {}
 
     @classmethod
-    def after(cls, writes: Iterable[tuple[str, str]]) -> _V1State:
+    def after(cls, writes: Iterable[tuple[str, str]]) -> V1State:
         state = cls()
         for name, value in writes:
             state.write(name, value)
         return state
 
     @classmethod
-    def from_list(cls, text: str) -> _V1State | None:
+    def from_list(cls, text: str) -> V1State | None:
         """From devices.list; None for a cgroup in allow mode, whose deny
         exceptions the file does not show."""
         state = cls(default_allow=False)
@@ -333,9 +339,9 @@ class _V1State:
         else:  # an exception added, merged with one of the same pattern
             self.exceptions[key] = self.exceptions.get(key, 0) | bits
 
-    def near(self, major: int) -> _V1State:
+    def near(self, major: int) -> V1State:
         """The same state with only the exceptions that can cover ``major``."""
-        out = _V1State(self.default_allow)
+        out = V1State(self.default_allow)
         out.exceptions = {k: v for k, v in self.exceptions.items() if k[1] is None or k[1] == major}
         return out
 
@@ -357,7 +363,7 @@ class _V1State:
         if self.default_allow:
             return "a *:* rwm\n"
         return "".join(
-            f"{k} {_star(ma)}:{_star(mi)} {access_text(bits)}\n"
+            f"{k} {number_text(ma)}:{number_text(mi)} {access_text(bits)}\n"
             for (k, ma, mi), bits in self.exceptions.items()
         )
 
@@ -391,15 +397,15 @@ def v1_writes(
 
 @functools.lru_cache(maxsize=256)
 def _v1_writes(rules: tuple[DeviceRule, ...], where: str) -> tuple[tuple[str, str], ...]:
-    default_allow, rest = _effective(rules)
+    default_allow, rest = effective_rules(rules)
     writes = [("devices.allow" if default_allow else "devices.deny", "a")]
     for rule in rest:
         name = "devices.allow" if rule.allow else "devices.deny"
-        nums = f"{_star(rule.major)}:{_star(rule.minor)}"
+        nums = f"{number_text(rule.major)}:{number_text(rule.minor)}"
         for kind in ("c", "b") if rule.type == "a" else (rule.type,):
             writes.append((name, f"{kind} {nums} {rule.access}"))
-    state = _V1State.after(writes)
-    by_major: dict[int, tuple[list[DeviceRule], _V1State]] = {}
+    state = V1State.after(writes)
+    by_major: dict[int, tuple[list[DeviceRule], V1State]] = {}
     for major, minor in _probe_points(rest):
         # the rules and exceptions that can cover this major, found once for it
         near = by_major.get(major)
@@ -445,19 +451,29 @@ def v1_update_writes(current_list: str, rules: Sequence[DeviceRule]) -> list[tup
     throughout (and a cgroup with children takes it).  Otherwise it is the full
     reset of :func:`v1_writes`."""
     writes = v1_writes(rules)
-    target = _V1State.after(writes)
-    current = _V1State.from_list(current_list)
+    target = V1State.after(writes)
+    current = V1State.from_list(current_list)
     if current is None or target.default_allow:
         return writes
     out = []
     for (kind, ma, mi), bits in current.exceptions.items():
         dropped = bits & ~target.exceptions.get((kind, ma, mi), 0)
         if dropped:
-            out.append(("devices.deny", f"{kind} {_star(ma)}:{_star(mi)} {access_text(dropped)}"))
+            out.append(
+                (
+                    "devices.deny",
+                    f"{kind} {number_text(ma)}:{number_text(mi)} {access_text(dropped)}",
+                )
+            )
     for (kind, ma, mi), bits in target.exceptions.items():
         gained = bits & ~current.exceptions.get((kind, ma, mi), 0)
         if gained:
-            out.append(("devices.allow", f"{kind} {_star(ma)}:{_star(mi)} {access_text(gained)}"))
+            out.append(
+                (
+                    "devices.allow",
+                    f"{kind} {number_text(ma)}:{number_text(mi)} {access_text(gained)}",
+                )
+            )
     return out
 
 
@@ -466,15 +482,15 @@ def v1_update_writes(current_list: str, rules: Sequence[DeviceRule]) -> list[tup
 # eBPF opcodes (include/uapi/linux/bpf.h, bpf_common.h); the tests decode them
 # with their own table, and the build checks these against the kernel headers
 # (csrc/bpf.h)
-_LDX_MEM_W = 0x61  # BPF_LDX | BPF_MEM | BPF_W
-_MOV32_X = 0xBC  # BPF_ALU | BPF_MOV | BPF_X
-_MOV32_K = 0xB4  # BPF_ALU | BPF_MOV | BPF_K
-_RSH32_K = 0x74  # BPF_ALU | BPF_RSH | BPF_K
-_AND32_K = 0x54  # BPF_ALU | BPF_AND | BPF_K
-_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
-_JNE_K = 0x55  # BPF_JMP | BPF_JNE | BPF_K
-_JA = 0x05  # BPF_JMP | BPF_JA
-_EXIT = 0x95  # BPF_JMP | BPF_EXIT
+LDX_MEM_W = 0x61  # BPF_LDX | BPF_MEM | BPF_W
+MOV32_X = 0xBC  # BPF_ALU | BPF_MOV | BPF_X
+MOV32_K = 0xB4  # BPF_ALU | BPF_MOV | BPF_K
+RSH32_K = 0x74  # BPF_ALU | BPF_RSH | BPF_K
+AND32_K = 0x54  # BPF_ALU | BPF_AND | BPF_K
+JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+JNE_K = 0x55  # BPF_JMP | BPF_JNE | BPF_K
+JA = 0x05  # BPF_JMP | BPF_JA
+EXIT = 0x95  # BPF_JMP | BPF_EXIT
 
 # registers: r1 the context on entry, then a scratch register; r0 the answer
 _R0, _R1, _TYPE, _WANT, _MAJOR, _MINOR = 0, 1, 2, 3, 4, 5
@@ -490,7 +506,7 @@ def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> 
 
 
 def _ret(value: int) -> list[Insn]:
-    return [_insn(_MOV32_K, _R0, imm=value), _insn(_EXIT)]
+    return [_insn(MOV32_K, _R0, imm=value), _insn(EXIT)]
 
 
 def _rule_block(rule: DeviceRule) -> list[Insn]:
@@ -511,9 +527,9 @@ def _rule_block(rule: DeviceRule) -> list[Insn]:
     elif not rule.allow:
         # a wanted bit among those denied: refuse
         body = [
-            _insn(_MOV32_X, _R1, _WANT),
-            _insn(_AND32_K, _R1, imm=acc),
-            _insn(_JEQ_K, _R1, imm=0),
+            _insn(MOV32_X, _R1, _WANT),
+            _insn(AND32_K, _R1, imm=acc),
+            _insn(JEQ_K, _R1, imm=0),
             *_ret(0),
         ]
         skip_at = [2]
@@ -521,7 +537,7 @@ def _rule_block(rule: DeviceRule) -> list[Insn]:
         body = _ret(1)  # whatever is still wanted is allowed
     else:
         # these bits are allowed; done when nothing else is wanted
-        body = [_insn(_AND32_K, _WANT, imm=ACC_ALL & ~acc), _insn(_JNE_K, _WANT, imm=0), *_ret(1)]
+        body = [_insn(AND32_K, _WANT, imm=ACC_ALL & ~acc), _insn(JNE_K, _WANT, imm=0), *_ret(1)]
         skip_at = [1]
     # each test falls through to a jump to the next rule when the value differs,
     # and jumps over it when equal: the kernel's verifier follows the fall
@@ -531,7 +547,7 @@ def _rule_block(rule: DeviceRule) -> list[Insn]:
     # first and walked every later rule again with each: quadratic)
     block: list[Insn] = []
     for reg, value in tests:
-        block += [_insn(_JEQ_K, reg, off=1, imm=value), _insn(_JA)]
+        block += [_insn(JEQ_K, reg, off=1, imm=value), _insn(JA)]
     skip_at = [i for i in range(len(block)) if i % 2] + [len(block) + i for i in skip_at]
     block += body
     for i in skip_at:
@@ -557,14 +573,14 @@ def bpf_program(rules: Sequence[DeviceRule]) -> bytes:
 @functools.lru_cache(maxsize=256)
 def _program(rules: tuple[DeviceRule, ...]) -> tuple[Insn, ...]:
     code = [
-        _insn(_LDX_MEM_W, _TYPE, _R1, _CTX_ACCESS),
-        _insn(_LDX_MEM_W, _MAJOR, _R1, _CTX_MAJOR),
-        _insn(_LDX_MEM_W, _MINOR, _R1, _CTX_MINOR),
-        _insn(_MOV32_X, _WANT, _TYPE),
-        _insn(_RSH32_K, _WANT, imm=16),
-        _insn(_AND32_K, _WANT, imm=ACC_ALL),  # bits the kernel may add later are ignored
-        _insn(_AND32_K, _TYPE, imm=0xFFFF),
-        _insn(_JNE_K, _WANT, off=2, imm=0),
+        _insn(LDX_MEM_W, _TYPE, _R1, _CTX_ACCESS),
+        _insn(LDX_MEM_W, _MAJOR, _R1, _CTX_MAJOR),
+        _insn(LDX_MEM_W, _MINOR, _R1, _CTX_MINOR),
+        _insn(MOV32_X, _WANT, _TYPE),
+        _insn(RSH32_K, _WANT, imm=16),
+        _insn(AND32_K, _WANT, imm=ACC_ALL),  # bits the kernel may add later are ignored
+        _insn(AND32_K, _TYPE, imm=0xFFFF),
+        _insn(JNE_K, _WANT, off=2, imm=0),
         *_ret(1),
     ]
     falls_through = True

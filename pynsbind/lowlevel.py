@@ -110,6 +110,7 @@ __all__ = [
     "capset",
     "clone",
     "close_range",
+    "filter_bytes",
     "fsconfig",
     "fsmount",
     "fsopen",
@@ -810,7 +811,9 @@ def bpf_jump(code: int, k: int, jt: int, jf: int) -> BpfInsn:
     return (code, jt, jf, k)
 
 
-def _filter_bytes(program: bytes | Sequence[BpfInsn]) -> bytes:
+def filter_bytes(program: bytes | Sequence[BpfInsn]) -> bytes:
+    """A classic BPF program (bytes, or BpfInsn tuples) as the bytes the kernel
+    takes, checked (8 bytes per instruction, each field in range)."""
     size = ffi.sizeof("struct sock_filter")
     if isinstance(program, bytes):
         if len(program) % size:
@@ -836,7 +839,7 @@ def seccomp_set_filter(program: bytes | Sequence[BpfInsn], flags: int = 0) -> in
 
     The caller needs ``set_no_new_privs()`` first, or CAP_SYS_ADMIN.  Returns the
     listener fd with ``SECCOMP_FILTER_FLAG_NEW_LISTENER``, else 0."""
-    data = _filter_bytes(program)
+    data = filter_bytes(program)
     count = len(data) // ffi.sizeof("struct sock_filter")
     if not 0 < count <= lib.BPF_MAXINSNS:
         raise ValueError(f"a filter has 1 to {lib.BPF_MAXINSNS} instructions, not {count}")

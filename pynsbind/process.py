@@ -267,20 +267,25 @@ def _extra_slots(spec: Spec) -> dict[str, int]:
     return extra
 
 
-def spawn(
+def spawn(spec: Spec, *, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> Process:
+    """Start a container.  stdin/stdout/stderr take what subprocess takes: None
+    (inherit), PIPE, DEVNULL, STDOUT (stderr only), an fd or a file object."""
+    return spawn_with(spec, _plan.Options(), stdin=stdin, stdout=stdout, stderr=stderr)
+
+
+def spawn_with(
     spec: Spec,
+    options: _plan.Options,
     *,
     stdin: Any = None,
     stdout: Any = None,
     stderr: Any = None,
-    _options: _plan.Options | None = None,
 ) -> Process:
-    """Start a container.  stdin/stdout/stderr take what subprocess takes: None
-    (inherit), PIPE, DEVNULL, STDOUT (stderr only), an fd or a file object."""
+    """spawn() with engine options (the fallbacks: pynsbind.testing.Options)."""
     if not isinstance(spec, Spec):
         raise TypeError(f"spawn() takes a Spec, not {type(spec).__name__}")
     _reap_active()
-    plan = _get_plan(spec, _options or _plan.Options())
+    plan = _get_plan(spec, options)
 
     for fd in spec.normalized.pass_fds:
         try:

@@ -48,6 +48,7 @@ __all__ = [
     "notif_recv",
     "notif_send",
     "serve",
+    "syscall_number",
 ]
 
 
@@ -792,6 +793,13 @@ def _listener(fd: object) -> int:
     if not 0 <= fd < 2**31:
         raise ValueError(f"listener_fd must be a file descriptor, not {fd}")
     return fd
+
+
+def syscall_number(name: str) -> int:
+    """The native number of the system call ``name`` from libseccomp's tables
+    (-1 when it knows none by that name)."""
+    _, lib = _native()
+    return int(lib.seccomp_syscall_resolve_name(name.encode()))
 
 
 def _syscall_name(lib: Any, ffi: Any, arch: int, nr: int) -> str:

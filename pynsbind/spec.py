@@ -17,14 +17,23 @@ import re
 import resource
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Union
 
 from pynsbind.errors import SpecError
 from pynsbind.flags import Capability, Namespace
 
 if TYPE_CHECKING:
-    from pynsbind.cgroups import Cgroup, Resources
+    from pynsbind.resources import Resources
     from pynsbind.seccomp import SeccompProfile
+
+
+class CgroupRef(Protocol):
+    """What ``Spec.cgroup`` takes besides a path: a ``pynsbind.cgroups.Cgroup``
+    (the model does not import pynsbind.cgroups, which sits above it; the plan
+    compiler checks the type)."""
+
+    @property
+    def path(self) -> str: ...
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -32,6 +41,7 @@ __all__ = [
     "DEFAULT_MASKED_PATHS",
     "DEFAULT_PATH",
     "DEFAULT_READONLY_PATHS",
+    "CgroupRef",
     "Device",
     "IdMap",
     "Join",
@@ -643,7 +653,7 @@ class Spec:
     pass_fds: Sequence[int] = ()
     die_with_parent: bool = False
     resources: Resources | None = None
-    cgroup: Cgroup | str | None = None
+    cgroup: CgroupRef | str | None = None
     init: bool = False
     seccomp: SeccompProfile | bytes | str | None = "default"
     time_offsets: Mapping[str, int] = field(default_factory=dict)
@@ -706,7 +716,7 @@ class NormalizedSpec:
     pass_fds: tuple[int, ...]
     die_with_parent: bool
     resources: Resources | None
-    cgroup: Cgroup | str | None
+    cgroup: CgroupRef | str | None
     init: bool
     seccomp: SeccompProfile | bytes | Literal["default", "unconfined"]
     time_offsets: tuple[tuple[str, int], ...]

@@ -586,7 +586,7 @@ def hostname_filter() -> bytes:
 
     if ll.AUDIT_ARCH != 0xC000003E:
         pytest.skip("the filter uses x86_64 syscall numbers")
-    return ll._filter_bytes(
+    return ll.filter_bytes(
         [
             ll.bpf_stmt(ll.BPF_LD | ll.BPF_W | ll.BPF_ABS, ll.SECCOMP_DATA_NR),
             ll.bpf_jump(ll.BPF_JMP | ll.BPF_JEQ | ll.BPF_K, 170, 0, 1),
@@ -966,7 +966,7 @@ def test_legacy_mounts_create_nothing_on_the_host_through_a_symlink(rootfs: str,
     file bound at /mnt/file) must not create anything there.  With
     missing-target, the symlink names a host path that does not exist: it must
     still not exist afterwards."""
-    from pynsbind._plan import Options
+    from pynsbind.testing import Options, spawn_with
 
     with ah.private_rootfs(rootfs) as r, ah.host_dir() as target, ah.host_dir() as d:
         host = target / "missing" if what == "missing-target" else target
@@ -975,7 +975,7 @@ def test_legacy_mounts_create_nothing_on_the_host_through_a_symlink(rootfs: str,
         mount = Mount.bind(d / "file", "/mnt/file") if what == "file" else Mount.tmpfs("/mnt/sub")
         spec = Spec(args=["/bin/true"], rootfs=str(r), mounts=[*pynsbind.default_mounts(), mount])
         try:
-            pynsbind.spawn(spec, _options=Options(legacy_mount=True)).wait()
+            spawn_with(spec, Options(legacy_mount=True)).wait()
         except (SpawnError, SpecError):
             pass
         made = sorted(os.listdir(target))

@@ -26,8 +26,11 @@ import pytest
 
 import pynsbind
 from pynsbind import Namespace, Resources, Spec, SpecError
-from pynsbind.cgroups import AUTO_PREFIX, Cgroup, Event, _v1, _v2, cleanup, detect, host
+from pynsbind.cgroups import AUTO_PREFIX, Cgroup, Event, cleanup, detect, host
 from pynsbind.spec import default_namespaces
+from pynsbind.testing import cgroup_fast_paths
+from pynsbind.testing import cgroups_v1 as _v1
+from pynsbind.testing import cgroups_v2 as _v2
 from tests.helpers import (
     HostState,
     become,
@@ -636,8 +639,7 @@ def test_cleanup_removes_what_a_dead_spawner_left(cgpath: str) -> None:
 
 
 def test_fresh_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pynsbind.cgroups as cgroups
-    from pynsbind.cgroups._common import Dirs
+    from pynsbind.testing import Dirs
 
     res = Resources(pids_max=77)
     a = Cgroup.create(None, res)  # the general way, which lays out the fast one
@@ -653,11 +655,11 @@ def test_fresh_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
         a.delete()
         b.delete()
     # a fast path that fails half-way undoes what it made and goes the general way
-    euid, h, dirs = cgroups._fast[(res, None)]
+    euid, h, dirs = cgroup_fast_paths()[(res, None)]
     bases = [hier.base for hier in h.hierarchies]
     bases[-1] = f"/nonexistent-{PID}"
     bogus = Dirs(bases, dirs.batches)
-    monkeypatch.setitem(cgroups._fast, (res, None), (euid, h, bogus))
+    monkeypatch.setitem(cgroup_fast_paths(), (res, None), (euid, h, bogus))
     c = Cgroup.create(None, res)
     try:
         assert file_of(c, "pids", "pids.max", "pids.max") == "77"

@@ -12,22 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pynsbind import Resources, Spec, SpecError
-from pynsbind._ffi import lib
 from pynsbind.cgroups import (
     AUTO_PREFIX,
     Cgroup,
     Hierarchy,
     Host,
-    _parse_auto,
-    _v1,
-    _v2,
     check_placement,
     detect,
     mode,
     normalize,
 )
-from pynsbind.cgroups._detect import parse_proc_cgroup
-from pynsbind.cgroups._program import compile_program
 from pynsbind.devices import DeviceRule
 from pynsbind.resources import (
     blkio_weight_to_io_weight,
@@ -38,6 +32,10 @@ from pynsbind.resources import (
     shares_to_weight,
     weight_to_shares,
 )
+from pynsbind.testing import cgroups_v1 as _v1
+from pynsbind.testing import cgroups_v2 as _v2
+from pynsbind.testing import compile_program, lib, parse_proc_cgroup
+from pynsbind.testing import parse_auto_name as _parse_auto
 from tests.helpers import in_child
 
 # ---- sizes and values -----------------------------------------------------------------
@@ -665,7 +663,7 @@ def _attach_plan(h: Host, spec: Spec, *, clone_into: bool, legacy_clone: bool = 
     import dataclasses
 
     from pynsbind import features
-    from pynsbind._plan import Options, compile_plan
+    from pynsbind.testing import Options, compile_plan
 
     feats = dataclasses.replace(features(), clone_into_cgroup=clone_into)
     return compile_plan(spec, feats, Options(legacy_clone=legacy_clone), host=h)

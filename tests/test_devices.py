@@ -34,20 +34,20 @@ from hypothesis import strategies as st
 
 from pynsbind import Resources, SpecError
 from pynsbind import devices as D
-from pynsbind._ffi import lib
 from pynsbind.cgroups import (
     DEFAULT_DEVICE_RULES,
     Cgroup,
     DeviceRule,
+    Hierarchy,
     Host,
-    _bpf,
     device_host,
     host,
     rules_for_nodes,
 )
-from pynsbind.cgroups._detect import Hierarchy
-from pynsbind.cgroups._program import compile_program
-from pynsbind.devices import _V1State, allows, bpf_program, v1_update_writes, v1_writes
+from pynsbind.devices import V1State as _V1State
+from pynsbind.devices import allows, bpf_program, v1_update_writes, v1_writes
+from pynsbind.testing import bpf_program_cache, compile_program, lib
+from pynsbind.testing import cgroups_bpf as _bpf
 from tests.helpers import (
     HostState,
     Unavailable,
@@ -289,20 +289,20 @@ def run_bpf(code: bytes, kind: str, major: int, minor: int, access: str) -> int:
 
 
 def test_opcodes_match_the_kernel_headers() -> None:
-    assert lib.BPF_LDX | lib.BPF_MEM | lib.BPF_W == D._LDX_MEM_W
-    assert lib.BPF_ALU | lib.BPF_MOV | lib.BPF_X == D._MOV32_X
-    assert lib.BPF_ALU | lib.BPF_MOV | lib.BPF_K == D._MOV32_K
-    assert lib.BPF_ALU | lib.BPF_RSH | lib.BPF_K == D._RSH32_K
-    assert lib.BPF_ALU | lib.BPF_AND | lib.BPF_K == D._AND32_K
-    assert lib.BPF_JMP | lib.BPF_JEQ | lib.BPF_K == D._JEQ_K
-    assert lib.BPF_JMP | lib.BPF_JNE | lib.BPF_K == D._JNE_K
-    assert lib.BPF_JMP | lib.BPF_JA == D._JA
-    assert lib.BPF_JMP | lib.BPF_EXIT == D._EXIT
+    assert lib.BPF_LDX | lib.BPF_MEM | lib.BPF_W == D.LDX_MEM_W
+    assert lib.BPF_ALU | lib.BPF_MOV | lib.BPF_X == D.MOV32_X
+    assert lib.BPF_ALU | lib.BPF_MOV | lib.BPF_K == D.MOV32_K
+    assert lib.BPF_ALU | lib.BPF_RSH | lib.BPF_K == D.RSH32_K
+    assert lib.BPF_ALU | lib.BPF_AND | lib.BPF_K == D.AND32_K
+    assert lib.BPF_JMP | lib.BPF_JEQ | lib.BPF_K == D.JEQ_K
+    assert lib.BPF_JMP | lib.BPF_JNE | lib.BPF_K == D.JNE_K
+    assert lib.BPF_JMP | lib.BPF_JA == D.JA
+    assert lib.BPF_JMP | lib.BPF_EXIT == D.EXIT
     assert (lib.BPF_DEVCG_ACC_MKNOD, lib.BPF_DEVCG_ACC_READ, lib.BPF_DEVCG_ACC_WRITE) == (1, 2, 4)
     assert (lib.BPF_DEVCG_DEV_BLOCK, lib.BPF_DEVCG_DEV_CHAR) == (D.DEV_BLOCK, D.DEV_CHAR)
     # and the interpreter's own table agrees with the generator's numbers
-    assert {D._LDX_MEM_W, D._MOV32_X, D._MOV32_K, D._RSH32_K, D._AND32_K} <= KNOWN
-    assert {D._JA, D._JEQ_K, D._JNE_K, D._EXIT} <= KNOWN
+    assert {D.LDX_MEM_W, D.MOV32_X, D.MOV32_K, D.RSH32_K, D.AND32_K} <= KNOWN
+    assert {D.JA, D.JEQ_K, D.JNE_K, D.EXIT} <= KNOWN
 
 
 def test_bpf_program_shapes() -> None:
@@ -359,11 +359,11 @@ KERNEL_PROBES = [p for p in ALL_PROBES if p[3] in D.KERNEL_REQUESTS]
 
 def _naive_v1(rules: Sequence[DeviceRule]) -> _V1State:
     """The v1 controller after one write per rule from a reset, with no check."""
-    default_allow, rest = D._effective(rules)
+    default_allow, rest = D.effective_rules(rules)
     state = _V1State(default_allow)
     for r in rest:
         for kind in ("c", "b") if r.type == "a" else (r.type,):
-            value = f"{kind} {D._star(r.major)}:{D._star(r.minor)} {r.access}"
+            value = f"{kind} {D.number_text(r.major)}:{D.number_text(r.minor)} {r.access}"
             state.write("devices.allow" if r.allow else "devices.deny", value)
     return state
 
@@ -528,7 +528,7 @@ def test_attach_failure_leaves_nothing(tmp_path: Path) -> None:
 @pytest.mark.root
 def test_refused_program_says_why() -> None:
     with pytest.raises(OSError) as info:
-        _bpf.load(struct.pack("=BBhi", D._EXIT, 0, 0, 0))  # returns r0, never set
+        _bpf.load(struct.pack("=BBhi", D.EXIT, 0, 0, 0))  # returns r0, never set
     assert info.value.errno == errno.EACCES
     assert "load a device program (1 instructions): permission denied (verifier:" in str(info.value)
     assert "R0" in str(info.value)
@@ -798,13 +798,13 @@ def test_stale_program_fd_is_loaded_again(no_leftovers: None) -> None:
     code = bpf_program(rules)
     res = Resources(devices=rules)
     Cgroup.create(None, res, host=h).delete()  # the fast path is laid out
-    real = _bpf._cache[code]
+    real = bpf_program_cache()[code]
     bogus = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.dup2(bogus, real)  # the number now holds something else
         cg = Cgroup.create(None, res, host=h)
         try:
-            assert _bpf._cache[code] != real
+            assert bpf_program_cache()[code] != real
             assert run_in(cg, [["open", "/dev/zero", "r"], ["open", "/dev/null", "r"]]) == [
                 "ok",
                 "EPERM",

@@ -482,7 +482,7 @@ def test_13_concurrent_containers_are_isolated_from_each_other(
 def test_hostile_specs_fail_cleanly(rootfs: str, fields: dict[str, Any]) -> None:
     fields.setdefault("args", ["/bin/true"])
     fields.setdefault("rootfs", rootfs)
-    pynsbind.process._init_exe_fd()  # opened once per process, on purpose
+    pynsbind.testing.sealed_init_fd()  # opened once per process, on purpose
     before = HostState.now()
     try:
         spec = Spec(**fields)

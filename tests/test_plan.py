@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 
-from pynsbind import IdMap, Mount, Namespace, SpawnError, Spec, SpecError
-from pynsbind._features import Features, features
-from pynsbind._ffi import lib
-from pynsbind._plan import Options, compile_plan
+from pynsbind import Features, IdMap, Mount, Namespace, SpawnError, Spec, SpecError, features
 from pynsbind.cgroups import Host
 from pynsbind.seccomp import Action, SeccompProfile, SyscallRule, default_profile
 from pynsbind.spec import DEFAULT_CAPABILITIES
+from pynsbind.testing import Options, compile_plan, lib
 
 MODERN = Features(
     kernel="6.1",

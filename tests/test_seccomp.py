@@ -605,7 +605,7 @@ def test_rules_that_agree_or_only_have_conditions_are_kept() -> None:
 
 
 def test_default_profile_lists_are_consistent() -> None:
-    from pynsbind import _seccomp_default as data
+    from pynsbind.testing import seccomp_default as data
 
     assert not set(data.ALLOWED) & set(data.DENIED)
     assert len(set(data.ALLOWED)) == len(data.ALLOWED)
@@ -628,7 +628,7 @@ def test_default_profile_lists_are_consistent() -> None:
 
 
 def test_default_profile_compiles_small_and_knows_its_names() -> None:
-    from pynsbind import _seccomp_default as data
+    from pynsbind.testing import seccomp_default as data
 
     for caps in ((), (Cap.SYS_ADMIN,), tuple(Cap)):
         c = default_profile(caps).compile()
@@ -722,7 +722,7 @@ def test_default_profile_capabilities_allow_what_docker_allows() -> None:
 
 
 def test_docs_table_names_every_denied_call() -> None:
-    from pynsbind import _seccomp_default as data
+    from pynsbind.testing import seccomp_default as data
 
     text = (ROOT / "docs" / "seccomp.md").read_text()
     for name in data.DENIED:
@@ -751,16 +751,17 @@ def test_import_loads_neither_libseccomp_nor_asyncio() -> None:
 
 def test_a_stale_extension_refuses_to_load(monkeypatch: pytest.MonkeyPatch) -> None:
     from pynsbind import seccomp
+    from pynsbind.testing import seccomp_extension
 
-    seccomp._native.cache_clear()
+    seccomp_extension().cache_clear()
     monkeypatch.setattr(seccomp, "__version__", "0.0.0-stale")
     try:
         with pytest.raises(
             ImportError, match=r"is version .* but the package is 0\.0\.0-stale: the build is stale"
         ):
-            seccomp._native()
+            seccomp_extension()()
     finally:
-        seccomp._native.cache_clear()
+        seccomp_extension().cache_clear()
 
 
 # ---- Response -------------------------------------------------------------------------

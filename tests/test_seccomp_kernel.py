@@ -52,9 +52,9 @@ LIBC.syscall.restype = ctypes.c_long
 
 def nr(name: str) -> int:
     """The native number of a system call, from libseccomp's tables."""
-    from pynsbind._seccomp import lib
+    from pynsbind.seccomp import syscall_number
 
-    n = int(lib.seccomp_syscall_resolve_name(name.encode()))
+    n = syscall_number(name)
     assert n >= 0, name
     return n
 

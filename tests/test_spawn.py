@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 import pynsbind
-import pynsbind._ffi
 import pynsbind.lowlevel
 from pynsbind import Capability, Mount, Namespace, SpawnError, Spec, SpecError
-from pynsbind._plan import Options
+from pynsbind.testing import Options, spawn_with
 from tests import helpers
 from tests.helpers import HostState, host_ns, in_child
 
@@ -40,7 +39,7 @@ MODES = {
 
 
 def observe(spec: Spec, mode: Options | None = None, **io: Any) -> dict[str, Any]:
-    proc = pynsbind.spawn(spec, stdout=pynsbind.PIPE, stderr=pynsbind.PIPE, _options=mode, **io)
+    proc = spawn_with(spec, mode, stdout=pynsbind.PIPE, stderr=pynsbind.PIPE, **io)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, (proc.returncode, err)
     assert out is not None
@@ -279,7 +278,7 @@ def test_mount_kinds_and_flags(mode: str, rootfs: str, tmp_path: Any, host_uncha
         Mount.cgroup(),
     ]
     spec = Spec(args=["/bin/sh", "-c", SCRIPT], rootfs=rootfs, mounts=mounts)
-    res = pynsbind.spawn(spec, stdout=pynsbind.PIPE, stderr=pynsbind.STDOUT, _options=MODES[mode])
+    res = spawn_with(spec, MODES[mode], stdout=pynsbind.PIPE, stderr=pynsbind.STDOUT)
     out, _ = res.communicate(timeout=60)
     assert res.returncode == 0, out
     lines = dict(line.split("=", 1) for line in out.decode().splitlines() if "=" in line)
@@ -475,7 +474,7 @@ def test_seccomp_filter(rootfs: str) -> None:
         ll.bpf_stmt(ll.BPF_RET | ll.BPF_K, ll.SECCOMP_RET_ERRNO | errno.ENOTSUP),
         ll.bpf_stmt(ll.BPF_RET | ll.BPF_K, ll.SECCOMP_RET_ALLOW),
     ]
-    blob = ll._filter_bytes(prog)
+    blob = ll.filter_bytes(prog)
     res = observe(
         Spec(
             args=["/bin/probe", "sethostname", "x"],
@@ -809,14 +808,12 @@ def test_the_spawn_releases_the_gil(rootfs: str) -> None:
     call: a Python thread must make progress meanwhile."""
     import threading
 
-    from pynsbind import _plan, process
-    from pynsbind._container_cgroup import prepare
+    from pynsbind.testing import Pact, compile_plan, lib, run_plan
+    from pynsbind.testing import prepare_cgroup as prepare
 
     spec = Spec(args=["/bin/true"], rootfs=rootfs, namespaces=NS | Namespace.USER)
-    plan = _plan.compile_plan(spec, pynsbind.features())
-    plan.pacts.append(
-        _plan.Pact(1, pynsbind._ffi.lib.NSB_PACT_HELPER, "sleep", argv=["/bin/sleep", "1"])
-    )
+    plan = compile_plan(spec, pynsbind.features())
+    plan.pacts.append(Pact(1, lib.NSB_PACT_HELPER, "sleep", argv=["/bin/sleep", "1"]))
     count = 0
     stop = threading.Event()
 
@@ -831,7 +828,7 @@ def test_the_spawn_releases_the_gil(rootfs: str) -> None:
     try:
         before = count
         extra = {} if cg is None else cg.slots
-        res = process._run_engine(plan, process._fd_table(plan, [-1, -1, -1], extra))
+        res = run_plan(plan, [-1, -1, -1], extra)
         during = count - before
     finally:
         stop.set()

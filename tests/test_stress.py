@@ -11,7 +11,7 @@ import pytest
 
 import pynsbind
 from pynsbind import Mount, Namespace, SpawnError, Spec
-from pynsbind._plan import Options
+from pynsbind.testing import Options, spawn_with
 from tests.helpers import Busy, HostState
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -40,8 +40,8 @@ def test_eight_threads_spawning_concurrently(mode: str, rootfs: str) -> None:
         try:
             for i in range(per_thread):
                 word = f"t{k}i{i}"
-                proc = pynsbind.spawn(
-                    spec.replace(args=[*spec.args, word]), stdout=pynsbind.PIPE, _options=opts
+                proc = spawn_with(
+                    spec.replace(args=[*spec.args, word]), opts, stdout=pynsbind.PIPE
                 )
                 out, _ = proc.communicate(timeout=120)
                 assert proc.returncode == 0 and out == word.encode() + b"\n", (proc.returncode, out)
@@ -90,7 +90,7 @@ def test_200_failing_spawns_leave_nothing(mode: str, rootfs: str) -> None:
         "fork": Options(clone_vm=False),
         "legacy-mount": Options(legacy_mount=True),
     }[mode]
-    pynsbind.process._init_exe_fd()  # the init's fd is opened once per process, on purpose
+    pynsbind.testing.sealed_init_fd()  # the init's fd is opened once per process, on purpose
     before = HostState.now()
     n = 0
     for round_ in range(200 // len(FAILING)):
@@ -99,9 +99,9 @@ def test_200_failing_spawns_leave_nothing(mode: str, rootfs: str) -> None:
             fields.setdefault("args", ["/bin/true"])
             spec = Spec(rootfs=rootfs, **fields)
             with pytest.raises(SpawnError) as info:
-                pynsbind.spawn(spec, stdout=pynsbind.PIPE, stderr=pynsbind.PIPE, _options=opts)
+                spawn_with(spec, opts, stdout=pynsbind.PIPE, stderr=pynsbind.PIPE)
             assert info.value.errno == err, (name, round_, str(info.value))
             n += 1
     assert n == 200
     assert before.diff(HostState.now()) == {}
-    assert pynsbind.process._active == []
+    assert pynsbind.testing.dropped_processes() == []

@@ -42,9 +42,10 @@ from pynsbind.cgroups._common import (
     PidsStats,
     Stats,
     batch_error,
+    read_text,
     write_file,
 )
-from pynsbind.cgroups._detect import Hierarchy, Host, _read, detect, host, mode
+from pynsbind.cgroups._detect import Hierarchy, Host, detect, host, mode
 from pynsbind.cgroups._events import Event, EventStream
 from pynsbind.cgroups._program import Program, compile_program
 from pynsbind.devices import (
@@ -225,6 +226,11 @@ class Cgroup:
         self._relb = os.fsencode(rel)
         self._hd = _host_dirs(h)
         return self
+
+    @property
+    def hierarchy_dirs(self) -> tuple[tuple[Hierarchy, str], ...]:
+        """(hierarchy, directory) of this cgroup in each hierarchy."""
+        return self._dirs
 
     @property
     def _dirs(self) -> tuple[tuple[Hierarchy, str], ...]:
@@ -457,6 +463,16 @@ class Cgroup:
     def dirs(self) -> dict[str, str]:
         """Hierarchy name -> the directory of this cgroup in it."""
         return {hier.name: d for hier, d in self._dirs}
+
+    @property
+    def v2_dir(self) -> str | None:
+        """This cgroup's directory in the cgroup2 tree, if the host has one."""
+        return self._v2_dir()
+
+    def controller_dir(self, controller: str) -> tuple[Hierarchy, str] | None:
+        """The hierarchy that holds ``controller`` on this host, and this
+        cgroup's directory in it (None when the host lacks the controller)."""
+        return self._home_dir(controller)
 
     def _v2_dir(self) -> str | None:
         for hier, d in self._dirs:
@@ -789,7 +805,7 @@ def _stale_program(prog: Program, fd: int, err: int) -> bool:
     program fd is no longer ours, so that it is loaded again."""
     if prog.bpf is None or err not in (errno.EBADF, errno.EINVAL):
         return False
-    if not _bpf._stale(prog.bpf, fd):
+    if not _bpf.stale(prog.bpf, fd):
         return False
     prog.forget_dirs()
     _fast.clear()
@@ -801,7 +817,7 @@ def _update_v1_devices(
 ) -> None:
     """update(): the v1 device writes, as a transition from what the cgroup
     has (devices.list) when that avoids a reset (see v1_update_writes)."""
-    current = _read(d + "/devices.list")
+    current = read_text(d + "/devices.list")
     kvs = fresh if current is None else v1_update_writes(current, resources.device_rules or ())
     try:
         Batch(kvs).run(dfd, d)
@@ -851,12 +867,12 @@ def _make_parents(hier: Hierarchy, parent_rel: str, made: list[str]) -> None:
         except FileExistsError:
             fresh = False
         if hier.version == 2:
-            ctrls = set((_read(d + "/cgroup.controllers") or "").split())
+            ctrls = set((read_text(d + "/cgroup.controllers") or "").split())
             _ensure_enabled(d, ctrls)
         elif "cpuset" in hier.controllers:
             for key in ("cpuset.cpus", "cpuset.mems"):
-                if fresh or not (_read(f"{d}/{key}") or "").strip():
-                    write_file(f"{d}/{key}", (_read(f"{up}/{key}") or "").strip() or "\n")
+                if fresh or not (read_text(f"{d}/{key}") or "").strip():
+                    write_file(f"{d}/{key}", (read_text(f"{up}/{key}") or "").strip() or "\n")
 
 
 def _rmdir_wait(path: str, deadline: float, timeout: float) -> None:
@@ -868,7 +884,7 @@ def _rmdir_wait(path: str, deadline: float, timeout: float) -> None:
         if err != errno.EBUSY:
             raise OSError(err, f"remove {path}: {strerror(err)}", path)
         if time.monotonic() > deadline:
-            pids = _read(path + "/cgroup.procs")
+            pids = read_text(path + "/cgroup.procs")
             left = " ".join((pids or "").split()[:8])
             raise OSError(
                 err,
@@ -884,7 +900,7 @@ def _keep_quota(d: str, kv: tuple[str, str]) -> tuple[str, str]:
     """cpu.max: a period alone keeps the current quota on update."""
     if kv[0] != "cpu.max":
         return kv
-    current = (_read(d + "/cpu.max") or "max").split()
+    current = (read_text(d + "/cpu.max") or "max").split()
     return "cpu.max", f"{current[0]} {kv[1].split()[-1]}"
 
 

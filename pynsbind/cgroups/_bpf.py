@@ -106,12 +106,12 @@ def attach(dirfd: int, code: bytes, where: str) -> None:
         finally:
             if owned:
                 os.close(fd)
-        if owned or err not in (errno.EBADF, errno.EINVAL) or not _stale(code, fd):
+        if owned or err not in (errno.EBADF, errno.EINVAL) or not stale(code, fd):
             break
     raise _attach_error(err, where)
 
 
-def _stale(code: bytes, fd: int) -> bool:
+def stale(code: bytes, fd: int) -> bool:
     """Whether a cached fd no longer holds a program of ours (then forgotten)."""
     info = _info(fd)
     if info is not None and info[2] == PROG_NAME and info[1] == lib.BPF_PROG_TYPE_CGROUP_DEVICE:
@@ -170,7 +170,7 @@ def replace(dirfd: int, code: bytes, where: str) -> None:
                 os.close(fd)
         if not err:
             return
-        if owned or err not in (errno.EBADF, errno.EINVAL) or not _stale(code, fd):
+        if owned or err not in (errno.EBADF, errno.EINVAL) or not stale(code, fd):
             break
     raise _attach_error(err, where)
 

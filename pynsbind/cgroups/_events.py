@@ -56,11 +56,11 @@ class EventStream:
         self._pending: list[Event] = []
         self._done = False
         self._oom_v1 = 0
-        self._v2dir = cg._v2_dir()
-        mem = cg._home_dir("memory")
+        self._v2dir = cg.v2_dir
+        mem = cg.controller_dir("memory")
         self._mem_v1 = mem if mem is not None and mem[0].version == 1 else None
         self._mem_v2 = mem is not None and mem[0].version == 2
-        self._freezer_v1 = None if self._v2dir is not None else cg._home_dir("freezer")
+        self._freezer_v1 = None if self._v2dir is not None else cg.controller_dir("freezer")
         try:
             if self._v2dir is not None:
                 self._ifd = _check(lib.nsb_cg_inotify(), "inotify_init1")
@@ -120,7 +120,7 @@ class EventStream:
         return st
 
     def _gone(self) -> bool:
-        return not any(os.path.isdir(d) for _, d in self._cg._dirs)
+        return not any(os.path.isdir(d) for _, d in self._cg.hierarchy_dirs)
 
     def _drain(self) -> None:
         if self._ifd >= 0:
