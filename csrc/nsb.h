@@ -21,7 +21,8 @@ enum nsb_op_kind {
     NSB_OP_PDEATHSIG = 5,/* prctl(PR_SET_PDEATHSIG, a), then check the parent is alive */
     NSB_OP_MOUNT = 6,    /* mount(s1, s2, s3, a, p) */
     NSB_OP_FSMOUNT = 7,  /* fsopen(s3) + fsconfig(p) + fsmount(attr a) + move_mount to s2 */
-    NSB_OP_BIND = 8,     /* open_tree(s1 or register reg) + mount_setattr(a, b, c) + move_mount to s2 */
+    NSB_OP_BIND = 8,     /* open_tree(s1 or register reg) + mount_setattr(a, b, c)
+                            + move_mount to s2 */
     NSB_OP_PREOPEN = 9,  /* open_tree(s1) (or O_PATH when legacy) into register reg */
     NSB_OP_SETATTR = 10, /* mount_setattr(s2, set a, clear b, propagation c) */
     NSB_OP_REMOUNT = 11, /* legacy: remount s2 (bind) adding flags a, keeping its locked flags */
@@ -29,10 +30,13 @@ enum nsb_op_kind {
     NSB_OP_MKFILE = 13,  /* mkdir -p dirname(s2), create an empty file s2 when missing */
     NSB_OP_MKNOD = 14,   /* mknod(s2, mode a, dev b) */
     NSB_OP_SYMLINK = 15, /* symlink(s1, s2) */
-    NSB_OP_PIVOT = 16,   /* pivot_root into s2 (fallback: move + chroot when flag NSB_F_FALLBACK) */
-    NSB_OP_MASK = 17,    /* hide s2 (resolved from register reg): the /dev/null of register b over a
-                            file, a read-only tmpfs over a directory; c: the filesystem magic it must be on */
-    NSB_OP_ROPATH = 18,  /* bind s2 (resolved from register reg) onto itself read-only; c as MASK */
+    NSB_OP_PIVOT = 16,   /* pivot_root into s2 (fallback: move + chroot when flag
+                            NSB_F_FALLBACK) */
+    NSB_OP_MASK = 17,    /* hide s2 (resolved from register reg): the /dev/null of register b
+                            over a file, a read-only tmpfs over a directory; c: the filesystem
+                            magic it must be on */
+    NSB_OP_ROPATH = 18,  /* bind s2 (resolved from register reg) onto itself read-only; c as
+                            MASK */
     NSB_OP_LOOPBACK = 19,/* bring lo up */
     NSB_OP_HOSTNAME = 20,/* sethostname(s1) */
     NSB_OP_DOMAINNAME = 21,
@@ -42,21 +46,25 @@ enum nsb_op_kind {
     NSB_OP_SETGROUPS = 25, /* setgroups(a, p) */
     NSB_OP_SETGID = 26,  /* setresgid(a, a, a) */
     NSB_OP_SETUID = 27,  /* setresuid(a, a, a) */
-    NSB_OP_CAPS = 28,    /* p: uint64_t[5] bounding, effective, permitted, inheritable, ambient; b: last cap */
+    NSB_OP_CAPS = 28,    /* p: uint64_t[5] bounding, effective, permitted, inheritable,
+                            ambient; b: last cap */
     NSB_OP_NNP = 29,     /* prctl(PR_SET_NO_NEW_PRIVS) */
     NSB_OP_SECCOMP = 30, /* seccomp(SECCOMP_SET_MODE_FILTER, flags b, {a, p}); a listener is
                             taken by the parent (flag NEW_LISTENER), then closed here */
     NSB_OP_UMASK = 31,
     NSB_OP_CHDIR = 32,
-    NSB_OP_FDS = 33,     /* stdio from slots 0-2, keep the a fds in p, move the sync fd to b (if >= 0), close the rest */
-    NSB_OP_EXEC = 34,    /* execve p (argv) q (envp): s1 the name, s2 the PATH to search, or execveat fd slot `fd` */
+    NSB_OP_FDS = 33,     /* stdio from slots 0-2, keep the a fds in p, move the sync fd to b
+                            (if >= 0), close the rest */
+    NSB_OP_EXEC = 34,    /* execve p (argv) q (envp): s1 the name, s2 the PATH to search, or
+                            execveat fd slot `fd` */
     NSB_OP_SETSID = 35,  /* setsid(): a new session, no controlling terminal */
     NSB_OP_DUMPABLE = 37,/* prctl(PR_SET_DUMPABLE, a) */
     NSB_OP_KEYRING = 38, /* join a new anonymous session keyring */
     NSB_OP_WIPE = 39,    /* zero this process's memory from a to b (its copy of the caller's
                             argv and environ, before a process of it becomes visible) */
-    NSB_OP_FINDEXEC = 40 /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would find,
-                            or its errno: an exec that cannot report its own failure follows */
+    NSB_OP_FINDEXEC = 40 /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would
+                            find, or its errno: an exec that cannot report its own failure
+                            follows */
 };
 
 /* nsb_op.flags */
@@ -69,8 +77,9 @@ enum nsb_op_kind {
 #define NSB_F_SRC_IN_ROOT 128    /* BIND: s1 is resolved in the container root too */
 #define NSB_F_BENEATH 256        /* s2 is relative to register reg, resolved beneath it */
 #define NSB_F_KEEP_PERMITTED 512 /* CAPS: leave the permitted set whole (exec derives it) */
-#define NSB_F_SRC_NOSYMLINKS 1024 /* BIND/MOUNT: s1, a host path, must have no symlink (its
-                                     canonical form was taken when the plan was made) */
+/* BIND/MOUNT: s1, a host path, must have no symlink (its canonical form was taken when the
+ * plan was made) */
+#define NSB_F_SRC_NOSYMLINKS 1024
 
 struct nsb_op {
     uint32_t kind;
@@ -158,7 +167,8 @@ enum nsb_msg_type {
     NSB_MSG_ERROR = 4, /* child -> parent: {stage, op, err}, then exit 127 */
     NSB_MSG_EXEC_OK = 5, /* init -> parent: the command runs */
     NSB_MSG_EXIT = 6,  /* init -> parent: the command ended with wait status val */
-    NSB_MSG_LISTENER = 7 /* child -> parent: a notify listener will be fd val: take it (pidfd_getfd) */
+    NSB_MSG_LISTENER = 7 /* child -> parent: a notify listener will be fd val: take it
+                            (pidfd_getfd) */
 };
 
 struct nsb_msg {

@@ -45,6 +45,7 @@ const char *nsb_version(void) { return NSB_VERSION; }
 #define NSB_STR(x) NSB_STR_(x)
 long nsb_tramp_clone3(void *args, size_t size);
 long nsb_tramp_clone(unsigned long flags, void *stack, int *parent_tid);
+/* clang-format off */
 __asm__(".text\n"
         ".p2align 4\n"
         ".type nsb_tramp_clone3,@function\n"
@@ -73,6 +74,7 @@ __asm__(".text\n"
         "    syscall\n"
         "    hlt\n"
         ".size nsb_tramp_clone, .-nsb_tramp_clone\n");
+/* clang-format on */
 #define NSB_HAVE_CLONE_VM 1
 #else
 #define NSB_HAVE_CLONE_VM 0
