@@ -139,10 +139,7 @@ int nsb_cg_rmdir(const struct nsb_cg_dir *dirs, int n, const char *rel, int *fai
 }
 
 /* An inotify instance for cgroup events (see nsb.h). */
-int nsb_cg_inotify(void)
-{
-    return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-}
+int nsb_cg_inotify(void) { return inotify_init1(IN_NONBLOCK | IN_CLOEXEC); }
 
 /* Watch a cgroup events file (cgroupfs signals IN_MODIFY when its content
  * changes), or with `children` a cgroup directory for the removal of a child:

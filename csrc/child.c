@@ -608,10 +608,7 @@ void nsb_child_run(const struct nsb_ctx *ctx, int start)
 }
 
 /* Entry of a CLONE_VM child (spawn.c passes the parent's ctx). */
-int nsb_child_entry(void *arg)
-{
-    nsb_child_run((const struct nsb_ctx *)arg, 0);
-}
+int nsb_child_entry(void *arg) { nsb_child_run((const struct nsb_ctx *)arg, 0); }
 
 /* The process of a second fork in CLONE_VM mode starts here, on its own stack,
  * with arg pointing at the middle process's struct child, which stays mapped

@@ -297,7 +297,8 @@ long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path,
 static long nsb_move_to(int mfd, int tfd)
 {
 #if NSB_HAS_NEW_MOUNT_API
-    return nsb_sys5(SYS_move_mount, mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    return nsb_sys5(SYS_move_mount, mfd, "", tfd, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 #else
     (void)mfd;
     (void)tfd;
@@ -315,8 +316,8 @@ static long nsb_attach(struct child *c, const struct nsb_op *op, int mfd)
     return r;
 }
 
-static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_t set,
-                           uint64_t clr, uint64_t prop)
+static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_t set, uint64_t clr,
+                           uint64_t prop)
 {
 #if NSB_HAS_MOUNT_SETATTR
     struct mount_attr attr;
@@ -666,7 +667,8 @@ long op_mask(struct child *c, const struct nsb_op *op)
     }
 #if NSB_HAS_NEW_MOUNT_API
     if (op->a == 0) {
-        long tree = nsb_sys3(SYS_open_tree, null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        long tree =
+            nsb_sys3(SYS_open_tree, null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         r = tree;
         if (tree >= 0) {
             r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, 0);
@@ -698,7 +700,8 @@ long op_ropath(struct child *c, const struct nsb_op *op)
                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
         r = tree;
         if (tree >= 0) {
-            r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, 0);
+            r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0,
+                               0);
             if (r >= 0)
                 r = nsb_move_to((int)tree, (int)fd);
             nsb_sys1(SYS_close, tree);

@@ -14,12 +14,12 @@ struct nsb_ctx {
     const struct nsb_plan *plan;
     const int32_t *fds;
     int32_t nfds;
-    int sync_fd;        /* the child's end of the sync socket, >= 3 */
-    int parent_fd;      /* the parent's end: the child closes its copy first */
-    int clone_vm;       /* the child shares the caller's memory until exec */
-    int legacy_clone;   /* clone(2) instead of clone3 */
-    int sighand_clear;  /* clone3 reset the caught signals (CLONE_CLEAR_SIGHAND) */
-    char *stack2;       /* CLONE_VM: a stack for the process of the second fork */
+    int sync_fd;       /* the child's end of the sync socket, >= 3 */
+    int parent_fd;     /* the parent's end: the child closes its copy first */
+    int clone_vm;      /* the child shares the caller's memory until exec */
+    int legacy_clone;  /* clone(2) instead of clone3 */
+    int sighand_clear; /* clone3 reset the caught signals (CLONE_CLEAR_SIGHAND) */
+    char *stack2;      /* CLONE_VM: a stack for the process of the second fork */
     size_t stack2_size;
 };
 

@@ -69,10 +69,7 @@ static void init_send(int fd, uint32_t type, int32_t op, int32_t err, int64_t va
     nsb_send_msg(fd, type, NSB_STAGE_INIT, op, err, val);
 }
 
-static void init_puts(const char *s)
-{
-    nsb_sys3(SYS_write, 2, s, nsb_strlen(s));
-}
+static void init_puts(const char *s) { nsb_sys3(SYS_write, 2, s, nsb_strlen(s)); }
 
 static const char *init_getenv(char **envp, const char *name)
 {
@@ -130,10 +127,10 @@ void nsb_init_main(long *sp)
         r = init_exec(argv + 5, envp);
         init_puts("nsb-init: cannot exec ");
         init_puts(argv[5]);
-        init_puts(r == -ENOENT ? ": no such file or directory\n"
-                  : r == -EACCES ? ": permission denied\n"
+        init_puts(r == -ENOENT    ? ": no such file or directory\n"
+                  : r == -EACCES  ? ": permission denied\n"
                   : r == -ENOEXEC ? ": exec format error\n"
-                                 : ": exec failed\n");
+                                  : ": exec failed\n");
         init_exit(r == -ENOENT ? 127 : 126);
     }
     if (abi != NSB_ABI_VERSION) {
@@ -149,7 +146,8 @@ void nsb_init_main(long *sp)
             nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
             r = init_exec(argv + 5, envp);
         }
-        nsb_send_msg((int)sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, (int32_t)exec_op, (int32_t)-r, 0);
+        nsb_send_msg((int)sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, (int32_t)exec_op, (int32_t)-r,
+                     0);
         init_exit(127);
     }
     nsb_sys5(SYS_prctl, PR_SET_NAME, "nsb-init", 0, 0, 0);

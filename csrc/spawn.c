@@ -357,8 +357,8 @@ static int nsb_notif_engine(int listener, int cur, struct nsb_exes *exes, struct
             exes->sealed_seen = 1;
         } else {
             int nr = req.data.nr;
-            engine = nsb_same_file(&st, &exes->self) && (int)req.pid == cur &&
-                     !exes->sealed_seen && req.data.arch == NSB_AUDIT_ARCH &&
+            engine = nsb_same_file(&st, &exes->self) && (int)req.pid == cur && !exes->sealed_seen &&
+                     req.data.arch == NSB_AUDIT_ARCH &&
                      (nr == SYS_recvfrom || nr == SYS_close || nr == SYS_execveat);
         }
     }
@@ -418,7 +418,8 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     res->listener_fd = -1;
     res->has_pending = 0;
     memset(res->pending, 0, sizeof(res->pending));
-    if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS || plan->nregs > NSB_MAX_REGS) {
+    if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS ||
+        plan->nregs > NSB_MAX_REGS) {
         res->stage = NSB_STAGE_PARENT;
         res->err = EINVAL;
         return -1;
@@ -489,7 +490,8 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     pthread_sigmask(SIG_SETMASK, &all, &old);
     ctx.sighand_clear = !ctx.legacy_clone && CLONE_CLEAR_SIGHAND != 0;
     for (;;) {
-        uint64_t flags = plan->clone_flags | (ctx.sighand_clear ? (uint64_t)CLONE_CLEAR_SIGHAND : 0);
+        uint64_t flags =
+            plan->clone_flags | (ctx.sighand_clear ? (uint64_t)CLONE_CLEAR_SIGHAND : 0);
         if (ctx.clone_vm)
             pid = nsb_clone_vm(flags, (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL, cgfd,
                                ctx.legacy_clone, stack, NSB_STACK_SIZE, nsb_child_entry, &ctx);
