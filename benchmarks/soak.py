@@ -73,7 +73,9 @@ def snapshot() -> dict[str, Any]:
     children = set()
     for task in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError):
-            children |= {int(x) for x in Path(f"/proc/self/task/{task}/children").read_text().split()}
+            children |= {
+                int(x) for x in Path(f"/proc/self/task/{task}/children").read_text().split()
+            }
     return {
         "fds": sorted(int(x) for x in os.listdir("/proc/self/fd")),
         "mounts": mounts,
@@ -104,7 +106,10 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key in a:
         if a[key] != b[key]:
-            out[key] = {"gone": sorted(set(a[key]) - set(b[key])), "new": sorted(set(b[key]) - set(a[key]))}
+            out[key] = {
+                "gone": sorted(set(a[key]) - set(b[key])),
+                "new": sorted(set(b[key]) - set(a[key])),
+            }
     return out
 
 
@@ -121,7 +126,17 @@ def rootfs() -> Iterator[str]:
     shutil.copy(os.path.realpath(busybox), root / "bin" / "busybox")
     for applet in ("sh", "true", "sleep", "echo", "cat"):
         os.symlink("busybox", root / "bin" / applet)
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "bin" / "probe"), str(ROOT / "tests" / "probe.c")], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-static",
+            "-O2",
+            "-o",
+            str(root / "bin" / "probe"),
+            str(ROOT / "tests" / "probe.c"),
+        ],
+        check=True,
+    )
     os.chmod(root / "tmp", 0o1777)
     try:
         yield str(root)
@@ -163,7 +178,9 @@ def phase_sequential(root: str, n: int) -> dict[str, Any]:
     import pynsbind
     from pynsbind import Mount, Spec
 
-    base = Spec(args=["/bin/true"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=())
+    base = Spec(
+        args=["/bin/true"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=()
+    )
     pynsbind.process._init_exe_fd()
 
     def one(i: int) -> None:
@@ -185,15 +202,29 @@ def phase_sequential(root: str, n: int) -> dict[str, Any]:
     leaks = diff(before, after)
     growth = rss1 - rss0
     ok = not leaks and growth < 4096
-    return {"phase": "sequential", "spawns": n, "per_s": round((n - warm) / elapsed, 1), "rss_kib_before": rss0,
-            "rss_kib_after": rss1, "rss_growth_kib": growth, "leaks": leaks, "ok": ok}
+    return {
+        "phase": "sequential",
+        "spawns": n,
+        "per_s": round((n - warm) / elapsed, 1),
+        "rss_kib_before": rss0,
+        "rss_kib_after": rss1,
+        "rss_growth_kib": growth,
+        "leaks": leaks,
+        "ok": ok,
+    }
 
 
 def phase_threads(root: str, threads: int, per_thread: int) -> dict[str, Any]:
     import pynsbind
     from pynsbind import Mount, Spec
 
-    spec = Spec(args=["/bin/echo", "x"], rootfs=root, mounts=[Mount.proc()], masked_paths=(), readonly_paths=())
+    spec = Spec(
+        args=["/bin/echo", "x"],
+        rootfs=root,
+        mounts=[Mount.proc()],
+        masked_paths=(),
+        readonly_paths=(),
+    )
     errors: list[str] = []
     done = [0] * threads
     before = snapshot()
@@ -219,8 +250,17 @@ def phase_threads(root: str, threads: int, per_thread: int) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     leaks = diff(before, snapshot())
     ok = not errors and not hung and not leaks and sum(done) == threads * per_thread
-    return {"phase": "threads", "threads": threads, "per_thread": per_thread, "done": sum(done),
-            "per_s": round(sum(done) / elapsed, 1), "errors": errors[:5], "hung": hung, "leaks": leaks, "ok": ok}
+    return {
+        "phase": "threads",
+        "threads": threads,
+        "per_thread": per_thread,
+        "done": sum(done),
+        "per_s": round(sum(done) / elapsed, 1),
+        "errors": errors[:5],
+        "hung": hung,
+        "leaks": leaks,
+        "ok": ok,
+    }
 
 
 SPAWNER = r"""
@@ -299,9 +339,13 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
     spec_fields = dict(fields)
     if "resources" in spec_fields:
         spec_fields["resources"] = pynsbind.cgroups.Resources(**spec_fields["resources"])
-    plan = compile_plan(Spec(args=["/bin/probe", "sleep", "120"], rootfs=root, **spec_fields), pynsbind.features())
+    plan = compile_plan(
+        Spec(args=["/bin/probe", "sleep", "120"], rootfs=root, **spec_fields), pynsbind.features()
+    )
     nops = len(plan.ops)
-    indices = list(range(nops)) if every_op else sorted({0, 1, nops // 3, nops // 2, nops - 2, nops - 1})
+    indices = (
+        list(range(nops)) if every_op else sorted({0, 1, nops // 3, nops // 2, nops - 2, nops - 1})
+    )
     before = snapshot()
     problems: list[str] = []
     runs = 0
@@ -312,7 +356,18 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
             for die in (False, True) if variant == "after" else (False,):
                 mark = tmp / f"{variant}-{index}-{die}"
                 f = dict(fields, die_with_parent=die)
-                proc = subprocess.Popen([sys.executable, "-c", SPAWNER, root, str(mark), str(index), variant, json.dumps(f)])
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        SPAWNER,
+                        root,
+                        str(mark),
+                        str(index),
+                        variant,
+                        json.dumps(f),
+                    ]
+                )
                 try:
                     where, helper = (int(x) for x in _wait_for(mark).split())
                 except TimeoutError:
@@ -328,7 +383,9 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
                 # at a sync point the child sees the socket close and goes; a
                 # container with die_with_parent goes with its spawner
                 if (variant == "stall" or die) and not _gone(where):
-                    problems.append(f"{variant} before op {index + 1}, die={die}: outlived its spawner")
+                    problems.append(
+                        f"{variant} before op {index + 1}, die={die}: outlived its spawner"
+                    )
                 if variant == "after" and not die and not with_cgroup:
                     # a container with no cgroup of pynsbind's and no die_with_parent
                     # outlives its spawner by design, like a subprocess child; cleanup()
@@ -339,15 +396,25 @@ def phase_kill(root: str, every_op: bool, with_cgroup: bool) -> dict[str, Any]:
                     _gone(where)
                 pynsbind.cleanup()
                 if not _gone(where, 5):
-                    problems.append(f"{variant} {index} die={die}: pid {where} still there after cleanup()")
+                    problems.append(
+                        f"{variant} {index} die={die}: pid {where} still there after cleanup()"
+                    )
                 _reap_orphans()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         _reap_orphans()
         libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
     leaks = diff(before, snapshot())
-    return {"phase": "kill", "cgroup": with_cgroup, "ops": nops, "stalls": len(indices), "runs": runs,
-            "problems": problems, "leaks": leaks, "ok": not problems and not leaks}
+    return {
+        "phase": "kill",
+        "cgroup": with_cgroup,
+        "ops": nops,
+        "stalls": len(indices),
+        "runs": runs,
+        "problems": problems,
+        "leaks": leaks,
+        "ok": not problems and not leaks,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,7 @@ def examples(n: int) -> int:
     """max_examples for a slow property: n in the ci profile, 24 times n in deep."""
     return n * 24 if PROFILE == "deep" else n
 
+
 IS_ROOT = os.geteuid() == 0
 
 

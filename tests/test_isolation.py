@@ -94,7 +94,11 @@ def test_3_pid_namespace(rootfs: str, probe: str, children: int, extra: Namespac
     script = "for i in $(seq %d); do sleep 5 & done; /bin/probe ps; /bin/probe kill %d 0"
     host_pid = os.getpid()  # a host process the container must not reach
     res = pynsbind.run(
-        ["/bin/sh", "-c", script % (children, host_pid)], rootfs=rootfs, namespaces=ns, capture_output=True, timeout=60
+        ["/bin/sh", "-c", script % (children, host_pid)],
+        rootfs=rootfs,
+        namespaces=ns,
+        capture_output=True,
+        timeout=60,
     )
     assert res.returncode == 0, res.stderr
     ps_line, kill_line = res.stdout.decode().splitlines()[-2:]  # type: ignore[union-attr]
@@ -175,7 +179,9 @@ def test_5_mounts(rootfs: str, data: st.DataObject, readonly_root: bool) -> None
 
 @settings(max_examples=examples(15))
 @given(maps=S.id_maps(), data=st.data())
-def test_6_id_maps_and_ownership(rootfs: str, maps: tuple[list[Any], list[Any]], data: st.DataObject) -> None:
+def test_6_id_maps_and_ownership(
+    rootfs: str, maps: tuple[list[Any], list[Any]], data: st.DataObject
+) -> None:
     uid_map, gid_map = maps
     user = data.draw(st.sampled_from([m.inside for m in uid_map]))
     group = data.draw(st.sampled_from([m.inside for m in gid_map]))
@@ -229,7 +235,9 @@ def test_7_network(rootfs: str, extra: Namespace) -> None:
     try:
         port = srv.getsockname()[1]
         script = f"/bin/probe ifaces; /bin/probe connect 127.0.0.1 {port}"
-        res = pynsbind.run(["/bin/sh", "-c", script], rootfs=rootfs, namespaces=ns, capture_output=True)
+        res = pynsbind.run(
+            ["/bin/sh", "-c", script], rootfs=rootfs, namespaces=ns, capture_output=True
+        )
         ifaces, conn = (json.loads(x) for x in res.stdout.decode().splitlines())  # type: ignore[union-attr]
         assert ifaces["ifaces"] == {"lo": {"up": True}}
         assert conn["errno"] == errno.ECONNREFUSED
@@ -246,7 +254,11 @@ def test_8_ipc_objects_stay_in_their_container(rootfs: str, key: int, name: str)
     mounts = pynsbind.default_mounts()
     maker = pynsbind.spawn(
         Spec(
-            args=["/bin/sh", "-c", f"/bin/probe shm_create {key}; /bin/probe mq_create {name}; exec /bin/probe sleep 30"],
+            args=[
+                "/bin/sh",
+                "-c",
+                f"/bin/probe shm_create {key}; /bin/probe mq_create {name}; exec /bin/probe sleep 30",
+            ],
             rootfs=rootfs,
             mounts=mounts,
         ),
@@ -303,7 +315,12 @@ def test_9_memory_limit_ends_in_a_reported_oom_kill(rootfs: str, limit_mib: int)
     path = f"pynsbind-test-{os.getpid()}-oom"
     cg = Cgroup.create(path, pynsbind.Resources(memory_max=limit_mib << 20, memory_swap_max=0))
     try:
-        res = pynsbind.run(["/bin/probe", "alloc", str(4 * limit_mib)], rootfs=rootfs, cgroup=cg, capture_output=True)
+        res = pynsbind.run(
+            ["/bin/probe", "alloc", str(4 * limit_mib)],
+            rootfs=rootfs,
+            cgroup=cg,
+            capture_output=True,
+        )
         assert res.returncode == -signal.SIGKILL
         mem = cg.stats().memory
         assert mem.oom_kill is not None and mem.oom_kill >= 1
@@ -356,13 +373,30 @@ def test_11_exit_codes(rootfs: str, code: int) -> None:
     assert pynsbind.run(["/bin/probe", "exit", str(code)], rootfs=rootfs).returncode == code
 
 
-FATAL = [s for s in signal.valid_signals() if s not in (signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU) and 0 < s < 32]
+FATAL = [
+    s
+    for s in signal.valid_signals()
+    if s
+    not in (
+        signal.SIGCHLD,
+        signal.SIGCONT,
+        signal.SIGURG,
+        signal.SIGWINCH,
+        signal.SIGSTOP,
+        signal.SIGTSTP,
+        signal.SIGTTIN,
+        signal.SIGTTOU,
+    )
+    and 0 < s < 32
+]
 
 
 @given(sig=st.sampled_from(FATAL), init=st.booleans())
 def test_11_fatal_signals(rootfs: str, probe: str, sig: int, init: bool) -> None:
     if init:
-        rc = pynsbind.run(["/bin/probe", "raise", str(int(sig))], rootfs=rootfs, init=True).returncode
+        rc = pynsbind.run(
+            ["/bin/probe", "raise", str(int(sig))], rootfs=rootfs, init=True
+        ).returncode
     else:  # no pid namespace: the command is not an init, its signals are not ignored
         rc = pynsbind.run([probe, "raise", str(int(sig))], namespaces=Namespace.UTS).returncode
     assert rc == -sig
@@ -405,7 +439,9 @@ def test_12_env_cwd_user_groups(
 
 @settings(max_examples=examples(8))
 @given(n=st.integers(2, 6), names=st.lists(S.hostnames, min_size=6, max_size=6, unique=True))
-def test_13_concurrent_containers_are_isolated_from_each_other(rootfs: str, n: int, names: list[str]) -> None:
+def test_13_concurrent_containers_are_isolated_from_each_other(
+    rootfs: str, n: int, names: list[str]
+) -> None:
     results: dict[int, Any] = {}
 
     def one(i: int) -> None:

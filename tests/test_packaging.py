@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.root]
 
 
 def run(*cmd: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd, timeout=900)
+    res = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
     assert res.returncode == 0, (cmd, res.stdout[-2000:], res.stderr[-2000:])
     return res
 
@@ -31,8 +33,15 @@ def test_sdist_and_wheel_build_install_and_guard_their_version(tmp_path: Path) -
     assert len(sdists) == 1 and len(wheels) == 1
     names = run("tar", "tzf", sdists[0]).stdout.split()
     for needed in (
-        "csrc/build.py", "csrc/nsb.h", "csrc/child.c", "csrc/init.c", "setup.py", "pyproject.toml",
-        "csrc/build_seccomp.py", "csrc/seccomp_glue.c", "csrc/seccomp_glue.h",
+        "csrc/build.py",
+        "csrc/nsb.h",
+        "csrc/child.c",
+        "csrc/init.c",
+        "setup.py",
+        "pyproject.toml",
+        "csrc/build_seccomp.py",
+        "csrc/seccomp_glue.c",
+        "csrc/seccomp_glue.h",
     ):
         assert any(n.endswith(needed) for n in names), needed
     listing = run(sys.executable, "-m", "zipfile", "-l", wheels[0]).stdout
@@ -55,10 +64,14 @@ def test_sdist_and_wheel_build_install_and_guard_their_version(tmp_path: Path) -
     if out[:2] != ["0", "pkg"]:
         pytest.fail(f"the installed package did not run a container: {out}")
     # a stale build: the extension's version no longer matches the package's
-    site = run(py, "-c", "import pynsbind, os; print(os.path.dirname(pynsbind.__file__))", cwd=tmp_path).stdout.strip()
+    site = run(
+        py, "-c", "import pynsbind, os; print(os.path.dirname(pynsbind.__file__))", cwd=tmp_path
+    ).stdout.strip()
     version_file = Path(site) / "_version.py"
     version_file.write_text('__version__ = "0.0.0-stale"\n')
-    res = subprocess.run([py, "-c", "import pynsbind.lowlevel"], capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run(
+        [py, "-c", "import pynsbind.lowlevel"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert res.returncode != 0
     assert "ImportError" in res.stderr and "stale" in res.stderr and "0.0.0-stale" in res.stderr
 
@@ -94,13 +107,23 @@ def test_libseccomp_without_its_headers(tmp_path: Path) -> None:
     pynsbind._seccomp with csrc/seccomp_compat.h, linked by soname: each value
     and layout there matches <seccomp.h> (installed here), and the library
     answers through those declarations."""
-    if subprocess.run(["cc", "-E", "-x", "c", "-"], input="#include <seccomp.h>\n",
-                      capture_output=True, text=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["cc", "-E", "-x", "c", "-"],
+            input="#include <seccomp.h>\n",
+            capture_output=True,
+            text=True,
+        ).returncode
+        != 0
+    ):
         pytest.skip("no <seccomp.h> here to compare with")
     src = tmp_path / "values.c"
     src.write_text(_VALUES)
     out = {}
-    for name, extra in (("header", ["-lseccomp"]), ("compat", ["-DNSB_SECCOMP_COMPAT", "-l:libseccomp.so.2"])):
+    for name, extra in (
+        ("header", ["-lseccomp"]),
+        ("compat", ["-DNSB_SECCOMP_COMPAT", "-l:libseccomp.so.2"]),
+    ):
         exe = tmp_path / name
         run("cc", "-std=gnu11", "-Wall", "-Werror", f"-I{ROOT / 'csrc'}", "-o", exe, src, *extra)
         out[name] = run(exe).stdout

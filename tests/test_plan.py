@@ -332,7 +332,9 @@ def test_c_layout_is_built_once_and_matches(tmp_path: Any) -> None:
 
 
 @pytest.mark.root
-def test_a_spec_without_cgroups_gets_one_for_its_device_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spec_without_cgroups_gets_one_for_its_device_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from pynsbind.cgroups import _spawn, device_host, host
 
     monkeypatch.undo()  # this host's cgroups, for real

@@ -262,7 +262,10 @@ def test_unprivileged_ranges_go_through_newuidmap(rootfs: str) -> None:
                 os.unlink(name)
             else:
                 Path(name).write_text(text)
-    assert [line.split() for line in info["uid_map"].splitlines()] == [["0", "65534", "1"], ["1", "300000", "1000"]]
+    assert [line.split() for line in info["uid_map"].splitlines()] == [
+        ["0", "65534", "1"],
+        ["1", "300000", "1000"],
+    ]
     assert (info["uid"], info["gid"]) == (100, 100)
 
 
@@ -721,7 +724,9 @@ def test_spec_errors_before_any_clone(rootfs: str, host_unchanged: Any) -> None:
     with pytest.raises(SpecError, match="stdout"):
         pynsbind.run(["/bin/true"], rootfs=rootfs, stdout="nope")
     with pytest.raises(SpecError, match="stdout"):  # and no cgroup made for it stays
-        pynsbind.run(["/bin/true"], rootfs=rootfs, stdout="nope", resources=pynsbind.Resources(pids_max=5))
+        pynsbind.run(
+            ["/bin/true"], rootfs=rootfs, stdout="nope", resources=pynsbind.Resources(pids_max=5)
+        )
     with pytest.raises(TypeError):
         pynsbind.spawn(["/bin/true"])  # type: ignore[arg-type]
 

@@ -911,4 +911,5 @@ def cleanup(
         removed.append(rel)
     return removed
 
+
 # The spawn hooks live in pynsbind.cgroups._spawn.
