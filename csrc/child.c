@@ -219,37 +219,31 @@ static int nsb_resume(void *arg);
 
 static long op_fork(struct child *c, int index)
 {
-    long pid;
-    int slot = c->plan->ops[index].fd;
-    int cgfd = slot >= 0 ? nsb_fd(c, slot) : -1;
-    uint64_t flags = CLONE_PARENT | c->plan->ops[index].a;
+    const struct nsb_op *op = &c->plan->ops[index];
+    uint64_t flags = CLONE_PARENT | op->a;
+    int cgfd = -1;
+    long pid, r;
+    if (op->fd >= 0) {
+        cgfd = nsb_fd(c, op->fd);
+        if (cgfd < 0)
+            return -EBADF; /* a cgroup the plan names: never a clone without it */
+    }
     if (c->ctx->clone_vm) {
         /* the new process starts in nsb_resume on stack2 and copies *c first */
         c->resume = index + 1;
         pid = nsb_clone_vm(flags, 0, cgfd, c->ctx->legacy_clone, c->ctx->stack2,
                            c->ctx->stack2_size, nsb_resume, (void *)c);
     } else {
-#if NSB_HAS_CLONE3
-        if (!c->ctx->legacy_clone) {
-            struct clone_args args;
-            size_t size = CLONE_ARGS_SIZE_VER0;
-            nsb_memzero(&args, sizeof(args));
-            args.flags = flags; /* exit_signal 0: CLONE_PARENT takes ours */
-            if (cgfd >= 0) {
-                args.flags |= CLONE_INTO_CGROUP;
-                args.cgroup = (__u64)(unsigned int)cgfd;
-                size = CLONE_ARGS_SIZE_VER2;
-            }
-            pid = nsb_sys2(SYS_clone3, &args, size);
-        } else
-#endif
-            pid = nsb_sys5(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+        pid = nsb_clone_copy(flags, 0, cgfd, c->ctx->legacy_clone);
     }
-    if (pid < 0)
-        return pid;
-    if (pid == 0)
-        return 0; /* fork mode: the new process continues here */
-    nsb_send(c->sync_fd, NSB_MSG_PID, 0, index, 0, pid);
+    if (pid <= 0)
+        return pid; /* 0: fork mode, the new process continues here */
+    r = nsb_send_msg(c->sync_fd, NSB_MSG_PID, 0, index, 0, pid);
+    if (r < 0) {
+        /* the parent would never know it: it must not go on */
+        nsb_sys2(SYS_kill, pid, SIGKILL);
+        return r;
+    }
     nsb_exit(0);
 }
 

@@ -4,6 +4,28 @@
  * to cffi as the declaration of the extension: it must stay plain C that cffi can
  * parse (no preprocessor inside it).  Constants named in the cdef with "..." are
  * filled by the compiler from the kernel and libc headers at build time.
+ *
+ * Errors: one convention per layer.
+ *   - The child (child.c, child_fs.c), the container init (init.c) and what they
+ *     share (rawsys.h, msg.h, clone.h, nsb_clone_vm in spawn.c): raw system calls,
+ *     and every function that can fail returns a long, >= 0 on success and -errno
+ *     on failure.  errno is never read or written (a CLONE_VM child shares the
+ *     caller's).  The child sends its first failure to the parent as {stage, op,
+ *     errno} and exits 127.
+ *   - The parent half (spawn.c): every helper returns >= 0 on success and -errno
+ *     on failure; errno is taken right after the libc call that set it and never
+ *     relied on after a helper returns.  nsb_spawn() returns 0, or -1 with the
+ *     first failure in struct nsb_result {stage, op, err}; it leaves errno
+ *     meaningless.
+ *   - The 1:1 layer for Python (lowlevel.c, pyfork.c, cgroup.c, bpf.c): -1 with
+ *     errno set, as the system calls they wrap (cffi saves errno right after the
+ *     call, Python reads ffi.errno); out-parameters say which item of a batch
+ *     failed.
+ *   - pynsbind._seccomp's helpers (seccomp_glue.c): a negative errno (see
+ *     seccomp_glue.h).
+ * Nothing is cut or skipped silently: a value that does not fit its buffer or
+ * field is an error (ENAMETOOLONG, E2BIG, EINVAL; EBADF for an fd slot or a
+ * register the plan does not have), or a comment says why it cannot happen.
  */
 #ifndef NSB_H
 #define NSB_H
