@@ -1,6 +1,7 @@
 /* lowlevel.c - 1:1 wrappers for pynsbind.lowlevel (see lowlevel.h).
  * These run in the caller, never in a cloned child: they use libc's syscall()
- * and report failure as -1 with errno, which cffi hands to Python.
+ * and report failure as -1 with errno, which cffi hands to Python (the 1:1
+ * layer's convention, see nsb.h).
  */
 #include "headers.h"
 #include "lowlevel.h"
