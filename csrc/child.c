@@ -27,16 +27,11 @@ static __attribute__((noreturn)) void nsb_exit(int code)
         nsb_sys1(SYS_exit_group, code);
 }
 
-static void nsb_send(int fd, uint32_t type, int32_t stage, int32_t op, int32_t err, int64_t val)
-{
-    nsb_send_msg(fd, type, stage, op, err, val);
-}
-
 /* Report the first failure and exit.  A failed send means the parent is gone
  * (its end closed): nobody is left to tell. */
 static __attribute__((noreturn)) void nsb_fail(struct child *c, int op, long err)
 {
-    nsb_send(c->sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, op, (int32_t)err, 0);
+    nsb_send_msg(c->sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, op, (int32_t)err, 0);
     nsb_exit(127);
 }
 

@@ -386,18 +386,18 @@ struct nsb_spawn {
     const int32_t *fds;
     int32_t nfds;
     struct nsb_result *res;
-    int forks;      /* the plan has a second fork */
-    int sock;       /* our end of the sync socket */
-    int child_sock; /* the child's end, until the clone */
-    char *stack;    /* CLONE_VM: the child's stack(s), stack_len bytes */
-    size_t stack_len;
-    int dumpable; /* CLONE_VM: the caller's dumpable flag before the clone */
-    int cur;      /* the process that goes on: the child, or the one of a second fork */
-    int middle;   /* the middle process of a second fork, until it is reaped */
-    int pidfd;    /* of the child, then of the process of a second fork */
-    int listener; /* the container's seccomp notify listener */
-    int failed;   /* a failure is recorded in res */
-    int exec_ok;  /* the init reported EXEC_OK */
+    int forks;        /* the plan has a second fork */
+    int sock;         /* our end of the sync socket */
+    int child_sock;   /* the child's end, until the clone */
+    char *stack;      /* CLONE_VM: the child's stack(s) */
+    size_t stack_len; /* their size */
+    int dumpable;     /* CLONE_VM: the caller's dumpable flag before the clone */
+    int cur;          /* the process that goes on: the child, or the one of a second fork */
+    int middle;       /* the middle process of a second fork, until it is reaped */
+    int pidfd;        /* of the child, then of the process of a second fork */
+    int listener;     /* the container's seccomp notify listener */
+    int failed;       /* a failure is recorded in res */
+    int exec_ok;      /* the init reported EXEC_OK */
 };
 
 /* Record a failure; the first is the one reported. */
