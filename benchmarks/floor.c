@@ -63,8 +63,8 @@ static void loopback_up(void)
 }
 
 #define DEVICES "/sys/fs/cgroup/devices"
-static const char *const ALLOW[] = {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm",
-                                    "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
+static const char *const ALLOW[] = {"c *:* m",   "b *:* m",    "c 1:3 rwm", "c 1:5 rwm",
+                                    "c 1:7 rwm", "c 1:8 rwm",  "c 1:9 rwm", "c 5:0 rwm",
                                     "c 5:2 rwm", "c 136:* rwm"};
 
 /* A sealed memfd copy of the program at path. */
@@ -146,8 +146,8 @@ static uint64_t now(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                     CLONE_NEWCGROUP;
+    uint64_t flags =
+        CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
     int n, i, each = 0, lo = 0, sealed = -1, devices = 0, base = -1;
     uint64_t *t, *sorted, sum = 0;
     for (i = 3; i < argc; i++) {

@@ -47,13 +47,18 @@ static int nsb_bpf_cloexec(int fd)
 }
 
 /* Load a device program of n instructions; its fd (close-on-exec).  With log
- * (loglen > 0) the verifier's report of a refusal is written there.  The
+ * (loglen > 0) the verifier's report of a refusal is written there, as much of
+ * it as fits (NUL-terminated by the kernel; only a hint for the error).  The
  * license only matters to programs that call GPL-only helpers; ours calls
  * none, so it is pynsbind's own. */
 int nsb_bpf_load_device_prog(const void *insns, int n, char *log, int loglen)
 {
     union bpf_attr attr;
     int fd;
+    if (!insns || n <= 0) {
+        errno = EINVAL; /* (n is the kernel's u32: a negative one is no count) */
+        return -1;
+    }
     memset(&attr, 0, sizeof(attr));
     attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
     attr.insns = (uint64_t)(uintptr_t)insns;
@@ -168,6 +173,8 @@ int nsb_bpf_prog_info(int prog_fd, uint32_t *id, uint32_t *type, char *name)
         return -1;
     *id = info.id;
     *type = info.type;
+    /* the kernel keeps at most BPF_OBJ_NAME_LEN - 1 characters and a NUL: the
+     * last byte set again cuts nothing */
     memcpy(name, info.name, BPF_OBJ_NAME_LEN);
     name[BPF_OBJ_NAME_LEN - 1] = '\0';
     return 0;

@@ -90,11 +90,7 @@ def _cdef_blocks() -> str:
 
 
 ffi = FFI()
-ffi.cdef(
-    _cdef_blocks()
-    + EXTRA_CDEF
-    + "\n".join(f"#define {name} ..." for name in CONSTANTS)
-)
+ffi.cdef(_cdef_blocks() + EXTRA_CDEF + "\n".join(f"#define {name} ..." for name in CONSTANTS))
 ffi.set_source(
     "pynsbind._native",
     '#include "headers.h"\n#include "bpf.h"\n#include "rawsys.h"\n#include "nsb.h"\n'

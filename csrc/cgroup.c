@@ -1,5 +1,6 @@
 /* cgroup.c - the fast path for cgroup files: a batch of openat+write on one
- * cgroup directory fd, with no Python between the writes (see nsb.h). */
+ * cgroup directory fd, with no Python between the writes (see nsb.h).  Part of
+ * the 1:1 layer: each function returns -1 with errno on failure. */
 #include <stdio.h>
 #include <sys/inotify.h>
 
@@ -27,6 +28,10 @@ int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed)
         do
             w = write(fd, kvs[i].value, kvs[i].len);
         while (w < 0 && errno == EINTR);
+        if (w >= 0 && (size_t)w != kvs[i].len) {
+            errno = EIO; /* a cgroup file takes a value whole: never part of one */
+            w = -1;
+        }
         if (w < 0) {
             int e = errno;
             close(fd);
@@ -43,12 +48,16 @@ int nsb_cg_write_batch(int dirfd, const struct nsb_kv *kvs, int n, int *failed)
 /* Write a pid into an open cgroup.procs (or tasks) file. */
 int nsb_cg_write_pid(int fd, int pid)
 {
-    char buf[24];
+    char buf[16]; /* an int has at most 11 characters */
     int len = snprintf(buf, sizeof(buf), "%d", pid);
     ssize_t w;
     do
         w = write(fd, buf, (size_t)len);
     while (w < 0 && errno == EINTR);
+    if (w >= 0 && w != len) {
+        errno = EIO; /* a cgroup file takes a value whole: never part of one */
+        return -1;
+    }
     return w < 0 ? -1 : 0;
 }
 
@@ -139,10 +148,7 @@ int nsb_cg_rmdir(const struct nsb_cg_dir *dirs, int n, const char *rel, int *fai
 }
 
 /* An inotify instance for cgroup events (see nsb.h). */
-int nsb_cg_inotify(void)
-{
-    return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-}
+int nsb_cg_inotify(void) { return inotify_init1(IN_NONBLOCK | IN_CLOEXEC); }
 
 /* Watch a cgroup events file (cgroupfs signals IN_MODIFY when its content
  * changes), or with `children` a cgroup directory for the removal of a child:

@@ -27,47 +27,49 @@ static __attribute__((noreturn)) void nsb_exit(int code)
         nsb_sys1(SYS_exit_group, code);
 }
 
-static void nsb_send(int fd, uint32_t type, int32_t stage, int32_t op, int32_t err, int64_t val)
-{
-    nsb_send_msg(fd, type, stage, op, err, val);
-}
-
+/* Report the first failure and exit.  A failed send means the parent is gone
+ * (its end closed): nobody is left to tell. */
 static __attribute__((noreturn)) void nsb_fail(struct child *c, int op, long err)
 {
-    nsb_send(c->sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, op, (int32_t)err, 0);
+    nsb_send_msg(c->sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, op, (int32_t)err, 0);
     nsb_exit(127);
+}
+
+static long nsb_signal_default(int sig)
+{
+    struct nsb_ksigaction dfl;
+    nsb_memzero(&dfl, sizeof(dfl));
+    return nsb_sys4(SYS_rt_sigaction, sig, &dfl, 0, 8);
 }
 
 /* Signal handlers are the caller's (Python's) code: reset every caught signal to
  * its default, so that nothing of the caller's runs here, even after the mask is
- * restored right before exec. */
-static void nsb_reset_signals(void)
+ * restored right before exec.  (Signals 1-64 but SIGKILL and SIGSTOP are all
+ * valid here: a failure would be the kernel's refusal, and is reported.) */
+static long nsb_reset_signals(void)
 {
     int sig;
     for (sig = 1; sig <= 64; sig++) {
-        struct nsb_ksigaction old, dfl;
+        struct nsb_ksigaction old;
+        long r;
         if (sig == SIGKILL || sig == SIGSTOP)
             continue;
-        if (nsb_sys4(SYS_rt_sigaction, sig, 0, &old, 8) < 0)
-            continue;
-        if (old.handler == (unsigned long)SIG_DFL || old.handler == (unsigned long)SIG_IGN)
-            continue;
-        nsb_memzero(&dfl, sizeof(dfl));
-        nsb_sys4(SYS_rt_sigaction, sig, &dfl, 0, 8);
+        r = nsb_sys4(SYS_rt_sigaction, sig, 0, &old, 8);
+        if (r >= 0 && old.handler != (unsigned long)SIG_DFL &&
+            old.handler != (unsigned long)SIG_IGN)
+            r = nsb_signal_default(sig);
+        if (r < 0)
+            return r;
     }
+    return 0;
 }
 
-static void nsb_signal_default(int sig)
+/* The fd in slot `slot` of the spawn's table; -EBADF for a slot the table does
+ * not have or that holds no fd (the plan compiler never names one). */
+static long nsb_fd(struct child *c, int slot)
 {
-    struct nsb_ksigaction dfl;
-    nsb_memzero(&dfl, sizeof(dfl));
-    nsb_sys4(SYS_rt_sigaction, sig, &dfl, 0, 8);
-}
-
-static int nsb_fd(struct child *c, int slot)
-{
-    if (slot < 0 || slot >= c->nfds)
-        return -1;
+    if (slot < 0 || slot >= c->nfds || c->fds[slot] < 0)
+        return -EBADF;
     return c->fds[slot];
 }
 
@@ -139,11 +141,13 @@ static long op_caps(const struct nsb_op *op)
     r = nsb_sys2(SYS_capset, &hdr, data);
     if (r < 0)
         return r;
+    /* b is the kernel's last capability; the masks name 64 at most (the kernel
+     * has fewer) */
     for (cap = 0; cap <= op->b && cap < 64; cap++) {
         if (sets[0] & (1ULL << cap))
             continue;
         r = nsb_sys5(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
-        if (r < 0 && r != -EINVAL)
+        if (r < 0 && r != -EINVAL) /* EINVAL: a capability this kernel lacks */
             return r;
     }
     if (!(op->flags & NSB_F_KEEP_PERMITTED)) {
@@ -188,7 +192,8 @@ static long op_seccomp(struct child *c, const struct nsb_op *op)
     prog.len = (unsigned short)op->a;
     prog.filter = (struct sock_filter *)(uintptr_t)op->p;
     if (notify) {
-        next = nsb_sys3(SYS_fcntl, 0, F_DUPFD_CLOEXEC, 3);
+        /* the lowest free fd, as the kernel picks it (the sync socket is open) */
+        next = nsb_sys3(SYS_fcntl, c->sync_fd, F_DUPFD_CLOEXEC, 0);
         if (next < 0)
             return next;
         nsb_sys1(SYS_close, next);
@@ -219,45 +224,39 @@ static int nsb_resume(void *arg);
 
 static long op_fork(struct child *c, int index)
 {
-    long pid;
-    int slot = c->plan->ops[index].fd;
-    int cgfd = slot >= 0 ? nsb_fd(c, slot) : -1;
-    uint64_t flags = CLONE_PARENT | c->plan->ops[index].a;
+    const struct nsb_op *op = &c->plan->ops[index];
+    uint64_t flags = CLONE_PARENT | op->a;
+    long cgfd = -1, pid, r;
+    if (op->fd >= 0) {
+        cgfd = nsb_fd(c, op->fd); /* a cgroup the plan names: never a clone without it */
+        if (cgfd < 0)
+            return cgfd;
+    }
     if (c->ctx->clone_vm) {
         /* the new process starts in nsb_resume on stack2 and copies *c first */
         c->resume = index + 1;
-        pid = nsb_clone_vm(flags, 0, cgfd, c->ctx->legacy_clone, c->ctx->stack2,
+        pid = nsb_clone_vm(flags, 0, (int)cgfd, c->ctx->legacy_clone, c->ctx->stack2,
                            c->ctx->stack2_size, nsb_resume, (void *)c);
     } else {
-#if NSB_HAS_CLONE3
-        if (!c->ctx->legacy_clone) {
-            struct clone_args args;
-            size_t size = CLONE_ARGS_SIZE_VER0;
-            nsb_memzero(&args, sizeof(args));
-            args.flags = flags; /* exit_signal 0: CLONE_PARENT takes ours */
-            if (cgfd >= 0) {
-                args.flags |= CLONE_INTO_CGROUP;
-                args.cgroup = (__u64)(unsigned int)cgfd;
-                size = CLONE_ARGS_SIZE_VER2;
-            }
-            pid = nsb_sys2(SYS_clone3, &args, size);
-        } else
-#endif
-            pid = nsb_sys5(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+        pid = nsb_clone_copy(flags, 0, (int)cgfd, c->ctx->legacy_clone);
     }
-    if (pid < 0)
-        return pid;
-    if (pid == 0)
-        return 0; /* fork mode: the new process continues here */
-    nsb_send(c->sync_fd, NSB_MSG_PID, 0, index, 0, pid);
+    if (pid <= 0)
+        return pid; /* 0: fork mode, the new process continues here */
+    r = nsb_send_msg(c->sync_fd, NSB_MSG_PID, 0, index, 0, pid);
+    if (r < 0) {
+        /* the parent would never know it: it must not go on */
+        nsb_sys2(SYS_kill, pid, SIGKILL);
+        return r;
+    }
     nsb_exit(0);
 }
 
 static long op_sync(struct child *c, const struct nsb_op *op)
 {
     struct nsb_msg m;
-    long r;
-    nsb_send(c->sync_fd, NSB_MSG_SYNC, 0, 0, 0, (int64_t)op->a);
+    long r = nsb_send_msg(c->sync_fd, NSB_MSG_SYNC, 0, 0, 0, (int64_t)op->a);
+    if (r < 0)
+        return r;
     r = NSB_RETRY(nsb_sys6(SYS_recvfrom, c->sync_fd, (long)&m, sizeof(m), 0, 0, 0));
     if (r < 0)
         return r;
@@ -283,6 +282,8 @@ static long op_pdeathsig(struct child *c, const struct nsb_op *op)
     p.events = 0;
     p.revents = 0;
     r = nsb_sys5(SYS_ppoll, &p, 1, &zero, 0, 8);
+    if (r < 0)
+        return r;
     if (r > 0 && (p.revents & 0x10 /* POLLHUP */))
         nsb_exit(1);
     return 0;
@@ -309,9 +310,12 @@ static long nsb_vacate(struct child *c, int target)
     return 0;
 }
 
-static long nsb_close_from(int lo, int hi)
+/* Close every fd from lo to hi. */
+static long nsb_close_from(struct child *c, int lo, int hi)
 {
-    long r;
+    struct rlimit lim;
+    unsigned long max;
+    long r, fd;
     if (lo > hi)
         return 0;
 #if NSB_HAS_CLOSE_RANGE
@@ -319,14 +323,21 @@ static long nsb_close_from(int lo, int hi)
     if (r != -ENOSYS)
         return r;
 #endif
-    {
-        struct rlimit lim;
-        long fd, max;
-        r = nsb_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
-        max = (r < 0 || lim.rlim_cur > 65536) ? 65536 : (long)lim.rlim_cur;
-        for (fd = lo; fd <= hi && fd < max; fd++)
-            nsb_sys1(SYS_close, fd);
-    }
+    /* Before Linux 5.9: one close each, up to the highest fd this process can
+     * hold: below the larger of its RLIMIT_NOFILE limits, now and before an
+     * RLIMIT op changed them (nofile_max).  The kernel keeps both limits under
+     * fs.nr_open.  (An fd the caller opened above a limit it lowered later is
+     * out of sight here; close_range has no such gap.) */
+    r = nsb_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
+    if (r < 0)
+        return r;
+    max = c->nofile_max;
+    if (lim.rlim_cur > max)
+        max = lim.rlim_cur;
+    if (lim.rlim_max > max)
+        max = lim.rlim_max;
+    for (fd = lo; fd <= hi && (unsigned long)fd < max; fd++)
+        nsb_sys1(SYS_close, fd); /* EBADF for most: nothing there */
     return 0;
 }
 
@@ -335,10 +346,14 @@ static long nsb_close_from(int lo, int hi)
 static long op_fds(struct child *c, const struct nsb_op *op)
 {
     const int32_t *pass = op->p;
-    int keep[NSB_MAX_FDS + 8];
-    int nkeep = 0, i, j, lo;
+    /* 0-2, the a fds of p (at most NSB_MAX_FDS), the sync socket, the init's
+     * executable */
+    int keep[3 + NSB_MAX_FDS + 2];
+    int nkeep = 0, i, j, lo, want_sync;
     long r;
-    int want_sync = (int)(int64_t)op->b;
+    if ((int64_t)op->b < -1 || (int64_t)op->b > INT_MAX)
+        return -EBADF;
+    want_sync = (int)(int64_t)op->b;
 
     /* a source below 3 that is not already its target moves up first, so that
      * no dup3 below overwrites a source still to be used */
@@ -390,8 +405,12 @@ static long op_fds(struct child *c, const struct nsb_op *op)
             return r;
     }
     keep[nkeep++] = c->sync_fd; /* close-on-exec, unless the init takes it */
-    if (op->fd >= 0)
-        keep[nkeep++] = nsb_fd(c, op->fd); /* the init's executable, for execveat */
+    if (op->fd >= 0) {
+        r = nsb_fd(c, op->fd); /* the init's executable, for execveat */
+        if (r < 0)
+            return r;
+        keep[nkeep++] = (int)r;
+    }
     /* sort (few entries) and close the gaps */
     for (i = 1; i < nkeep; i++)
         for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -403,12 +422,12 @@ static long op_fds(struct child *c, const struct nsb_op *op)
     for (i = 0; i < nkeep; i++) {
         if (keep[i] < lo)
             continue;
-        r = nsb_close_from(lo, keep[i] - 1);
+        r = nsb_close_from(c, lo, keep[i] - 1);
         if (r < 0)
             return r;
         lo = keep[i] + 1;
     }
-    return nsb_close_from(lo, INT_MAX);
+    return nsb_close_from(c, lo, INT_MAX);
 }
 
 /* ---- exec --------------------------------------------------------------- */
@@ -422,8 +441,10 @@ static long op_exec(struct child *c, const struct nsb_op *op)
      * with CLONE_VM, a signal whose default action dumps core would dump, and
      * kill, the caller too.  The sealed init unblocks them once it runs in a
      * memory of its own. */
-    if (op->fd >= 0)
-        return nsb_sys5(SYS_execveat, nsb_fd(c, op->fd), "", argv, envp, AT_EMPTY_PATH);
+    if (op->fd >= 0) {
+        long fd = nsb_fd(c, op->fd);
+        return fd < 0 ? fd : nsb_sys5(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+    }
     if (!(op->flags & NSB_F_SEARCH_PATH))
         return nsb_sys3(SYS_execve, op->s1, argv, envp);
     return nsb_exec_search(op->s1, op->s2, argv, envp);
@@ -440,7 +461,7 @@ static long nsb_run_op(struct child *c, int index)
         long fd = op->fd >= 0 ? nsb_fd(c, op->fd)
                               : nsb_sys4(SYS_openat, AT_FDCWD, op->s1, O_RDONLY | O_CLOEXEC, 0);
         if (fd < 0)
-            return fd < -1 ? fd : -EBADF;
+            return fd;
         r = nsb_sys2(SYS_setns, fd, op->a);
         if (op->fd < 0)
             nsb_sys1(SYS_close, fd);
@@ -508,10 +529,17 @@ static long nsb_run_op(struct child *c, int index)
     case NSB_OP_DOMAINNAME:
         return nsb_sys2(SYS_setdomainname, op->s1, nsb_strlen(op->s1));
     case NSB_OP_RLIMIT: {
-        struct rlimit lim;
+        /* the old limits of RLIMIT_NOFILE bound the fds the caller left us
+         * (see nsb_close_from) */
+        struct rlimit lim, old;
         lim.rlim_cur = op->b;
         lim.rlim_max = op->c;
-        return nsb_sys4(SYS_prlimit64, 0, op->a, &lim, 0);
+        r = nsb_sys4(SYS_prlimit64, 0, op->a, &lim, &old);
+        if (r >= 0 && op->a == RLIMIT_NOFILE && old.rlim_max > c->nofile_max)
+            c->nofile_max = old.rlim_max;
+        if (r >= 0 && op->a == RLIMIT_NOFILE && old.rlim_cur > c->nofile_max)
+            c->nofile_max = old.rlim_cur;
+        return r;
     }
     case NSB_OP_WRITE:
         return op_write(c, op);
@@ -583,6 +611,7 @@ static __attribute__((noreturn)) void nsb_walk(struct child *c, int start)
 void nsb_child_run(const struct nsb_ctx *ctx, int start)
 {
     struct child c;
+    long r = 0;
     int i;
     /* The child has a copy of the parent's end of the socket: close it, or the
      * child would never see the parent go away (no EOF while it holds one) */
@@ -590,28 +619,31 @@ void nsb_child_run(const struct nsb_ctx *ctx, int start)
     c.ctx = ctx;
     c.plan = ctx->plan;
     c.sync_fd = ctx->sync_fd;
-    c.nfds = ctx->nfds;
+    c.nfds = ctx->nfds; /* at most NSB_MAX_FDS: nsb_spawn checks */
     for (i = 0; i < ctx->nfds; i++)
         c.fds[i] = ctx->fds[i];
     for (i = 0; i < NSB_MAX_REGS; i++)
         c.regs[i] = -1;
+    c.resume = 0;
+    c.nofile_max = 0;
     if (!ctx->sighand_clear)
-        nsb_reset_signals();
+        r = nsb_reset_signals();
     /* files and nodes the plan makes get exactly their modes (the UMASK op
      * sets the container's umask later) */
     nsb_sys1(SYS_umask, 0);
     /* Python ignores SIGPIPE and SIGXFSZ; like subprocess (restore_signals),
      * give the container their defaults, which exec would keep ignored */
-    nsb_signal_default(SIGPIPE);
-    nsb_signal_default(SIGXFSZ);
+    if (r >= 0)
+        r = nsb_signal_default(SIGPIPE);
+    if (r >= 0)
+        r = nsb_signal_default(SIGXFSZ);
+    if (r < 0)
+        nsb_fail(&c, -1, -r); /* before any op: the parent reports it as the clone's */
     nsb_walk(&c, start);
 }
 
 /* Entry of a CLONE_VM child (spawn.c passes the parent's ctx). */
-int nsb_child_entry(void *arg)
-{
-    nsb_child_run((const struct nsb_ctx *)arg, 0);
-}
+int nsb_child_entry(void *arg) { nsb_child_run((const struct nsb_ctx *)arg, 0); }
 
 /* The process of a second fork in CLONE_VM mode starts here, on its own stack,
  * with arg pointing at the middle process's struct child, which stays mapped

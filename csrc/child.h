@@ -14,9 +14,10 @@ struct child {
     const struct nsb_plan *plan;
     int sync_fd;
     int nfds;
-    int fds[NSB_MAX_FDS];   /* the spawn's fd table, relocated where needed */
-    int regs[NSB_MAX_REGS]; /* fds opened by the child itself (register 0: the root) */
-    int resume;             /* second fork, CLONE_VM: the op the new process starts at */
+    int fds[NSB_MAX_FDS];     /* the spawn's fd table, relocated where needed */
+    int regs[NSB_MAX_REGS];   /* fds opened by the child itself (register 0: the root) */
+    int resume;               /* second fork, CLONE_VM: the op the new process starts at */
+    unsigned long nofile_max; /* the RLIMIT_NOFILE limits before an RLIMIT op changed them */
 };
 
 long nsb_open_path(struct child *c, const struct nsb_op *op, const char *path, int flags);

@@ -101,11 +101,19 @@ static long nsb_walk(int base, const char *path, int beneath, int nosymlinks)
         if (S_ISLNK(st.st_mode)) {
             char link[NSB_PATH_MAX];
             size_t rest = nsb_strlen(buf + pos);
-            long n = nsb_sys4(SYS_readlinkat, fd, "", link, sizeof(link) - 1);
+            long n = nsb_sys4(SYS_readlinkat, fd, "", link, sizeof(link));
             nsb_sys1(SYS_close, fd);
-            if (n < 0 || ++links > NSB_MAX_LINKS || (size_t)n + 1 + rest + 1 > sizeof(buf)) {
+            if (n >= (long)sizeof(link))
+                n = -ENAMETOOLONG; /* (readlink cuts what does not fit) */
+            else if (n == 0)
+                n = -ENOENT; /* an empty link leads nowhere, as the kernel says */
+            else if (n > 0 && ++links > NSB_MAX_LINKS)
+                n = -ELOOP;
+            else if (n > 0 && (size_t)n + 1 + rest + 1 > sizeof(buf))
+                n = -ENAMETOOLONG;
+            if (n < 0) {
                 nsb_close_all(stack, depth);
-                return n < 0 ? n : (links > NSB_MAX_LINKS ? -ELOOP : -ENAMETOOLONG);
+                return n;
             }
             if (link[0] == '/') {
                 if (beneath) {
@@ -146,12 +154,13 @@ static long nsb_walk(int base, const char *path, int beneath, int nosymlinks)
 long nsb_open_path(struct child *c, const struct nsb_op *op, const char *path, int flags)
 {
     int base = -1, beneath = 0;
-    if ((op->flags & NSB_F_BENEATH) && op->reg >= 0 && op->reg < NSB_MAX_REGS) {
+    if (op->flags & NSB_F_BENEATH) {
+        if (op->reg < 0 || op->reg >= NSB_MAX_REGS || c->regs[op->reg] < 0)
+            return -EBADF; /* never resolved from anywhere else */
         base = c->regs[op->reg];
         beneath = 1;
-        if (base < 0)
-            return -EBADF;
     } else if ((op->flags & NSB_F_IN_ROOT) && c->regs[0] >= 0) {
+        /* (after pivot_root the registers are closed, and "/" is the root) */
         base = c->regs[0];
     }
     if (base < 0)
@@ -207,25 +216,28 @@ static long nsb_open_host(struct child *c, const char *path)
 #endif
 }
 
-/* "/proc/self/fd/N": how mount(2) is pointed at an fd we resolved. */
+/* "/proc/self/fd/N": how mount(2) is pointed at an fd we resolved.  buf has
+ * room for 14 + 20 digits + NUL (every caller's has 40 bytes). */
 static void nsb_fd_path(char *buf, long fd)
 {
     nsb_memcpy(buf, "/proc/self/fd/", 14);
     nsb_utoa((unsigned long)fd, buf + 14);
 }
 
-/* Split path into its directory (copied into dir) and its last component. */
-static const char *nsb_split(const char *path, char *dir)
+/* Split path into its directory (copied into dir, NSB_PATH_MAX bytes) and its
+ * last component (*base, in path).  -ENAMETOOLONG when path does not fit. */
+static long nsb_split(const char *path, char *dir, const char **base)
 {
     size_t n = nsb_strlen(path), i, slash = (size_t)-1;
     if (n >= NSB_PATH_MAX)
-        return 0;
+        return -ENAMETOOLONG;
     for (i = 0; i < n; i++)
         if (path[i] == '/')
             slash = i;
     if (slash == (size_t)-1) {
         dir[0] = '\0';
-        return path;
+        *base = path;
+        return 0;
     }
     nsb_memcpy(dir, path, slash);
     dir[slash] = '\0';
@@ -233,7 +245,8 @@ static const char *nsb_split(const char *path, char *dir)
         dir[0] = '/';
         dir[1] = '\0';
     }
-    return path + slash + 1;
+    *base = path + slash + 1;
+    return 0;
 }
 
 static const char *nsb_dir_or_top(const struct nsb_op *op, const char *dir)
@@ -259,8 +272,10 @@ long nsb_mkdirs(struct child *c, const struct nsb_op *op, const char *path, long
         if (buf[i] != '/' && buf[i] != '\0')
             continue;
         buf[i] = '\0';
-        base = nsb_split(buf, dir);
-        if (base && base[0] && !(base[0] == '.' && (!base[1] || (base[1] == '.' && !base[2])))) {
+        r = nsb_split(buf, dir, &base); /* cannot fail: buf is shorter than NSB_PATH_MAX */
+        if (r < 0)
+            return r;
+        if (base[0] && !(base[0] == '.' && (!base[1] || (base[1] == '.' && !base[2])))) {
             dfd = nsb_open_path(c, op, nsb_dir_or_top(op, dir), O_PATH | O_DIRECTORY);
             if (dfd < 0)
                 return dfd;
@@ -280,10 +295,11 @@ long nsb_mkdirs(struct child *c, const struct nsb_op *op, const char *path, long
 long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path, char *dir,
                      const char **base)
 {
-    long r;
-    *base = nsb_split(path, dir);
-    if (!*base || !(*base)[0])
-        return -EINVAL;
+    long r = nsb_split(path, dir, base);
+    if (r < 0)
+        return r;
+    if (!(*base)[0])
+        return -EINVAL; /* a path that ends in "/" names no entry to make */
     if (dir[0]) {
         r = nsb_mkdirs(c, op, dir, 0755);
         if (r < 0)
@@ -297,7 +313,8 @@ long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path,
 static long nsb_move_to(int mfd, int tfd)
 {
 #if NSB_HAS_NEW_MOUNT_API
-    return nsb_sys5(SYS_move_mount, mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    return nsb_sys5(SYS_move_mount, mfd, "", tfd, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 #else
     (void)mfd;
     (void)tfd;
@@ -315,8 +332,8 @@ static long nsb_attach(struct child *c, const struct nsb_op *op, int mfd)
     return r;
 }
 
-static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_t set,
-                           uint64_t clr, uint64_t prop)
+static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_t set, uint64_t clr,
+                           uint64_t prop)
 {
 #if NSB_HAS_MOUNT_SETATTR
     struct mount_attr attr;
@@ -336,16 +353,18 @@ static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_
 #endif
 }
 
-/* Keep fd in register `out` (closing what was there) or close it. */
-static void nsb_keep(struct child *c, int out, long fd)
+/* Keep fd in register `out` (closing what was there), or close it when out is
+ * -1.  -EBADF (fd closed) for a register the table does not have. */
+static long nsb_keep(struct child *c, int out, long fd)
 {
-    if (out >= 0 && out < NSB_MAX_REGS) {
-        if (c->regs[out] >= 0)
-            nsb_sys1(SYS_close, c->regs[out]);
-        c->regs[out] = (int)fd;
-        return;
+    if (out < 0 || out >= NSB_MAX_REGS) {
+        nsb_sys1(SYS_close, fd);
+        return out < 0 ? 0 : -EBADF;
     }
-    nsb_sys1(SYS_close, fd);
+    if (c->regs[out] >= 0)
+        nsb_sys1(SYS_close, c->regs[out]);
+    c->regs[out] = (int)fd;
+    return 0;
 }
 
 /* fsopen + fsconfig + fsmount.  The parameters (p) are records of a type byte
@@ -402,8 +421,7 @@ long op_fsmount(struct child *c, const struct nsb_op *op)
         nsb_sys1(SYS_close, mfd);
         return r;
     }
-    nsb_keep(c, op->out, mfd);
-    return 0;
+    return nsb_keep(c, op->out, mfd);
 }
 
 static long nsb_clone_tree(struct child *c, const struct nsb_op *op)
@@ -412,10 +430,13 @@ static long nsb_clone_tree(struct child *c, const struct nsb_op *op)
     unsigned int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
     if (op->flags & NSB_F_RECURSIVE)
         flags |= AT_RECURSIVE;
-    if (op->reg >= 0 && op->reg < NSB_MAX_REGS && c->regs[op->reg] >= 0 && !op->s1) {
-        /* a pre-opened detached tree: attach it as it is (kernels before 6.15
-         * refuse to clone a detached tree again); it is used once */
-        long fd = c->regs[op->reg];
+    if (!op->s1) {
+        /* a pre-opened detached tree, register reg: attach it as it is (kernels
+         * before 6.15 refuse to clone a detached tree again); it is used once */
+        long fd;
+        if (op->reg < 0 || op->reg >= NSB_MAX_REGS || c->regs[op->reg] < 0)
+            return -EBADF;
+        fd = c->regs[op->reg];
         c->regs[op->reg] = -1;
         return fd;
     }
@@ -460,15 +481,10 @@ long op_bind(struct child *c, const struct nsb_op *op)
     }
     if (r >= 0 && op->c)
         r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | rec, 0, 0, op->c);
-    if (r >= 0 && (op->flags & NSB_F_ROOT_REG)) {
-        /* the attached tree's fd is the container root from now on */
-        nsb_keep(c, 0, tree);
-        return 0;
-    }
-    if (r >= 0 && op->out >= 0) {
-        nsb_keep(c, op->out, tree);
-        return 0;
-    }
+    if (r >= 0 && (op->flags & NSB_F_ROOT_REG))
+        return nsb_keep(c, 0, tree); /* the container root from now on */
+    if (r >= 0 && op->out >= 0)
+        return nsb_keep(c, op->out, tree);
     nsb_sys1(SYS_close, tree);
     return r;
 }
@@ -489,8 +505,7 @@ long op_preopen(struct child *c, const struct nsb_op *op)
         fd = nsb_sys4(SYS_openat, AT_FDCWD, op->s1, O_PATH | O_CLOEXEC, 0);
     if (fd < 0)
         return fd;
-    nsb_keep(c, reg, fd);
-    return 0;
+    return nsb_keep(c, reg, fd);
 }
 
 /* mount(2).  A target inside the root is resolved first and the mount is made
@@ -501,7 +516,10 @@ long op_mount(struct child *c, const struct nsb_op *op)
     const char *src = op->s1, *dst = op->s2;
     char sbuf[40], tbuf[40];
     long sfd = -1, tfd = -1, r;
-    if (!src && op->reg >= 0 && op->reg < NSB_MAX_REGS && c->regs[op->reg] >= 0) {
+    if (!src && op->reg >= 0) {
+        /* a pre-opened source, register reg */
+        if (op->reg >= NSB_MAX_REGS || c->regs[op->reg] < 0)
+            return -EBADF;
         nsb_fd_path(sbuf, c->regs[op->reg]);
         src = sbuf;
     } else if (src && (op->flags & NSB_F_SRC_IN_ROOT)) {
@@ -545,13 +563,13 @@ long op_mount(struct child *c, const struct nsb_op *op)
                       : nsb_sys4(SYS_openat, AT_FDCWD, op->s2, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0)
             return fd;
-        nsb_keep(c, 0, fd);
+        return nsb_keep(c, 0, fd);
     } else if (op->out >= 0) {
         /* the new mount's root: the same path, walked again, crosses into it */
         long fd = nsb_open_path(c, op, op->s2, O_PATH);
         if (fd < 0)
             return fd;
-        nsb_keep(c, op->out, fd);
+        return nsb_keep(c, op->out, fd);
     }
     return 0;
 }
@@ -666,7 +684,8 @@ long op_mask(struct child *c, const struct nsb_op *op)
     }
 #if NSB_HAS_NEW_MOUNT_API
     if (op->a == 0) {
-        long tree = nsb_sys3(SYS_open_tree, null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        long tree =
+            nsb_sys3(SYS_open_tree, null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         r = tree;
         if (tree >= 0) {
             r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, 0);
@@ -698,7 +717,8 @@ long op_ropath(struct child *c, const struct nsb_op *op)
                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
         r = tree;
         if (tree >= 0) {
-            r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, 0);
+            r = nsb_setattr_fd((int)tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0,
+                               0);
             if (r >= 0)
                 r = nsb_move_to((int)tree, (int)fd);
             nsb_sys1(SYS_close, tree);

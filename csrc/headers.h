@@ -158,5 +158,4 @@
 
 #define NSB_SECCOMP_DATA_ARGS offsetof(struct seccomp_data, args)
 
-
 #endif

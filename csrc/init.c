@@ -26,6 +26,10 @@
  *
  * Both modes first make the process non-dumpable: it may be visible in a pid
  * namespace whose processes are hostile, and holds the socket to the spawner.
+ *
+ * Errors are -errno (see nsb.h).  The calls whose result is not looked at
+ * cannot fail with the arguments given (prctl, rt_sigprocmask, close), or fail
+ * only when there is nobody left to tell (a send to a spawner that is gone).
  */
 #include "headers.h"
 #include "msg.h"
@@ -64,15 +68,13 @@ static __attribute__((noreturn)) void init_exit(int code)
         nsb_sys1(SYS_exit_group, code);
 }
 
+/* A failed send means the spawner is gone: nobody is left to tell. */
 static void init_send(int fd, uint32_t type, int32_t op, int32_t err, int64_t val)
 {
     nsb_send_msg(fd, type, NSB_STAGE_INIT, op, err, val);
 }
 
-static void init_puts(const char *s)
-{
-    nsb_sys3(SYS_write, 2, s, nsb_strlen(s));
-}
+static void init_puts(const char *s) { nsb_sys3(SYS_write, 2, s, nsb_strlen(s)); }
 
 static const char *init_getenv(char **envp, const char *name)
 {
@@ -106,7 +108,7 @@ void nsb_init_main(long *sp)
     char **argv = (char **)(sp + 1);
     char **envp = argv + argc + 1;
     uint64_t all = ~0ULL, none = 0;
-    int pipefd[2], status = 0, main_done = 0;
+    int pipefd[2], status = 0, main_done = 0, no_sync;
     int32_t err;
 
     /* first of all: exec resets dumpability, and no process of the container
@@ -116,24 +118,26 @@ void nsb_init_main(long *sp)
         init_puts("nsb-init: the container init of pynsbind, started by its spawn engine\n");
         init_exit(2);
     }
-    /* "-": no socket (a sealed exec in a pid namespace that has other processes
-     * already: it may not hold one there; the spawn checked the command first) */
-    sync_fd = nsb_streq(argv[1], "-") && argv[4][2] ? -1 : nsb_atou(argv[1]);
+    /* "-" with --exec: no socket (a sealed exec in a pid namespace that has
+     * other processes already: it may not hold one there; the spawn checked the
+     * command first); anything else must be an fd */
+    no_sync = argv[4][2] && nsb_streq(argv[1], "-");
+    sync_fd = no_sync ? -1 : nsb_atou(argv[1]);
     abi = nsb_atou(argv[2]);
     exec_op = nsb_atou(argv[3]);
-    if ((sync_fd < 0 && !argv[4][2]) || exec_op < 0) {
+    if ((sync_fd < 0 && !no_sync) || exec_op < 0) {
         init_puts("nsb-init: bad arguments\n");
         init_exit(2);
     }
-    if (sync_fd < 0) {
+    if (no_sync) {
         nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
         r = init_exec(argv + 5, envp);
         init_puts("nsb-init: cannot exec ");
         init_puts(argv[5]);
-        init_puts(r == -ENOENT ? ": no such file or directory\n"
-                  : r == -EACCES ? ": permission denied\n"
+        init_puts(r == -ENOENT    ? ": no such file or directory\n"
+                  : r == -EACCES  ? ": permission denied\n"
                   : r == -ENOEXEC ? ": exec format error\n"
-                                 : ": exec failed\n");
+                                  : ": exec failed\n");
         init_exit(r == -ENOENT ? 127 : 126);
     }
     if (abi != NSB_ABI_VERSION) {
@@ -149,7 +153,8 @@ void nsb_init_main(long *sp)
             nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
             r = init_exec(argv + 5, envp);
         }
-        nsb_send_msg((int)sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, (int32_t)exec_op, (int32_t)-r, 0);
+        nsb_send_msg((int)sync_fd, NSB_MSG_ERROR, NSB_STAGE_CHILD, (int32_t)exec_op, (int32_t)-r,
+                     0);
         init_exit(127);
     }
     nsb_sys5(SYS_prctl, PR_SET_NAME, "nsb-init", 0, 0, 0);
@@ -174,13 +179,22 @@ void nsb_init_main(long *sp)
         nsb_sys1(SYS_close, sync_fd);
         nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
         err = (int32_t)-init_exec(argv + 5, envp);
-        nsb_sys3(SYS_write, pipefd[1], &err, sizeof(err));
+        /* cannot fail: 4 bytes into an empty pipe whose reader is open go in
+         * whole and at once (and a signal cannot interrupt a write that does
+         * not wait) */
+        NSB_RETRY(nsb_sys3(SYS_write, pipefd[1], &err, sizeof(err)));
         init_exit(127);
     }
     nsb_sys1(SYS_close, pipefd[1]);
     r = NSB_RETRY(nsb_sys3(SYS_read, pipefd[0], &err, sizeof(err)));
     nsb_sys1(SYS_close, pipefd[0]);
-    if (r == (long)sizeof(err)) {
+    if (r != 0) {
+        /* the command could not be run (err); or, which a pipe never does, the
+         * read failed or came short: the command must not run unreported */
+        if (r != (long)sizeof(err)) {
+            err = r < 0 ? (int32_t)-r : EPROTO;
+            nsb_sys2(SYS_kill, child, SIGKILL);
+        }
         NSB_RETRY(nsb_sys4(SYS_wait4, child, 0, 0, 0));
         init_send((int)sync_fd, NSB_MSG_ERROR, (int32_t)exec_op, err, 0);
         init_exit(127);
@@ -193,7 +207,7 @@ void nsb_init_main(long *sp)
         if (sig < 0)
             continue;
         if (sig != SIGCHLD) {
-            nsb_sys2(SYS_kill, child, sig);
+            nsb_sys2(SYS_kill, child, sig); /* ESRCH: it ended, SIGCHLD is next */
             continue;
         }
         for (;;) {

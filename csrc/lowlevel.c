@@ -1,7 +1,9 @@
 /* lowlevel.c - 1:1 wrappers for pynsbind.lowlevel (see lowlevel.h).
  * These run in the caller, never in a cloned child: they use libc's syscall()
- * and report failure as -1 with errno, which cffi hands to Python.
+ * and report failure as -1 with errno, which cffi hands to Python (the 1:1
+ * layer's convention, see nsb.h).
  */
+#include "clone.h"
 #include "headers.h"
 #include "lowlevel.h"
 
@@ -264,11 +266,8 @@ int nsb_probe(int what)
     {
         /* a bad cgroup fd gives EBADF where the flag is known */
         struct clone_args args;
-        memset(&args, 0, sizeof(args));
-        args.flags = CLONE_INTO_CGROUP;
-        args.cgroup = (uint64_t)INT_MAX;
-        args.exit_signal = (__u64)SIGCHLD;
-        r = syscall(SYS_clone3, &args, CLONE_ARGS_SIZE_VER2);
+        long size = nsb_clone_args(&args, 0, NULL, INT_MAX, NULL, 0);
+        r = syscall(SYS_clone3, &args, (size_t)size);
         if (r == 0)
             _exit(0); /* not reached: the fd cannot be valid */
         return r < 0 && errno == EBADF;

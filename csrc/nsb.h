@@ -4,6 +4,28 @@
  * to cffi as the declaration of the extension: it must stay plain C that cffi can
  * parse (no preprocessor inside it).  Constants named in the cdef with "..." are
  * filled by the compiler from the kernel and libc headers at build time.
+ *
+ * Errors: one convention per layer.
+ *   - The child (child.c, child_fs.c), the container init (init.c) and what they
+ *     share (rawsys.h, msg.h, clone.h, nsb_clone_vm in spawn.c): raw system calls,
+ *     and every function that can fail returns a long, >= 0 on success and -errno
+ *     on failure.  errno is never read or written (a CLONE_VM child shares the
+ *     caller's).  The child sends its first failure to the parent as {stage, op,
+ *     errno} and exits 127.
+ *   - The parent half (spawn.c): every helper returns >= 0 on success and -errno
+ *     on failure; errno is taken right after the libc call that set it and never
+ *     relied on after a helper returns.  nsb_spawn() returns 0, or -1 with the
+ *     first failure in struct nsb_result {stage, op, err}; it leaves errno
+ *     meaningless.
+ *   - The 1:1 layer for Python (lowlevel.c, pyfork.c, cgroup.c, bpf.c): -1 with
+ *     errno set, as the system calls they wrap (cffi saves errno right after the
+ *     call, Python reads ffi.errno); out-parameters say which item of a batch
+ *     failed.
+ *   - pynsbind._seccomp's helpers (seccomp_glue.c): a negative errno (see
+ *     seccomp_glue.h).
+ * Nothing is cut or skipped silently: a value that does not fit its buffer or
+ * field is an error (ENAMETOOLONG, E2BIG, EINVAL; EBADF for an fd slot or a
+ * register the plan does not have), or a comment says why it cannot happen.
  */
 #ifndef NSB_H
 #define NSB_H
@@ -14,70 +36,79 @@
 /* ---- plan: what the child executes, built by pynsbind/_plan.py ---------- */
 
 enum nsb_op_kind {
-    NSB_OP_SETNS = 1,    /* setns(fd slot `fd`, or open(s1)), nstype a */
-    NSB_OP_UNSHARE = 2,  /* unshare(a) */
-    NSB_OP_SYNC = 3,     /* tell the parent "step a reached", wait for its go */
-    NSB_OP_FORK = 4,     /* second fork (CLONE_PARENT | a); the middle process exits */
-    NSB_OP_PDEATHSIG = 5,/* prctl(PR_SET_PDEATHSIG, a), then check the parent is alive */
-    NSB_OP_MOUNT = 6,    /* mount(s1, s2, s3, a, p) */
-    NSB_OP_FSMOUNT = 7,  /* fsopen(s3) + fsconfig(p) + fsmount(attr a) + move_mount to s2 */
-    NSB_OP_BIND = 8,     /* open_tree(s1 or register reg) + mount_setattr(a, b, c) + move_mount to s2 */
-    NSB_OP_PREOPEN = 9,  /* open_tree(s1) (or O_PATH when legacy) into register reg */
-    NSB_OP_SETATTR = 10, /* mount_setattr(s2, set a, clear b, propagation c) */
-    NSB_OP_REMOUNT = 11, /* legacy: remount s2 (bind) adding flags a, keeping its locked flags */
-    NSB_OP_MKDIRS = 12,  /* mkdir -p s2, mode a */
-    NSB_OP_MKFILE = 13,  /* mkdir -p dirname(s2), create an empty file s2 when missing */
-    NSB_OP_MKNOD = 14,   /* mknod(s2, mode a, dev b) */
-    NSB_OP_SYMLINK = 15, /* symlink(s1, s2) */
-    NSB_OP_PIVOT = 16,   /* pivot_root into s2 (fallback: move + chroot when flag NSB_F_FALLBACK) */
-    NSB_OP_MASK = 17,    /* hide s2 (resolved from register reg): the /dev/null of register b over a
-                            file, a read-only tmpfs over a directory; c: the filesystem magic it must be on */
-    NSB_OP_ROPATH = 18,  /* bind s2 (resolved from register reg) onto itself read-only; c as MASK */
-    NSB_OP_LOOPBACK = 19,/* bring lo up */
-    NSB_OP_HOSTNAME = 20,/* sethostname(s1) */
+    NSB_OP_SETNS = 1,     /* setns(fd slot `fd`, or open(s1)), nstype a */
+    NSB_OP_UNSHARE = 2,   /* unshare(a) */
+    NSB_OP_SYNC = 3,      /* tell the parent "step a reached", wait for its go */
+    NSB_OP_FORK = 4,      /* second fork (CLONE_PARENT | a); the middle process exits */
+    NSB_OP_PDEATHSIG = 5, /* prctl(PR_SET_PDEATHSIG, a), then check the parent is alive */
+    NSB_OP_MOUNT = 6,     /* mount(s1, s2, s3, a, p) */
+    NSB_OP_FSMOUNT = 7,   /* fsopen(s3) + fsconfig(p) + fsmount(attr a) + move_mount to s2 */
+    NSB_OP_BIND = 8,      /* open_tree(s1 or register reg) + mount_setattr(a, b, c)
+                             + move_mount to s2 */
+    NSB_OP_PREOPEN = 9,   /* open_tree(s1) (or O_PATH when legacy) into register reg */
+    NSB_OP_SETATTR = 10,  /* mount_setattr(s2, set a, clear b, propagation c) */
+    NSB_OP_REMOUNT = 11,  /* legacy: remount s2 (bind) adding flags a, keeping its locked flags */
+    NSB_OP_MKDIRS = 12,   /* mkdir -p s2, mode a */
+    NSB_OP_MKFILE = 13,   /* mkdir -p dirname(s2), create an empty file s2 when missing */
+    NSB_OP_MKNOD = 14,    /* mknod(s2, mode a, dev b) */
+    NSB_OP_SYMLINK = 15,  /* symlink(s1, s2) */
+    NSB_OP_PIVOT = 16,    /* pivot_root into s2 (fallback: move + chroot when flag
+                             NSB_F_FALLBACK) */
+    NSB_OP_MASK = 17,     /* hide s2 (resolved from register reg): the /dev/null of register b
+                             over a file, a read-only tmpfs over a directory; c: the filesystem
+                             magic it must be on */
+    NSB_OP_ROPATH = 18,   /* bind s2 (resolved from register reg) onto itself read-only; c as
+                             MASK */
+    NSB_OP_LOOPBACK = 19, /* bring lo up */
+    NSB_OP_HOSTNAME = 20, /* sethostname(s1) */
     NSB_OP_DOMAINNAME = 21,
-    NSB_OP_RLIMIT = 22,  /* prlimit(0, a, {b, c}) */
-    NSB_OP_WRITE = 23,   /* write s1 into the existing file s2 */
+    NSB_OP_RLIMIT = 22, /* prlimit(0, a, {b, c}) */
+    NSB_OP_WRITE = 23,  /* write s1 into the existing file s2 */
     NSB_OP_KEEPCAPS = 24,
     NSB_OP_SETGROUPS = 25, /* setgroups(a, p) */
-    NSB_OP_SETGID = 26,  /* setresgid(a, a, a) */
-    NSB_OP_SETUID = 27,  /* setresuid(a, a, a) */
-    NSB_OP_CAPS = 28,    /* p: uint64_t[5] bounding, effective, permitted, inheritable, ambient; b: last cap */
-    NSB_OP_NNP = 29,     /* prctl(PR_SET_NO_NEW_PRIVS) */
-    NSB_OP_SECCOMP = 30, /* seccomp(SECCOMP_SET_MODE_FILTER, flags b, {a, p}); a listener is
-                            taken by the parent (flag NEW_LISTENER), then closed here */
+    NSB_OP_SETGID = 26,    /* setresgid(a, a, a) */
+    NSB_OP_SETUID = 27,    /* setresuid(a, a, a) */
+    NSB_OP_CAPS = 28,      /* p: uint64_t[5] bounding, effective, permitted, inheritable,
+                              ambient; b: last cap */
+    NSB_OP_NNP = 29,       /* prctl(PR_SET_NO_NEW_PRIVS) */
+    NSB_OP_SECCOMP = 30,   /* seccomp(SECCOMP_SET_MODE_FILTER, flags b, {a, p}); a listener is
+                              taken by the parent (flag NEW_LISTENER), then closed here */
     NSB_OP_UMASK = 31,
     NSB_OP_CHDIR = 32,
-    NSB_OP_FDS = 33,     /* stdio from slots 0-2, keep the a fds in p, move the sync fd to b (if >= 0), close the rest */
-    NSB_OP_EXEC = 34,    /* execve p (argv) q (envp): s1 the name, s2 the PATH to search, or execveat fd slot `fd` */
-    NSB_OP_SETSID = 35,  /* setsid(): a new session, no controlling terminal */
-    NSB_OP_DUMPABLE = 37,/* prctl(PR_SET_DUMPABLE, a) */
-    NSB_OP_KEYRING = 38, /* join a new anonymous session keyring */
-    NSB_OP_WIPE = 39,    /* zero this process's memory from a to b (its copy of the caller's
-                            argv and environ, before a process of it becomes visible) */
-    NSB_OP_FINDEXEC = 40 /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would find,
-                            or its errno: an exec that cannot report its own failure follows */
+    NSB_OP_FDS = 33,      /* stdio from slots 0-2, keep the a fds in p, move the sync fd to b
+                             (if >= 0), close the rest */
+    NSB_OP_EXEC = 34,     /* execve p (argv) q (envp): s1 the name, s2 the PATH to search, or
+                             execveat fd slot `fd` */
+    NSB_OP_SETSID = 35,   /* setsid(): a new session, no controlling terminal */
+    NSB_OP_DUMPABLE = 37, /* prctl(PR_SET_DUMPABLE, a) */
+    NSB_OP_KEYRING = 38,  /* join a new anonymous session keyring */
+    NSB_OP_WIPE = 39,     /* zero this process's memory from a to b (its copy of the caller's
+                             argv and environ, before a process of it becomes visible) */
+    NSB_OP_FINDEXEC = 40  /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would
+                             find, or its errno: an exec that cannot report its own failure
+                             follows */
 };
 
 /* nsb_op.flags */
-#define NSB_F_IGNORE_ENOENT 1   /* a missing path is not an error */
+#define NSB_F_IGNORE_ENOENT 1 /* a missing path is not an error */
 #define NSB_F_RECURSIVE 2
-#define NSB_F_IN_ROOT 4          /* s2 is relative to the container root (register 0), resolved in it */
-#define NSB_F_FALLBACK 8         /* PIVOT: fall back to MS_MOVE + chroot */
-#define NSB_F_SEARCH_PATH 16     /* EXEC: search s2 for s1 */
-#define NSB_F_ROOT_REG 64        /* BIND/MOUNT: after the op, keep an O_PATH fd of s2 in register 0 */
+#define NSB_F_IN_ROOT 4      /* s2 is relative to the container root (register 0), resolved in it */
+#define NSB_F_FALLBACK 8     /* PIVOT: fall back to MS_MOVE + chroot */
+#define NSB_F_SEARCH_PATH 16 /* EXEC: search s2 for s1 */
+#define NSB_F_ROOT_REG 64    /* BIND/MOUNT: after the op, keep an O_PATH fd of s2 in register 0 */
 #define NSB_F_SRC_IN_ROOT 128    /* BIND: s1 is resolved in the container root too */
 #define NSB_F_BENEATH 256        /* s2 is relative to register reg, resolved beneath it */
 #define NSB_F_KEEP_PERMITTED 512 /* CAPS: leave the permitted set whole (exec derives it) */
-#define NSB_F_SRC_NOSYMLINKS 1024 /* BIND/MOUNT: s1, a host path, must have no symlink (its
-                                     canonical form was taken when the plan was made) */
+/* BIND/MOUNT: s1, a host path, must have no symlink (its canonical form was taken when the
+ * plan was made) */
+#define NSB_F_SRC_NOSYMLINKS 1024
 
 struct nsb_op {
     uint32_t kind;
     uint32_t flags;
-    int32_t fd;   /* an index into the spawn's fd table, or -1 */
-    int32_t reg;  /* a child-local register (an fd the child opened), or -1 */
-    int32_t out;  /* FSMOUNT/BIND/PREOPEN: the register that keeps the result, or -1 */
+    int32_t fd;  /* an index into the spawn's fd table, or -1 */
+    int32_t reg; /* a child-local register (an fd the child opened), or -1 */
+    int32_t out; /* FSMOUNT/BIND/PREOPEN: the register that keeps the result, or -1 */
     int32_t spare;
     uint64_t a;
     uint64_t b;
@@ -91,9 +122,9 @@ struct nsb_op {
 
 /* parent actions, run by the parent when the child reaches a sync step */
 enum nsb_pact_kind {
-    NSB_PACT_PROC_WRITE = 1, /* write data into /proc/<pid>/<name> */
+    NSB_PACT_PROC_WRITE = 1,   /* write data into /proc/<pid>/<name> */
     NSB_PACT_FD_WRITE_PID = 2, /* write the pid into fd slot `fd` (cgroup.procs) */
-    NSB_PACT_HELPER = 3      /* run argv (argv[pid_arg] becomes the pid) and wait for exit 0 */
+    NSB_PACT_HELPER = 3        /* run argv (argv[pid_arg] becomes the pid) and wait for exit 0 */
 };
 
 struct nsb_pact {
@@ -108,18 +139,18 @@ struct nsb_pact {
 };
 
 /* nsb_plan.flags */
-#define NSB_PLAN_PIDFD 1         /* ask for a pidfd (CLONE_PIDFD) */
-#define NSB_PLAN_NO_CLONE_VM 2   /* clone like fork instead of sharing memory until exec */
-#define NSB_PLAN_LEGACY_CLONE 4  /* use clone(2), never clone3 */
-#define NSB_PLAN_KEEP_SYNC 8     /* the init keeps the sync socket: wait for EXEC_OK, return it */
-#define NSB_PLAN_NO_OPENAT2 16   /* resolve paths in the root without openat2 (legacy mount mode) */
-#define NSB_PLAN_WATCH_STOPS 32  /* the child is visible to others while set up: a stop fails it */
+#define NSB_PLAN_PIDFD 1        /* ask for a pidfd (CLONE_PIDFD) */
+#define NSB_PLAN_NO_CLONE_VM 2  /* clone like fork instead of sharing memory until exec */
+#define NSB_PLAN_LEGACY_CLONE 4 /* use clone(2), never clone3 */
+#define NSB_PLAN_KEEP_SYNC 8    /* the init keeps the sync socket: wait for EXEC_OK, return it */
+#define NSB_PLAN_NO_OPENAT2 16  /* resolve paths in the root without openat2 (legacy mount mode) */
+#define NSB_PLAN_WATCH_STOPS 32 /* the child is visible to others while set up: a stop fails it */
 
 struct nsb_plan {
     uint32_t abi;
     uint32_t flags;
-    uint64_t clone_flags;   /* CLONE_NEW* given to clone */
-    int32_t cgroup_slot;    /* fd slot of a cgroup directory for CLONE_INTO_CGROUP, or -1 */
+    uint64_t clone_flags; /* CLONE_NEW* given to clone */
+    int32_t cgroup_slot;  /* fd slot of a cgroup directory for CLONE_INTO_CGROUP, or -1 */
     int32_t nops;
     int32_t npacts;
     int32_t nregs;
@@ -141,24 +172,25 @@ enum nsb_stage {
 struct nsb_result {
     int32_t pid;
     int32_t pidfd;
-    int32_t sync_fd;  /* NSB_PLAN_KEEP_SYNC: the parent's end, for the init's exit report */
+    int32_t sync_fd; /* NSB_PLAN_KEEP_SYNC: the parent's end, for the init's exit report */
     int32_t stage;
     int32_t op;
     int32_t err;
-    int32_t listener_fd; /* the seccomp notify listener of the container's filter, or -1 */
-    int32_t has_pending; /* a notification of the command's, received and not answered: */
+    int32_t listener_fd;  /* the seccomp notify listener of the container's filter, or -1 */
+    int32_t has_pending;  /* a notification of the command's, received and not answered: */
     uint64_t pending[10]; /* its struct seccomp_notif (80 bytes) */
 };
 
 /* messages on the sync socket (SOCK_SEQPACKET) */
 enum nsb_msg_type {
-    NSB_MSG_SYNC = 1,  /* child -> parent: step val reached */
-    NSB_MSG_GO = 2,    /* parent -> child: carry on past step val */
-    NSB_MSG_PID = 3,   /* middle -> parent: the process that goes on is val */
-    NSB_MSG_ERROR = 4, /* child -> parent: {stage, op, err}, then exit 127 */
+    NSB_MSG_SYNC = 1,    /* child -> parent: step val reached */
+    NSB_MSG_GO = 2,      /* parent -> child: carry on past step val */
+    NSB_MSG_PID = 3,     /* middle -> parent: the process that goes on is val */
+    NSB_MSG_ERROR = 4,   /* child -> parent: {stage, op, err}, then exit 127 */
     NSB_MSG_EXEC_OK = 5, /* init -> parent: the command runs */
-    NSB_MSG_EXIT = 6,  /* init -> parent: the command ended with wait status val */
-    NSB_MSG_LISTENER = 7 /* child -> parent: a notify listener will be fd val: take it (pidfd_getfd) */
+    NSB_MSG_EXIT = 6,    /* init -> parent: the command ended with wait status val */
+    NSB_MSG_LISTENER = 7 /* child -> parent: a notify listener will be fd val: take it
+                            (pidfd_getfd) */
 };
 
 struct nsb_msg {
@@ -169,7 +201,8 @@ struct nsb_msg {
     int64_t val;
 };
 
-int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, struct nsb_result *res);
+int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds,
+              struct nsb_result *res);
 const char *nsb_version(void);
 int nsb_clone_vm_supported(void);
 
@@ -187,7 +220,7 @@ struct nsb_cg_dir {
     const char *base;
     const struct nsb_kv *kvs;
     int32_t nkv;
-    int32_t prog_fd;  /* a device program to attach (cgroup2), or -1 */
+    int32_t prog_fd; /* a device program to attach (cgroup2), or -1 */
 };
 /* For each hierarchy: mkdir BASE/REL (0755), open it, attach its device program
  * (prog_fd >= 0), write its batch, then keep the fd in fds[i] (fds not NULL) or

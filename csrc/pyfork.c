@@ -11,44 +11,9 @@
 #define Py_LIMITED_API 0x030a0000
 #include <Python.h>
 
+#include "clone.h"
 #include "headers.h"
 #include "lowlevel.h"
-
-static long nsb_do_clone(uint64_t flags, int want_pidfd, int cgroup_fd, int legacy, int *pidfd)
-{
-    uint64_t extra = want_pidfd ? (uint64_t)CLONE_PIDFD : 0;
-#if NSB_HAS_CLONE3
-    if (!legacy) {
-        struct clone_args args;
-        size_t size = CLONE_ARGS_SIZE_VER0;
-        memset(&args, 0, sizeof(args));
-        args.flags = flags | extra;
-        args.pidfd = (uint64_t)(uintptr_t)pidfd;
-        args.exit_signal = (__u64)SIGCHLD;
-        if (cgroup_fd >= 0) {
-#if NSB_HAS_CLONE_INTO_CGROUP
-            args.flags |= CLONE_INTO_CGROUP;
-            args.cgroup = (__u64)(unsigned int)cgroup_fd;
-            size = CLONE_ARGS_SIZE_VER2;
-#else
-            errno = ENOSYS;
-            return -1;
-#endif
-        }
-        return syscall(SYS_clone3, &args, size);
-    }
-#endif
-    if (cgroup_fd >= 0) { /* clone(2) cannot place a child in a cgroup */
-        errno = EINVAL;
-        return -1;
-    }
-    if (flags & (uint64_t)CLONE_NEWTIME) { /* its bit is CSIGNAL's in clone(2) */
-        errno = EINVAL;
-        return -1;
-    }
-    /* stack 0: the child runs on a copy of this stack, like fork */
-    return syscall(SYS_clone, (unsigned long)(flags | extra | SIGCHLD), 0L, pidfd, 0L, 0L);
-}
 
 int nsb_clone_fork(uint64_t flags, int want_pidfd, int cgroup_fd, int legacy, int *pidfd_out)
 {
@@ -58,16 +23,20 @@ int nsb_clone_fork(uint64_t flags, int want_pidfd, int cgroup_fd, int legacy, in
     int saved;
 
     PyOS_BeforeFork();
-    pid = nsb_do_clone(flags, want_pidfd, cgroup_fd, legacy, &pidfd);
-    saved = errno;
+    /* stack 0: the child runs on a copy of this stack, like fork */
+    pid = nsb_clone_copy(flags, want_pidfd ? &pidfd : NULL, cgroup_fd, legacy);
+    saved = pid < 0 ? (int)-pid : 0;
     if (pid == 0) {
         PyOS_AfterFork_Child();
     } else {
         PyOS_AfterFork_Parent();
     }
     PyGILState_Release(gil);
+    if (pid < 0) {
+        errno = saved;
+        return -1;
+    }
     if (pid > 0)
         *pidfd_out = pidfd;
-    errno = saved;
     return (int)pid;
 }

@@ -128,18 +128,45 @@ static inline size_t nsb_utoa(unsigned long v, char *buf)
     return n;
 }
 
-/* Parse a non-negative decimal; returns -1 on anything else. */
+/* Parse a non-negative decimal of at most 9 digits (an fd, an op index);
+ * -EINVAL for anything else. */
 static inline long nsb_atou(const char *s)
 {
     long v = 0;
     if (!*s)
-        return -1;
+        return -EINVAL;
     for (; *s; s++) {
         if (*s < '0' || *s > '9' || v > 100000000L)
-            return -1;
+            return -EINVAL;
         v = v * 10 + (*s - '0');
     }
     return v;
+}
+
+/* One candidate of a PATH search: the dir entry (dlen bytes; empty: the current
+ * directory), "/" and name into buf (NSB_SEARCH_MAX bytes).  -ENAMETOOLONG when it
+ * does not fit, which is what execve says of a path that long (PATH_MAX). */
+#define NSB_SEARCH_MAX 4096
+static inline long nsb_search_path(char *buf, const char *dir, size_t dlen, const char *name,
+                                   size_t nlen)
+{
+    if (dlen == 0) {
+        dir = ".";
+        dlen = 1;
+    }
+    if (dlen + 1 + nlen + 1 > NSB_SEARCH_MAX)
+        return -ENAMETOOLONG;
+    nsb_memcpy(buf, dir, dlen);
+    buf[dlen] = '/';
+    nsb_memcpy(buf + dlen + 1, name, nlen + 1);
+    return 0;
+}
+
+/* Whether a PATH search goes on after a candidate failed with r: as execvp, a
+ * candidate that is not there (or whose path is too long) is passed over. */
+static inline int nsb_search_on(long r)
+{
+    return r == -EACCES || r == -ENOENT || r == -ENOTDIR || r == -ESTALE || r == -ENAMETOOLONG;
 }
 
 /* execve `name` searched in the colon-separated `path`, as execvp does: an
@@ -149,31 +176,21 @@ static inline long nsb_atou(const char *s)
 static inline long nsb_exec_search(const char *name, const char *path, char *const *argv,
                                    char *const *envp)
 {
-    char buf[4096];
+    char buf[NSB_SEARCH_MAX];
     size_t nlen = nsb_strlen(name);
     long r, err = -ENOENT;
     const char *dir = path;
     for (;;) {
         const char *end = dir;
-        size_t dlen;
         while (*end && *end != ':')
             end++;
-        dlen = (size_t)(end - dir);
-        if (dlen + 1 + nlen + 1 <= sizeof(buf)) {
-            if (dlen == 0) {
-                buf[0] = '.';
-                dlen = 1;
-            } else {
-                nsb_memcpy(buf, dir, dlen);
-            }
-            buf[dlen] = '/';
-            nsb_memcpy(buf + dlen + 1, name, nlen + 1);
+        r = nsb_search_path(buf, dir, (size_t)(end - dir), name, nlen);
+        if (r == 0)
             r = nsb_sys3(SYS_execve, buf, argv, envp);
-            if (r == -EACCES)
-                err = r;
-            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)
-                return r;
-        }
+        if (r == -EACCES)
+            err = r;
+        else if (!nsb_search_on(r))
+            return r;
         if (!*end)
             break;
         dir = end + 1;
@@ -199,7 +216,7 @@ static inline long nsb_can_exec(const char *path)
  * (NULL: the name as it is) as nsb_exec_search does: 0 or -errno. */
 static inline long nsb_find_exec(const char *name, const char *path)
 {
-    char buf[4096];
+    char buf[NSB_SEARCH_MAX];
     size_t nlen = nsb_strlen(name);
     long r, err = -ENOENT;
     const char *dir = path;
@@ -207,27 +224,17 @@ static inline long nsb_find_exec(const char *name, const char *path)
         return nsb_can_exec(name);
     for (;;) {
         const char *end = dir;
-        size_t dlen;
         while (*end && *end != ':')
             end++;
-        dlen = (size_t)(end - dir);
-        if (dlen + 1 + nlen + 1 <= sizeof(buf)) {
-            if (dlen == 0) {
-                buf[0] = '.';
-                dlen = 1;
-            } else {
-                nsb_memcpy(buf, dir, dlen);
-            }
-            buf[dlen] = '/';
-            nsb_memcpy(buf + dlen + 1, name, nlen + 1);
+        r = nsb_search_path(buf, dir, (size_t)(end - dir), name, nlen);
+        if (r == 0)
             r = nsb_can_exec(buf);
-            if (r == 0)
-                return 0;
-            if (r == -EACCES)
-                err = r;
-            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENAMETOOLONG)
-                return r;
-        }
+        if (r == 0)
+            return 0;
+        if (r == -EACCES)
+            err = r;
+        else if (!nsb_search_on(r))
+            return r;
         if (!*end)
             break;
         dir = end + 1;

@@ -73,8 +73,8 @@ struct scmp_version {
 #define SCMP_ACT_KILL SCMP_ACT_KILL_THREAD
 #define SCMP_ACT_TRAP SECCOMP_RET_TRAP
 #define SCMP_ACT_NOTIFY SECCOMP_RET_USER_NOTIF
-#define SCMP_ACT_ERRNO(x) (SECCOMP_RET_ERRNO | ((x) & SECCOMP_RET_DATA))
-#define SCMP_ACT_TRACE(x) (SECCOMP_RET_TRACE | ((x) & SECCOMP_RET_DATA))
+#define SCMP_ACT_ERRNO(x) (SECCOMP_RET_ERRNO | (SECCOMP_RET_DATA & (x)))
+#define SCMP_ACT_TRACE(x) (SECCOMP_RET_TRACE | (SECCOMP_RET_DATA & (x)))
 #define SCMP_ACT_LOG SECCOMP_RET_LOG
 #define SCMP_ACT_ALLOW SECCOMP_RET_ALLOW
 
@@ -87,8 +87,8 @@ int seccomp_arch_add(scmp_filter_ctx ctx, uint32_t arch_token);
 int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
 int seccomp_syscall_resolve_name(const char *name);
 char *seccomp_syscall_resolve_num_arch(uint32_t arch_token, int num);
-int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
-                           unsigned int arg_cnt, const struct scmp_arg_cmp *arg_array);
+int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall, unsigned int arg_cnt,
+                           const struct scmp_arg_cmp *arg_array);
 int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
 
 #endif

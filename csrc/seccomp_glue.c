@@ -113,6 +113,8 @@ int nsb_notif_recv(int fd, struct seccomp_notif *out)
     memset(&buf, 0, sizeof(buf));
     if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &buf) < 0)
         return -errno;
+    /* the fields of this build's struct: a newer kernel's are larger only by
+     * fields this build cannot name */
     memcpy(out, &buf.notif, sizeof(*out));
     return 0;
 #else

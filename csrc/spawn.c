@@ -14,9 +14,13 @@
  *      attach, time offsets, helpers) -> GO; PID -> the process of a second fork
  *      is the container from now on; ERROR -> remember; EOF -> the child has
  *      exec'd (its end was close-on-exec) or died; EXEC_OK -> the init runs;
- *   7. the middle process of a second fork reaped; on failure the child killed
- *      and reaped: nothing is left behind;
+ *   7. the middle process of a second fork reaped;
  *   8. the stacks unmapped: by now no process uses them.
+ *
+ * Every failure, at any step, goes to one place (the `fail` label of nsb_spawn),
+ * which releases what struct nsb_spawn says is held: the sockets, the stacks,
+ * the pidfd, the notify listener, the child (killed and reaped), the caller's
+ * dumpable flag.  Nothing is left behind.  Helpers return -errno (see nsb.h).
  */
 #include <poll.h>
 #include <spawn.h>
@@ -45,6 +49,7 @@ const char *nsb_version(void) { return NSB_VERSION; }
 #define NSB_STR(x) NSB_STR_(x)
 long nsb_tramp_clone3(void *args, size_t size);
 long nsb_tramp_clone(unsigned long flags, void *stack, int *parent_tid);
+/* clang-format off */
 __asm__(".text\n"
         ".p2align 4\n"
         ".type nsb_tramp_clone3,@function\n"
@@ -73,6 +78,7 @@ __asm__(".text\n"
         "    syscall\n"
         "    hlt\n"
         ".size nsb_tramp_clone, .-nsb_tramp_clone\n");
+/* clang-format on */
 #define NSB_HAVE_CLONE_VM 1
 #else
 #define NSB_HAVE_CLONE_VM 0
@@ -88,32 +94,17 @@ long nsb_clone_vm(uint64_t flags, int *pidfd, int cgroup_fd, int legacy, char *s
      * pointer 16-byte aligned at the top, as the call needs */
     uintptr_t top = ((uintptr_t)stack + stack_size) & ~(uintptr_t)15;
     void **slots = (void **)(top - 16);
+    long r;
     slots[0] = (void *)fn;
     slots[1] = arg;
     flags |= CLONE_VM;
-    if (pidfd)
-        flags |= CLONE_PIDFD;
     if (!legacy) {
         struct clone_args args;
-        size_t size = CLONE_ARGS_SIZE_VER0;
-        memset(&args, 0, sizeof(args));
-        args.flags = flags;
-        args.pidfd = (uint64_t)(uintptr_t)pidfd;
-        /* with CLONE_PARENT the kernel takes the caller's exit signal, and
-         * clone3 insists on 0 here */
-        args.exit_signal = (flags & CLONE_PARENT) ? 0 : (__u64)SIGCHLD;
-        args.stack = (uint64_t)(uintptr_t)stack;
-        args.stack_size = (uint64_t)(top - 16 - (uintptr_t)stack);
-        if (cgroup_fd >= 0) {
-            args.flags |= CLONE_INTO_CGROUP;
-            args.cgroup = (__u64)(unsigned int)cgroup_fd;
-            size = CLONE_ARGS_SIZE_VER2;
-        }
-        return nsb_tramp_clone3(&args, size);
+        r = nsb_clone_args(&args, flags, pidfd, cgroup_fd, stack, top - 16 - (uintptr_t)stack);
+        return r < 0 ? r : nsb_tramp_clone3(&args, (size_t)r);
     }
-    if (cgroup_fd >= 0)
-        return -EINVAL;
-    return nsb_tramp_clone((unsigned long)(flags | SIGCHLD), (void *)(top - 16), pidfd);
+    r = nsb_clone_word(flags, pidfd != NULL, cgroup_fd);
+    return r < 0 ? r : nsb_tramp_clone((unsigned long)r, (void *)(top - 16), pidfd);
 #else
     (void)flags;
     (void)pidfd;
@@ -125,40 +116,6 @@ long nsb_clone_vm(uint64_t flags, int *pidfd, int cgroup_fd, int legacy, char *s
     (void)arg;
     return -ENOSYS;
 #endif
-}
-
-/* Clone like fork: the child continues in this frame with a copy of memory. */
-static long nsb_clone_fork_mode(const struct nsb_ctx *ctx, uint64_t flags, int *pidfd, int cgfd)
-{
-    long pid;
-    if (pidfd)
-        flags |= CLONE_PIDFD;
-#if NSB_HAS_CLONE3
-    if (!ctx->legacy_clone) {
-        struct clone_args args;
-        size_t size = CLONE_ARGS_SIZE_VER0;
-        memset(&args, 0, sizeof(args));
-        args.flags = flags;
-        args.pidfd = (uint64_t)(uintptr_t)pidfd;
-        args.exit_signal = (__u64)SIGCHLD;
-        if (cgfd >= 0) {
-            args.flags |= CLONE_INTO_CGROUP;
-            args.cgroup = (__u64)(unsigned int)cgfd;
-            size = CLONE_ARGS_SIZE_VER2;
-        }
-        pid = syscall(SYS_clone3, &args, size);
-    } else
-#endif
-    {
-        if (cgfd >= 0) {
-            errno = EINVAL;
-            return -EINVAL;
-        }
-        pid = syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), 0L, pidfd, 0L, 0L);
-    }
-    if (pid == 0)
-        nsb_child_run(ctx, 0);
-    return pid < 0 ? -errno : pid;
 }
 
 /* ---- parent actions ------------------------------------------------------- */
@@ -179,20 +136,24 @@ static int nsb_write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
+/* Run a helper (newuidmap, newgidmap) with argv[pid_arg] replaced by the pid;
+ * its wait status in *status. */
 static int nsb_run_helper(const struct nsb_pact *pa, int pid, int *status)
 {
-    char pidbuf[24];
+    char pidbuf[16]; /* an int has at most 11 characters */
     char **argv;
     int i, n, r;
     pid_t hpid;
     for (n = 0; pa->argv[n]; n++)
         ;
+    if (pa->pid_arg >= n)
+        return -EINVAL; /* no argument there to become the pid */
     argv = calloc((size_t)n + 1, sizeof(*argv));
     if (!argv)
         return -ENOMEM;
     for (i = 0; i < n; i++)
         argv[i] = pa->argv[i];
-    if (pa->pid_arg >= 0 && pa->pid_arg < n) {
+    if (pa->pid_arg >= 0) {
         snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
         argv[pa->pid_arg] = pidbuf;
     }
@@ -206,58 +167,52 @@ static int nsb_run_helper(const struct nsb_pact *pa, int pid, int *status)
     return 0;
 }
 
-/* Run the parent actions of one sync step for process `pid`. */
-static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds,
-                         uint64_t step, int pid, struct nsb_result *res)
+/* One parent action for process `pid`: 0; -errno; or the wait status of a
+ * helper that did not exit 0 (> 0). */
+static int nsb_run_pact(const struct nsb_pact *pa, const int32_t *fds, int32_t nfds, int pid)
 {
-    int i, r = 0;
+    switch (pa->kind) {
+    case NSB_PACT_PROC_WRITE: {
+        char path[64];
+        int fd, r, n = snprintf(path, sizeof(path), "/proc/%d/%s", pid, pa->name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            return -ENAMETOOLONG;
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        r = nsb_write_all(fd, pa->data, pa->len);
+        close(fd);
+        return r;
+    }
+    case NSB_PACT_FD_WRITE_PID: {
+        char buf[16]; /* an int has at most 11 characters */
+        int n = snprintf(buf, sizeof(buf), "%d", pid);
+        if (pa->fd < 0 || pa->fd >= nfds)
+            return -EBADF;
+        return nsb_write_all(fds[pa->fd], buf, (size_t)n);
+    }
+    case NSB_PACT_HELPER: {
+        int status = 0, r = nsb_run_helper(pa, pid, &status);
+        return r < 0 ? r : status;
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+/* Run the parent actions of sync step `step` for process `pid`.  Returns 0, or
+ * what the first that failed returned (see nsb_run_pact), with *failed its index. */
+static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds,
+                         uint64_t step, int pid, int *failed)
+{
+    int i, r;
     for (i = 0; i < plan->npacts; i++) {
-        const struct nsb_pact *pa = &plan->pacts[i];
-        if (pa->step != step)
+        if (plan->pacts[i].step != step)
             continue;
-        switch (pa->kind) {
-        case NSB_PACT_PROC_WRITE: {
-            char path[64];
-            int fd;
-            snprintf(path, sizeof(path), "/proc/%d/%s", pid, pa->name);
-            fd = open(path, O_WRONLY | O_CLOEXEC);
-            if (fd < 0) {
-                r = -errno;
-                break;
-            }
-            r = nsb_write_all(fd, pa->data, pa->len);
-            close(fd);
-            break;
-        }
-        case NSB_PACT_FD_WRITE_PID: {
-            char buf[24];
-            int n = snprintf(buf, sizeof(buf), "%d", pid);
-            if (pa->fd < 0 || pa->fd >= nfds) {
-                r = -EBADF;
-                break;
-            }
-            r = nsb_write_all(fds[pa->fd], buf, (size_t)n);
-            break;
-        }
-        case NSB_PACT_HELPER: {
-            int status = 0;
-            r = nsb_run_helper(pa, pid, &status);
-            if (r == 0 && status != 0) {
-                res->stage = NSB_STAGE_HELPER;
-                res->op = i;
-                res->err = status;
-                return -1;
-            }
-            break;
-        }
-        default:
-            r = -EINVAL;
-        }
-        if (r < 0) {
-            res->stage = NSB_STAGE_PACT;
-            res->op = i;
-            res->err = -r;
-            return -1;
+        r = nsb_run_pact(&plan->pacts[i], fds, nfds, pid);
+        if (r != 0) {
+            *failed = i;
+            return r;
         }
     }
     return 0;
@@ -271,18 +226,29 @@ static int nsb_is_child(int pid)
     return waitid(P_PID, (id_t)pid, &si, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT) == 0;
 }
 
+/* Whether pid is stopped (SIGSTOP), without reaping or waiting. */
+static int nsb_is_stopped(int pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    return waitid(P_PID, (id_t)pid, &si, WSTOPPED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid &&
+           si.si_code == CLD_STOPPED;
+}
+
 /* ---- seccomp notify ------------------------------------------------------ */
 
+/* Whether fd is a seccomp notify listener: 1, 0, or -errno. */
 static int nsb_is_listener(int fd)
 {
-    char path[64], link[64];
+    static const char want[] = "anon_inode:seccomp notify";
+    char path[32], link[sizeof(want)];
     ssize_t n;
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    n = readlink(path, link, sizeof(link) - 1);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd); /* 14 + at most 11 characters */
+    /* a longer name fills link whole, and is not this one */
+    n = readlink(path, link, sizeof(link));
     if (n < 0)
-        return 0;
-    link[n] = '\0';
-    return strcmp(link, "anon_inode:seccomp notify") == 0;
+        return -errno;
+    return n == (ssize_t)sizeof(want) - 1 && memcmp(link, want, sizeof(want) - 1) == 0;
 }
 
 /* Take the child's listener, fd `num` in process `pid`, as soon as its filter is
@@ -291,28 +257,37 @@ static int nsb_is_listener(int fd)
 static int nsb_take_listener(int pid, int num, int sock)
 {
 #if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0), spins;
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0), spins, r;
     if (pfd < 0)
         return -errno;
     for (spins = 0;; spins++) {
         struct pollfd p = {sock, POLLIN, 0};
         int fd = (int)syscall(SYS_pidfd_getfd, pfd, num, 0);
         if (fd >= 0) {
-            if (nsb_is_listener(fd)) {
-                close(pfd);
-                return fd;
+            r = nsb_is_listener(fd);
+            if (r == 1) {
+                r = fd;
+                break;
             }
             close(fd);
-        } else if (errno != EBADF) {
-            int e = errno;
-            close(pfd);
-            return -e;
+            if (r < 0)
+                break;
+        } else if (errno != EBADF) { /* EBADF: not there yet */
+            r = -errno;
+            break;
         }
-        if (poll(&p, 1, spins < 1000 ? 0 : 1) > 0) {
-            close(pfd);
-            return -EAGAIN;
+        r = poll(&p, 1, spins < 1000 ? 0 : 1);
+        if (r > 0) {
+            r = -EAGAIN;
+            break;
+        }
+        if (r < 0 && errno != EINTR) {
+            r = -errno;
+            break;
         }
     }
+    close(pfd);
+    return r;
 #else
     (void)pid;
     (void)num;
@@ -329,38 +304,59 @@ struct nsb_exes {
     int sealed_seen;  /* a notification came from the sealed init already */
 };
 
+static int nsb_exes_init(struct nsb_exes *exes, const int32_t *fds, int32_t nfds, int exec_slot)
+{
+    memset(exes, 0, sizeof(*exes));
+    if (stat("/proc/self/exe", &exes->self) < 0)
+        return -errno;
+    if (exec_slot < 0 || exec_slot >= nfds)
+        return -EBADF;
+    if (fstat(fds[exec_slot], &exes->init) < 0)
+        return -errno;
+    return 0;
+}
+
 static int nsb_same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+#if defined(SECCOMP_IOCTL_NOTIF_RECV) && defined(SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+_Static_assert(sizeof(struct seccomp_notif) <= sizeof(((struct nsb_result *)0)->pending),
+               "a notification fits in nsb_result.pending");
+#endif
+
 /* Receive one notification.  The engine's own (the child's last calls before
  * the sealed exec: recvfrom, close, execveat; anything the sealed init does)
- * are let through.  The first of the command's is kept in res->pending,
- * unanswered, for the caller's handler, and 1 is returned: stop receiving. */
+ * are let through, and 0 is returned.  The first of the command's is kept in
+ * res->pending, unanswered, for the caller's handler, and 1 is returned: stop
+ * receiving.  -errno on failure. */
 static int nsb_notif_engine(int listener, int cur, struct nsb_exes *exes, struct nsb_result *res)
 {
 #if defined(SECCOMP_IOCTL_NOTIF_RECV) && defined(SECCOMP_USER_NOTIF_FLAG_CONTINUE)
     struct seccomp_notif req;
     struct seccomp_notif_resp resp;
     struct stat st;
-    char path[64];
+    char path[32];
     int engine = 1;
     memset(&req, 0, sizeof(req));
     if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
-        return 0; /* ENOENT: the caller went away meanwhile */
-    snprintf(path, sizeof(path), "/proc/%u/exe", req.pid);
+        /* ENOENT: the notifying call went away meanwhile; EINTR: poll again */
+        return errno == ENOENT || errno == EINTR ? 0 : -errno;
+    snprintf(path, sizeof(path), "/proc/%u/exe", req.pid); /* 10 + at most 10 characters */
     if (stat(path, &st) == 0) {
         if (nsb_same_file(&st, &exes->init)) {
             exes->sealed_seen = 1;
         } else {
             int nr = req.data.nr;
-            engine = nsb_same_file(&st, &exes->self) && (int)req.pid == cur &&
-                     !exes->sealed_seen && req.data.arch == NSB_AUDIT_ARCH &&
+            engine = nsb_same_file(&st, &exes->self) && (int)req.pid == cur && !exes->sealed_seen &&
+                     req.data.arch == NSB_AUDIT_ARCH &&
                      (nr == SYS_recvfrom || nr == SYS_close || nr == SYS_execveat);
         }
+    } else if (errno != ENOENT && errno != ESRCH) {
+        return -errno; /* (the process is gone: nobody waits for the answer) */
     }
-    if (!engine && sizeof(req) <= sizeof(res->pending)) {
+    if (!engine) {
         memcpy(res->pending, &req, sizeof(req));
         res->has_pending = 1;
         return 1;
@@ -368,22 +364,71 @@ static int nsb_notif_engine(int listener, int cur, struct nsb_exes *exes, struct
     memset(&resp, 0, sizeof(resp));
     resp.id = req.id;
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
+        return -errno; /* ENOENT: the call went away (a signal, a kill) */
+    return 0;
 #else
+    /* a listener with no way to answer it: the child would wait for ever */
     (void)listener;
     (void)cur;
     (void)exes;
     (void)res;
+    return -ENOSYS;
 #endif
-    return 0;
 }
 
 /* ---- the spawn ------------------------------------------------------------ */
 
+/* What a spawn holds, each -1 (MAP_FAILED) until it is held: the failure path
+ * of nsb_spawn releases exactly what is set here. */
+struct nsb_spawn {
+    const struct nsb_plan *plan;
+    const int32_t *fds;
+    int32_t nfds;
+    struct nsb_result *res;
+    int forks;        /* the plan has a second fork */
+    int sock;         /* our end of the sync socket */
+    int child_sock;   /* the child's end, until the clone */
+    char *stack;      /* CLONE_VM: the child's stack(s) */
+    size_t stack_len; /* their size */
+    int dumpable;     /* CLONE_VM: the caller's dumpable flag before the clone */
+    int cur;          /* the process that goes on: the child, or the one of a second fork */
+    int middle;       /* the middle process of a second fork, until it is reaped */
+    int pidfd;        /* of the child, then of the process of a second fork */
+    int listener;     /* the container's seccomp notify listener */
+    int failed;       /* a failure is recorded in res */
+    int exec_ok;      /* the init reported EXEC_OK */
+};
+
+/* Record a failure; the first is the one reported. */
+static void nsb_failure(struct nsb_spawn *s, int stage, int op, int err)
+{
+    if (s->failed)
+        return;
+    s->failed = 1;
+    s->res->stage = stage;
+    s->res->op = op;
+    s->res->err = err;
+}
+
 static void nsb_reap(int pid)
 {
+    /* ECHILD: reaped already (not by us: nothing to do) */
     while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
         ;
+}
+
+/* 8. The stacks unmapped (no process uses them any more), and the caller's
+ * dumpable flag given back: a CLONE_VM child that changes its euid makes the
+ * memory it shares with this process non-dumpable (commit_creds). */
+static void nsb_leave_memory(struct nsb_spawn *s)
+{
+    if (s->stack != MAP_FAILED) {
+        munmap(s->stack, s->stack_len); /* our own mapping: cannot fail */
+        s->stack = MAP_FAILED;
+    }
+    if (s->dumpable == 1 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
 static int nsb_plan_forks(const struct nsb_plan *plan)
@@ -395,16 +440,136 @@ static int nsb_plan_forks(const struct nsb_plan *plan)
     return 0;
 }
 
-int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, struct nsb_result *res)
+/* 6. The protocol.  Returns at EOF (the child has exec'd, its end was
+ * close-on-exec, or it died), at EXEC_OK from the init, or at a failure that
+ * ends the conversation.  An ERROR from the child is recorded and the loop goes
+ * on to EOF: a PID message may still come, and that process must be killed too. */
+static void nsb_converse(struct nsb_spawn *s)
 {
-    struct nsb_ctx ctx;
-    int sv[2], pidfd = -1, cgfd = -1, forks, failed = 0, exec_ok = 0, listener = -1;
-    int dumpable, listener_hup = 0, watch_stops = (plan->flags & NSB_PLAN_WATCH_STOPS) != 0;
+    const struct nsb_plan *plan = s->plan;
+    int watch_stops = (plan->flags & NSB_PLAN_WATCH_STOPS) != 0, listener_hup = 0;
     int exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
     struct nsb_exes exes;
-    long pid, cur, middle = -1;
-    char *stack = MAP_FAILED;
-    size_t stack_len = 0;
+    for (;;) {
+        struct nsb_msg m;
+        ssize_t n;
+        if (watch_stops || (s->listener >= 0 && !listener_hup)) {
+            /* Two things may need the parent while it waits for a message:
+             * the container's filter has a notify listener (until the command
+             * runs, its notifications come from our own last steps: let them
+             * through), and a process in a pid namespace others share can be
+             * stopped by them (SIGSTOP) while it is set up (look, rather than
+             * wait for ever) */
+            struct pollfd pf[2] = {{s->sock, POLLIN, 0}, {s->listener, POLLIN, 0}};
+            int npf = (s->listener >= 0 && !listener_hup) ? 2 : 1;
+            int pr = poll(pf, (nfds_t)npf, watch_stops ? 50 : -1);
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr < 0) {
+                nsb_failure(s, NSB_STAGE_PARENT, -1, errno);
+                return;
+            }
+            if (pr == 0) {
+                if (nsb_is_stopped(s->cur)) {
+                    nsb_failure(s, NSB_STAGE_STOPPED, -1, EINTR);
+                    return;
+                }
+                continue;
+            }
+            if (npf == 2) {
+                if (pf[1].revents & POLLIN) {
+                    int r = nsb_notif_engine(s->listener, s->cur, &exes, s->res);
+                    if (r < 0) {
+                        nsb_failure(s, NSB_STAGE_PARENT, -1, -r);
+                        return;
+                    }
+                    listener_hup = r;
+                } else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+                    listener_hup = 1;
+                }
+            }
+            if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+        }
+        n = recv(s->sock, &m, sizeof(m), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            nsb_failure(s, NSB_STAGE_PARENT, -1, errno);
+            return;
+        }
+        if (n == 0)
+            return;
+        if (n != (ssize_t)sizeof(m)) {
+            /* nothing of ours sends that: a protocol error */
+            nsb_failure(s, NSB_STAGE_PARENT, -1, EPROTO);
+            return;
+        }
+        if (m.type == NSB_MSG_SYNC && !s->failed) {
+            struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
+            int at = -1, r = nsb_run_pacts(plan, s->fds, s->nfds, (uint64_t)m.val, s->cur, &at);
+            /* on failure, closing our end makes the child exit */
+            if (r < 0) {
+                nsb_failure(s, NSB_STAGE_PACT, at, -r);
+                return;
+            }
+            if (r > 0) {
+                nsb_failure(s, NSB_STAGE_HELPER, at, r);
+                return;
+            }
+            if (send(s->sock, &go, sizeof(go), MSG_NOSIGNAL) < 0) {
+                nsb_failure(s, NSB_STAGE_PARENT, -1, errno);
+                return;
+            }
+        } else if (m.type == NSB_MSG_PID && s->forks && s->middle < 0 && m.val > 0 &&
+                   m.val <= INT32_MAX && nsb_is_child((int)m.val)) {
+            /* once, from the middle process of the plan's second fork (and a
+             * child of ours: CLONE_PARENT); the processes after it can never
+             * change which pid is ours */
+            s->middle = s->cur;
+            s->cur = (int)m.val;
+        } else if (m.type == NSB_MSG_LISTENER && s->listener < 0 && !s->failed) {
+            /* the child loads a filter with a notify listener, as fd val */
+            struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
+            int fd = m.val >= 0 && m.val <= INT32_MAX
+                         ? nsb_take_listener(s->cur, (int)m.val, s->sock)
+                         : -EPROTO;
+            if (fd == -EAGAIN)
+                continue; /* the load failed: its ERROR is next */
+            if (fd < 0) {
+                nsb_failure(s, NSB_STAGE_PARENT, -1, -fd);
+                return;
+            }
+            s->listener = fd;
+            if (send(s->sock, &go, sizeof(go), MSG_NOSIGNAL) < 0) {
+                nsb_failure(s, NSB_STAGE_PARENT, -1, errno);
+                return;
+            }
+            fd = nsb_exes_init(&exes, s->fds, s->nfds, exec_slot);
+            if (fd < 0) {
+                nsb_failure(s, NSB_STAGE_PARENT, -1, -fd);
+                return;
+            }
+        } else if (m.type == NSB_MSG_ERROR && !s->failed) {
+            nsb_failure(s, m.stage, m.op, m.err);
+        } else if (m.type == NSB_MSG_EXEC_OK && (plan->flags & NSB_PLAN_KEEP_SYNC)) {
+            s->exec_ok = 1;
+            return;
+        } else if (!s->failed) {
+            /* no message of ours comes at this point: a protocol error (once
+             * the child failed, only a PID message matters) */
+            nsb_failure(s, NSB_STAGE_PARENT, -1, EPROTO);
+            return;
+        }
+    }
+}
+
+int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, struct nsb_result *res)
+{
+    struct nsb_spawn s;
+    struct nsb_ctx ctx;
+    int sv[2], cgfd = -1;
+    long pid;
     sigset_t all, old;
 
     res->pid = -1;
@@ -416,272 +581,164 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     res->listener_fd = -1;
     res->has_pending = 0;
     memset(res->pending, 0, sizeof(res->pending));
-    if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS || plan->nregs > NSB_MAX_REGS) {
-        res->stage = NSB_STAGE_PARENT;
-        res->err = EINVAL;
-        return -1;
+    memset(&s, 0, sizeof(s));
+    s.plan = plan;
+    s.fds = fds;
+    s.nfds = nfds;
+    s.res = res;
+    s.sock = s.child_sock = s.cur = s.middle = s.pidfd = s.listener = s.dumpable = -1;
+    s.stack = MAP_FAILED;
+
+    if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS ||
+        plan->nregs > NSB_MAX_REGS) {
+        nsb_failure(&s, NSB_STAGE_PARENT, -1, EINVAL);
+        goto fail;
     }
     if (plan->cgroup_slot >= 0) {
-        if (plan->cgroup_slot >= nfds) {
-            res->stage = NSB_STAGE_PARENT;
-            res->err = EBADF;
-            return -1;
+        /* a cgroup the plan names: never a clone without it */
+        if (plan->cgroup_slot >= nfds || fds[plan->cgroup_slot] < 0) {
+            nsb_failure(&s, NSB_STAGE_PARENT, -1, EBADF);
+            goto fail;
         }
         cgfd = fds[plan->cgroup_slot];
     }
 
     /* 1. the sync socket; the child's end must not be 0-2 (stdio is dup'ed there) */
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        goto parent_error;
-    if (sv[1] < 3) {
-        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        nsb_failure(&s, NSB_STAGE_PARENT, -1, errno);
+        goto fail;
+    }
+    s.sock = sv[0];
+    s.child_sock = sv[1];
+    if (s.child_sock < 3) {
+        int fd = fcntl(s.child_sock, F_DUPFD_CLOEXEC, 3);
         if (fd < 0) {
-            int e = errno;
-            close(sv[0]);
-            close(sv[1]);
-            errno = e;
-            goto parent_error;
+            nsb_failure(&s, NSB_STAGE_PARENT, -1, errno);
+            goto fail;
         }
-        close(sv[1]);
-        sv[1] = fd;
+        close(s.child_sock);
+        s.child_sock = fd;
     }
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.plan = plan;
     ctx.fds = fds;
     ctx.nfds = nfds;
-    ctx.sync_fd = sv[1];
-    ctx.parent_fd = sv[0];
+    ctx.sync_fd = s.child_sock;
+    ctx.parent_fd = s.sock;
     ctx.clone_vm = nsb_clone_vm_supported() && !(plan->flags & NSB_PLAN_NO_CLONE_VM);
     ctx.legacy_clone = !NSB_HAS_CLONE3 || (plan->flags & NSB_PLAN_LEGACY_CLONE);
-    forks = nsb_plan_forks(plan);
+    s.forks = nsb_plan_forks(plan);
 
     /* 2. stacks: the child's, and one for the process of a second fork */
     if (ctx.clone_vm) {
-        stack_len = NSB_STACK_SIZE * (forks ? 2U : 1U);
-        stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        char *stack = mmap(NULL, NSB_STACK_SIZE * (s.forks ? 2U : 1U), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (stack == MAP_FAILED) {
-            int e = errno;
-            close(sv[0]);
-            close(sv[1]);
-            errno = e;
-            goto parent_error;
+            nsb_failure(&s, NSB_STAGE_PARENT, -1, errno);
+            goto fail;
         }
-        if (forks) {
+        s.stack = stack;
+        s.stack_len = NSB_STACK_SIZE * (s.forks ? 2U : 1U);
+        if (s.forks) {
             ctx.stack2 = stack + NSB_STACK_SIZE;
             ctx.stack2_size = NSB_STACK_SIZE;
         }
+        /* given back once the child has left this memory (nsb_leave_memory) */
+        s.dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
     }
-
-    /* A CLONE_VM child that changes its euid makes the memory it shares with
-     * this process non-dumpable (commit_creds): give the caller its own back
-     * once the child has left it. */
-    dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 
     /* 3. block everything; 4. clone.  With clone3 the kernel resets the caught
      * signals in the child (CLONE_CLEAR_SIGHAND, as exec would); with clone(2)
      * the child does it itself.  Kernels before 5.5 refuse the flag: retry
-     * without it. */
+     * without it.  (pthread_sigmask cannot fail with a valid `how`.) */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     ctx.sighand_clear = !ctx.legacy_clone && CLONE_CLEAR_SIGHAND != 0;
     for (;;) {
-        uint64_t flags = plan->clone_flags | (ctx.sighand_clear ? (uint64_t)CLONE_CLEAR_SIGHAND : 0);
-        if (ctx.clone_vm)
-            pid = nsb_clone_vm(flags, (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL, cgfd,
-                               ctx.legacy_clone, stack, NSB_STACK_SIZE, nsb_child_entry, &ctx);
-        else
-            pid = nsb_clone_fork_mode(&ctx, flags, (plan->flags & NSB_PLAN_PIDFD) ? &pidfd : NULL,
-                                      cgfd);
+        uint64_t flags =
+            plan->clone_flags | (ctx.sighand_clear ? (uint64_t)CLONE_CLEAR_SIGHAND : 0);
+        int *pidfd = (plan->flags & NSB_PLAN_PIDFD) ? &s.pidfd : NULL;
+        if (ctx.clone_vm) {
+            pid = nsb_clone_vm(flags, pidfd, cgfd, ctx.legacy_clone, s.stack, NSB_STACK_SIZE,
+                               nsb_child_entry, &ctx);
+        } else {
+            pid = nsb_clone_copy(flags, pidfd, cgfd, ctx.legacy_clone);
+            if (pid == 0)
+                nsb_child_run(&ctx, 0); /* the child, on a copy of this memory */
+        }
         if (pid != -EINVAL || !ctx.sighand_clear)
             break;
         ctx.sighand_clear = 0;
     }
     /* 5. */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(sv[1]);
+    close(s.child_sock);
+    s.child_sock = -1;
     if (pid < 0) {
-        close(sv[0]);
-        if (stack != MAP_FAILED)
-            munmap(stack, stack_len);
-        res->stage = NSB_STAGE_PARENT;
-        res->err = (int)-pid;
-        return -1;
+        nsb_failure(&s, NSB_STAGE_PARENT, -1, (int)-pid);
+        goto fail;
     }
+    s.cur = (int)pid;
 
-    /* 6. the protocol */
-    cur = pid;
-    for (;;) {
-        struct nsb_msg m;
-        ssize_t n;
-        if (watch_stops || (listener >= 0 && !listener_hup)) {
-            /* Two things may need the parent while it waits for a message:
-             * the container's filter has a notify listener (until the command
-             * runs, its notifications come from our own last steps: let them
-             * through), and a process in a pid namespace others share can be
-             * stopped by them (SIGSTOP) while it is set up (look, rather than
-             * wait for ever) */
-            struct pollfd pf[2] = {{sv[0], POLLIN, 0}, {listener, POLLIN, 0}};
-            int npf = (listener >= 0 && !listener_hup) ? 2 : 1;
-            int pr = poll(pf, (nfds_t)npf, watch_stops ? 50 : -1);
-            if (pr < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (!failed) {
-                    res->stage = NSB_STAGE_PARENT;
-                    res->err = errno;
-                }
-                failed = 1;
-                break;
-            }
-            if (pr == 0) {
-                siginfo_t si;
-                memset(&si, 0, sizeof(si));
-                if (waitid(P_PID, (id_t)cur, &si, WSTOPPED | WNOHANG | WNOWAIT) == 0 &&
-                    si.si_pid == cur && si.si_code == CLD_STOPPED) {
-                    if (!failed) {
-                        res->stage = NSB_STAGE_STOPPED;
-                        res->err = EINTR;
-                    }
-                    failed = 1;
-                    break;
-                }
-                continue;
-            }
-            if (npf == 2) {
-                if (pf[1].revents & POLLIN)
-                    listener_hup = nsb_notif_engine(listener, (int)cur, &exes, res);
-                else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL))
-                    listener_hup = 1;
-            }
-            if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-        }
-        n = recv(sv[0], &m, sizeof(m), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            if (!failed) {
-                res->stage = NSB_STAGE_PARENT;
-                res->err = errno;
-            }
-            failed = 1;
-            break;
-        }
-        if (n == 0)
-            break;
-        if (n != (ssize_t)sizeof(m)) {
-            /* nothing of ours sends that: a protocol error */
-            if (!failed) {
-                res->stage = NSB_STAGE_PARENT;
-                res->err = EPROTO;
-            }
-            failed = 1;
-            break;
-        }
-        if (m.type == NSB_MSG_SYNC && !failed) {
-            struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
-            if (nsb_run_pacts(plan, fds, nfds, (uint64_t)m.val, (int)cur, res) < 0) {
-                failed = 1;
-                break; /* closing our end makes the child exit */
-            }
-            if (send(sv[0], &go, sizeof(go), MSG_NOSIGNAL) < 0) {
-                res->stage = NSB_STAGE_PARENT;
-                res->err = errno;
-                failed = 1;
-                break;
-            }
-        } else if (m.type == NSB_MSG_PID && forks && middle < 0 && m.val > 0 &&
-                   m.val <= INT32_MAX && nsb_is_child((int)m.val)) {
-            /* once, from the middle process of the plan's second fork (and a
-             * child of ours: CLONE_PARENT); the processes after it can never
-             * change which pid is ours */
-            middle = cur;
-            cur = m.val;
-        } else if (m.type == NSB_MSG_LISTENER && listener < 0 && !failed) {
-            /* the child loads a filter with a notify listener, as fd val */
-            struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
-            int fd = nsb_take_listener((int)cur, (int)m.val, sv[0]);
-            if (fd == -EAGAIN)
-                continue; /* the load failed: its ERROR is next */
-            if (fd < 0 || send(sv[0], &go, sizeof(go), MSG_NOSIGNAL) < 0) {
-                if (fd >= 0)
-                    close(fd);
-                res->stage = NSB_STAGE_PARENT;
-                res->err = fd < 0 ? -fd : errno;
-                failed = 1;
-                break;
-            }
-            listener = fd;
-            memset(&exes, 0, sizeof(exes));
-            if (stat("/proc/self/exe", &exes.self) < 0 || exec_slot < 0 || exec_slot >= nfds ||
-                fstat(fds[exec_slot], &exes.init) < 0) {
-                res->stage = NSB_STAGE_PARENT;
-                res->err = errno ? errno : EBADF;
-                failed = 1;
-                break;
-            }
-        } else if (m.type == NSB_MSG_ERROR && !failed) {
-            res->stage = m.stage;
-            res->op = m.op;
-            res->err = m.err;
-            failed = 1;
-        } else if (m.type == NSB_MSG_EXEC_OK && (plan->flags & NSB_PLAN_KEEP_SYNC)) {
-            exec_ok = 1;
-            break;
-        }
-    }
+    /* 6. */
+    nsb_converse(&s);
 
-    /* 7. */
-    if (middle > 0) {
-        nsb_reap((int)middle);
-        if (pidfd >= 0) {
-            close(pidfd);
-            pidfd = -1;
+    /* 7. the middle process of a second fork; the pidfd is the new process's */
+    if (s.middle > 0) {
+        nsb_reap(s.middle);
+        s.middle = -1;
+        if (s.pidfd >= 0) {
+            close(s.pidfd);
+            s.pidfd = -1;
         }
-        if (!failed && (plan->flags & NSB_PLAN_PIDFD)) {
+        if (!s.failed && (plan->flags & NSB_PLAN_PIDFD)) {
 #ifdef SYS_pidfd_open
-            pidfd = (int)syscall(SYS_pidfd_open, (int)cur, 0);
+            s.pidfd = (int)syscall(SYS_pidfd_open, s.cur, 0);
+            if (s.pidfd < 0)
+                nsb_failure(&s, NSB_STAGE_PARENT, -1, errno);
+#else
+            nsb_failure(&s, NSB_STAGE_PARENT, -1, ENOSYS);
 #endif
         }
     }
-    if ((plan->flags & NSB_PLAN_KEEP_SYNC) && !failed && !exec_ok) {
+    if ((plan->flags & NSB_PLAN_KEEP_SYNC) && !s.failed && !s.exec_ok) {
         /* the init died before reporting: it said nothing, so say it for it */
-        failed = 1;
-        res->stage = NSB_STAGE_INIT;
-        res->err = ECHILD;
+        nsb_failure(&s, NSB_STAGE_INIT, -1, ECHILD);
     }
-    if (failed) {
-        if (listener >= 0)
-            close(listener);
-        close(sv[0]);
-        kill((pid_t)cur, SIGKILL);
-        nsb_reap((int)cur);
-        if (pidfd >= 0)
-            close(pidfd);
-        if (stack != MAP_FAILED)
-            munmap(stack, stack_len);
-        if (ctx.clone_vm && dumpable == 1 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
-            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-        return -1;
-    }
+    if (s.failed)
+        goto fail;
+
     /* 8. */
-    if (stack != MAP_FAILED)
-        munmap(stack, stack_len);
-    if (ctx.clone_vm && dumpable == 1 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
-        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    nsb_leave_memory(&s);
     if (plan->flags & NSB_PLAN_KEEP_SYNC)
-        res->sync_fd = sv[0];
+        res->sync_fd = s.sock;
     else
-        close(sv[0]);
-    res->pid = (int32_t)cur;
-    res->pidfd = pidfd;
-    res->listener_fd = listener;
+        close(s.sock);
+    res->pid = s.cur;
+    res->pidfd = s.pidfd;
+    res->listener_fd = s.listener;
     return 0;
 
-parent_error:
-    res->stage = NSB_STAGE_PARENT;
-    res->err = errno;
+fail:
+    /* Whatever is held, at any point above: our end of the socket closed (a
+     * child waiting for a GO exits), the child killed and reaped (a process in
+     * a pid namespace of its own takes the namespace with it), and only then
+     * its stack unmapped. */
+    if (s.listener >= 0)
+        close(s.listener);
+    if (s.sock >= 0)
+        close(s.sock);
+    if (s.child_sock >= 0)
+        close(s.child_sock);
+    if (s.cur > 0) {
+        kill(s.cur, SIGKILL); /* ESRCH: gone already; it is reaped below all the same */
+        nsb_reap(s.cur);
+    }
+    if (s.middle > 0)
+        nsb_reap(s.middle);
+    if (s.pidfd >= 0)
+        close(s.pidfd);
+    nsb_leave_memory(&s);
     return -1;
 }

@@ -35,6 +35,7 @@ class CgroupRef(Protocol):
     @property
     def path(self) -> str: ...
 
+
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "DEFAULT_DEVICES",

@@ -127,10 +127,7 @@ static void jfile(const char *path)
     jstr(buf);
 }
 
-static void result_errno(int ok)
-{
-    printf("{\"errno\": %d}\n", ok ? 0 : errno);
-}
+static void result_errno(int ok) { printf("{\"errno\": %d}\n", ok ? 0 : errno); }
 
 static void info(void)
 {
@@ -138,8 +135,8 @@ static void info(void)
     static const struct {
         const char *name;
         int res;
-    } limits[] = {{"NOFILE", RLIMIT_NOFILE}, {"NPROC", RLIMIT_NPROC}, {"CORE", RLIMIT_CORE},
-                  {"STACK", RLIMIT_STACK},   {"AS", RLIMIT_AS},       {"FSIZE", RLIMIT_FSIZE},
+    } limits[] = {{"NOFILE", RLIMIT_NOFILE}, {"NPROC", RLIMIT_NPROC},    {"CORE", RLIMIT_CORE},
+                  {"STACK", RLIMIT_STACK},   {"AS", RLIMIT_AS},          {"FSIZE", RLIMIT_FSIZE},
                   {"CPU", RLIMIT_CPU},       {"MEMLOCK", RLIMIT_MEMLOCK}};
     struct utsname u;
     char cwd[4096], link[256], path[64];
@@ -347,8 +344,8 @@ static char proc_state(pid_t pid)
 }
 
 enum { F_CMDLINE, F_ENVIRON, F_MEM, F_MEM_WRITE, F_EXE, F_FD, F_FD_CONTENT, F_HIJACK, F_NKINDS };
-static const char *finding_names[] = {"cmdline", "environ",    "mem",   "mem_write", "exe",
-                                      "fd",      "fd_content", "hijack"};
+static const char *finding_names[] = {"cmdline", "environ", "mem",        "mem_write",
+                                      "exe",     "fd",      "fd_content", "hijack"};
 
 struct snoop {
     const char *marker;
@@ -358,7 +355,6 @@ struct snoop {
     int counts[F_NKINDS];
     char *scan; /* a buffer for /proc/N/mem */
 };
-
 
 static void found(struct snoop *s, int kind, pid_t pid, const char *detail)
 {
@@ -490,8 +486,7 @@ static int snoop_reads(struct snoop *s, pid_t pid, int memfd, int envfd, int map
         unsigned long lo, hi, a;
         char perms[8];
         size_t budget = 256UL << 20, ml = strlen(s->marker);
-        if (sscanf(buf, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
-            perms[1] != 'w')
+        if (sscanf(buf, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' || perms[1] != 'w')
             continue;
         for (a = lo; a < hi && budget > 0; a += (1UL << 20) - ml) {
             size_t want = hi - a < (1UL << 20) ? hi - a : (1UL << 20);
@@ -768,7 +763,8 @@ static void procsys(void)
         printf("%s{\"mountpoint\": ", first ? "" : ", ");
         jstr(mp);
         first = 0;
-        printf(", \"ro\": %s", !strncmp(opts, "ro", 2) && (opts[2] == ',' || !opts[2]) ? "true" : "false");
+        printf(", \"ro\": %s",
+               !strncmp(opts, "ro", 2) && (opts[2] == ',' || !opts[2]) ? "true" : "false");
         snprintf(path, sizeof(path), "%s/sys/kernel/core_pattern", mp);
         printf(", \"core_pattern_w\": %d", open_errno(path, O_WRONLY));
         snprintf(path, sizeof(path), "%s/sysrq-trigger", mp);
@@ -832,7 +828,7 @@ static void syscalls(void)
             unsigned long long u[16];
         } attr;
         memset(&attr, 0, sizeof(attr));
-        attr.u[0] = 1;          /* prog_type socket filter, insn_cnt 0 */
+        attr.u[0] = 1; /* prog_type socket filter, insn_cnt 0 */
         r = syscall(SYS_bpf, 5 /* BPF_PROG_LOAD */, &attr, sizeof(attr));
         printf(", \"bpf\": %d", r < 0 ? errno : 0);
     }

@@ -19,7 +19,14 @@ label = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?\Z")
 hostnames = st.lists(label, min_size=1, max_size=3).map(".".join).filter(lambda h: len(h) <= 64)
 domainnames = st.one_of(st.none(), hostnames)
 
-OPTIONAL_NS = [Namespace.PID, Namespace.UTS, Namespace.IPC, Namespace.NET, Namespace.CGROUP, Namespace.TIME]
+OPTIONAL_NS = [
+    Namespace.PID,
+    Namespace.UTS,
+    Namespace.IPC,
+    Namespace.NET,
+    Namespace.CGROUP,
+    Namespace.TIME,
+]
 
 
 @st.composite
@@ -50,9 +57,12 @@ environments = st.dictionaries(env_names, env_values, max_size=5).map(
 def id_maps(draw: st.DrawFn) -> tuple[list[IdMap], list[IdMap]]:
     """uid and gid maps of one to three non-overlapping lines, inside 0..70000,
     outside in 100000..."""
+
     def one() -> list[IdMap]:
         n = draw(st.integers(1, 3))
-        cuts = sorted(draw(st.lists(st.integers(1, 70000), min_size=2 * n, max_size=2 * n, unique=True)))
+        cuts = sorted(
+            draw(st.lists(st.integers(1, 70000), min_size=2 * n, max_size=2 * n, unique=True))
+        )
         out_base = draw(st.integers(100000, 200000))
         maps = []
         for i in range(n):
@@ -64,7 +74,16 @@ def id_maps(draw: st.DrawFn) -> tuple[list[IdMap], list[IdMap]]:
 
 
 capability_sets = st.frozensets(st.sampled_from(sorted(Capability)), max_size=6)
-CHECKED_CAPS = ["SYS_ADMIN", "CHOWN", "NET_RAW", "MKNOD", "SYS_CHROOT", "SETUID", "SETGID", "DAC_OVERRIDE"]
+CHECKED_CAPS = [
+    "SYS_ADMIN",
+    "CHOWN",
+    "NET_RAW",
+    "MKNOD",
+    "SYS_CHROOT",
+    "SETUID",
+    "SETGID",
+    "DAC_OVERRIDE",
+]
 checked_cap_sets = st.frozensets(st.sampled_from(CHECKED_CAPS)).map(
     lambda names: frozenset(Capability[n] for n in names)
 )
@@ -96,7 +115,12 @@ def mount_lists(draw: st.DrawFn, scratch: str) -> list[tuple[Mount, str]]:
             os.chmod(src, 0o777)
             m = Mount.bind(src, f"/mnt/{name}", readonly=ro)
         else:
-            m = Mount.tmpfs(f"/mnt/{name}", size=draw(st.sampled_from(["1m", "4m", 65536])), readonly=ro, mode=0o777)
+            m = Mount.tmpfs(
+                f"/mnt/{name}",
+                size=draw(st.sampled_from(["1m", "4m", 65536])),
+                readonly=ro,
+                mode=0o777,
+            )
         out.append((m, "ro" if ro else "rw"))
     return out
 
@@ -106,7 +130,21 @@ def mount_lists(draw: st.DrawFn, scratch: str) -> list[tuple[Mount, str]]:
 weird_text = st.one_of(
     st.text(max_size=20),
     st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=10),
-    st.sampled_from(["", "..", "../..", "/..", "a/../../b", "\0", "a\0b", "/proc/self/root", " ", "\udcff", "\U0001d518\U0001d52b\U0001d526"]),
+    st.sampled_from(
+        [
+            "",
+            "..",
+            "../..",
+            "/..",
+            "a/../../b",
+            "\0",
+            "a\0b",
+            "/proc/self/root",
+            " ",
+            "\udcff",
+            "\U0001d518\U0001d52b\U0001d526",
+        ]
+    ),
     st.binary(max_size=12),
 )
 weird_numbers = st.one_of(
@@ -120,15 +158,40 @@ weird_values = st.one_of(
     weird_numbers,
     st.none(),
     st.lists(st.one_of(weird_text, weird_numbers), max_size=3),
-    st.dictionaries(st.one_of(weird_text, st.integers()), st.one_of(weird_text, weird_numbers), max_size=3),
+    st.dictionaries(
+        st.one_of(weird_text, st.integers()), st.one_of(weird_text, weird_numbers), max_size=3
+    ),
     st.just(object()),
 )
 
 FIELDS = [
-    "args", "env", "cwd", "rootfs", "hostname", "domainname", "namespaces", "join", "uid_map",
-    "gid_map", "user", "groups", "umask", "mounts", "readonly_rootfs", "masked_paths",
-    "readonly_paths", "devices", "rlimits", "capabilities", "no_new_privs", "oom_score_adj",
-    "pass_fds", "die_with_parent", "init", "seccomp", "time_offsets",
+    "args",
+    "env",
+    "cwd",
+    "rootfs",
+    "hostname",
+    "domainname",
+    "namespaces",
+    "join",
+    "uid_map",
+    "gid_map",
+    "user",
+    "groups",
+    "umask",
+    "mounts",
+    "readonly_rootfs",
+    "masked_paths",
+    "readonly_paths",
+    "devices",
+    "rlimits",
+    "capabilities",
+    "no_new_privs",
+    "oom_score_adj",
+    "pass_fds",
+    "die_with_parent",
+    "init",
+    "seccomp",
+    "time_offsets",
 ]
 PLAUSIBLE: dict[str, Any] = {
     "cwd": st.sampled_from(["/nope", "/proc/1", "/etc/passwd", "/../..", "/tmp/" + "x" * 300]),
@@ -136,24 +199,49 @@ PLAUSIBLE: dict[str, Any] = {
     "namespaces": st.integers(0, 2**32).map(lambda v: Namespace(v & Namespace.all())),
     "join": st.dictionaries(
         st.sampled_from(list(Namespace)),
-        st.one_of(st.integers(-2, 400), st.sampled_from(["/proc/1/ns/net", "/nope", "/proc/self/ns/pid"])),
+        st.one_of(
+            st.integers(-2, 400), st.sampled_from(["/proc/1/ns/net", "/nope", "/proc/self/ns/pid"])
+        ),
         max_size=2,
     ),
-    "uid_map": st.lists(st.tuples(st.integers(-1, 2**32), st.integers(-1, 2**32), st.integers(-1, 2**33)), max_size=3),
-    "user": st.one_of(st.integers(-1, 2**33), st.tuples(st.integers(-5, 70000), st.integers(-5, 70000))),
+    "uid_map": st.lists(
+        st.tuples(st.integers(-1, 2**32), st.integers(-1, 2**32), st.integers(-1, 2**33)),
+        max_size=3,
+    ),
+    "user": st.one_of(
+        st.integers(-1, 2**33), st.tuples(st.integers(-5, 70000), st.integers(-5, 70000))
+    ),
     "groups": st.lists(st.integers(-5, 2**32), max_size=3),
     "umask": st.integers(-1, 0o10000),
     "mounts": st.lists(
         st.one_of(
-            st.builds(Mount.tmpfs, st.sampled_from(["/tmp", "/proc", "/", "/dev/null", "/etc/passwd/x", "/a b"]), size=st.sampled_from(["1m", "0", "12Q", "-1"])),
-            st.builds(Mount.bind, st.sampled_from(["/nope", "/etc/hostname", "/proc/self/fd/0", "/dev/null"]), st.sampled_from(["/x", "/etc", "/bin/sh"])),
+            st.builds(
+                Mount.tmpfs,
+                st.sampled_from(["/tmp", "/proc", "/", "/dev/null", "/etc/passwd/x", "/a b"]),
+                size=st.sampled_from(["1m", "0", "12Q", "-1"]),
+            ),
+            st.builds(
+                Mount.bind,
+                st.sampled_from(["/nope", "/etc/hostname", "/proc/self/fd/0", "/dev/null"]),
+                st.sampled_from(["/x", "/etc", "/bin/sh"]),
+            ),
         ),
         max_size=3,
     ),
-    "rlimits": st.dictionaries(st.sampled_from(["NOFILE", "NPROC", "CORE", "STACK", "AS", "nofile", "nope"]), st.one_of(st.integers(-2, 2**65), st.tuples(st.integers(-2, 2**40), st.integers(-2, 2**40))), max_size=3),
+    "rlimits": st.dictionaries(
+        st.sampled_from(["NOFILE", "NPROC", "CORE", "STACK", "AS", "nofile", "nope"]),
+        st.one_of(
+            st.integers(-2, 2**65), st.tuples(st.integers(-2, 2**40), st.integers(-2, 2**40))
+        ),
+        max_size=3,
+    ),
     "oom_score_adj": st.integers(-2000, 2000),
     "pass_fds": st.lists(st.integers(-1, 70000), max_size=3),
-    "time_offsets": st.dictionaries(st.sampled_from(["monotonic", "boottime", "realtime"]), st.integers(-(2**45), 2**45), max_size=2),
+    "time_offsets": st.dictionaries(
+        st.sampled_from(["monotonic", "boottime", "realtime"]),
+        st.integers(-(2**45), 2**45),
+        max_size=2,
+    ),
     "seccomp": st.binary(max_size=40),
 }
 

@@ -687,7 +687,9 @@ def test_plan_attach(tmp_path: Path, clone_into: bool) -> None:
     else:
         assert _attach_acts(plan) == ["attach to the cgroup v2 cgroup"]
         assert "cgv2" in plan.slots and plan.cgroup_slot == -1
-    plan = _attach_plan(h, Spec(args=["true"], resources=Resources(pids_max=5)), clone_into=clone_into)
+    plan = _attach_plan(
+        h, Spec(args=["true"], resources=Resources(pids_max=5)), clone_into=clone_into
+    )
     v1 = ["blkio", "cpu", "cpuset", "memory", "pids"]
     v1_acts = [f"attach to the v1 {n} cgroup" for n in v1]
     if clone_into:

@@ -13,12 +13,22 @@ pytestmark = pytest.mark.root
 
 def cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pynsbind", *args], capture_output=True, text=True, timeout=120, **kw  # type: ignore[call-overload]
+        [sys.executable, "-m", "pynsbind", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,  # type: ignore[call-overload]
     )
 
 
 def test_sandbox_isolates_and_reports_the_status() -> None:
-    res = cli("sandbox", "--", "/bin/sh", "-c", "hostname; echo $$; touch /etc/x 2>&1; touch /tmp/y && echo tmp; exit 7")
+    res = cli(
+        "sandbox",
+        "--",
+        "/bin/sh",
+        "-c",
+        "hostname; echo $$; touch /etc/x 2>&1; touch /tmp/y && echo tmp; exit 7",
+    )
     assert res.returncode == 7, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == "sandbox"
@@ -29,8 +39,23 @@ def test_sandbox_isolates_and_reports_the_status() -> None:
 
 
 def test_sandbox_options(rootfs: str, tmp_path: object) -> None:
-    res = cli("sandbox", "--rootfs", rootfs, "--hostname", "box", "--env", "A=1", "--user", "1000:1001", "--cwd", "/tmp",
-              "--", "/bin/sh", "-c", "hostname; echo $A; id -u; id -g; pwd")
+    res = cli(
+        "sandbox",
+        "--rootfs",
+        rootfs,
+        "--hostname",
+        "box",
+        "--env",
+        "A=1",
+        "--user",
+        "1000:1001",
+        "--cwd",
+        "/tmp",
+        "--",
+        "/bin/sh",
+        "-c",
+        "hostname; echo $A; id -u; id -g; pwd",
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["box", "1", "1000", "1001", "/tmp"]
 

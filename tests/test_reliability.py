@@ -19,7 +19,18 @@ SOAK = Path(__file__).resolve().parent.parent / "benchmarks" / "soak.py"
 def test_short_soak(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     res = subprocess.run(
-        [sys.executable, str(SOAK), "--spawns", "800", "--threads", "8", "--per-thread", "25", "--json", str(out)],
+        [
+            sys.executable,
+            str(SOAK),
+            "--spawns",
+            "800",
+            "--threads",
+            "8",
+            "--per-thread",
+            "25",
+            "--json",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=900,

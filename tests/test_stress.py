@@ -40,9 +40,7 @@ def test_eight_threads_spawning_concurrently(mode: str, rootfs: str) -> None:
         try:
             for i in range(per_thread):
                 word = f"t{k}i{i}"
-                proc = spawn_with(
-                    spec.replace(args=[*spec.args, word]), opts, stdout=pynsbind.PIPE
-                )
+                proc = spawn_with(spec.replace(args=[*spec.args, word]), opts, stdout=pynsbind.PIPE)
                 out, _ = proc.communicate(timeout=120)
                 assert proc.returncode == 0 and out == word.encode() + b"\n", (proc.returncode, out)
                 with lock:

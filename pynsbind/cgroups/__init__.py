@@ -991,5 +991,6 @@ def cleanup(
         removed.append(rel)
     return removed
 
+
 # What a spawner needs: AttachPoint, attach_points, open_attach_fds, Cgroup.create_for_spawn
 # (the process layer uses them, in pynsbind._container_cgroup).
