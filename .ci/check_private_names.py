@@ -100,7 +100,11 @@ def check(path: Path, root: Path) -> list[str]:
             base = node.value
             if isinstance(base, ast.Name) and base.id in ("self", "cls"):
                 continue
-            if isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "super":
+            if (
+                isinstance(base, ast.Call)
+                and isinstance(base.func, ast.Name)
+                and base.func.id == "super"
+            ):
                 continue
             if node.attr in ALLOWED_ATTRS or node.attr in mine:
                 continue

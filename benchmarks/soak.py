@@ -222,26 +222,24 @@ def phase_threads(root: str, threads: int, per_thread: int) -> dict[str, Any]:
 SPAWNER = r"""
 import os, sys, json
 import pynsbind
-from pynsbind import _plan, process, Spec, Mount
-from pynsbind.testing import lib
+from pynsbind import Spec, Mount
+from pynsbind.testing import Pact, compile_plan, lib, ops, prepare_cgroup, run_plan
 root, mark, index, variant = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 fields = json.loads(sys.argv[5])
 if "resources" in fields:
     fields["resources"] = pynsbind.cgroups.Resources(**fields["resources"])
 spec = Spec(args=["/bin/probe", "sleep", "120"], rootfs=root, **fields)
-plan = _plan.compile_plan(spec, pynsbind.features())
+plan = compile_plan(spec, pynsbind.features())
 if variant == "stall":
     # a sync point before op `index`: the parent action says where, then waits
     step = 1000
-    plan.ops.insert(index, _plan.Op(lib.NSB_OP_SYNC, "stall", a=step))
-    plan.pacts.append(_plan.Pact(step, lib.NSB_PACT_HELPER, "stall",
+    plan.ops.insert(index, ops.sync(step, "stall"))
+    plan.pacts.append(Pact(step, lib.NSB_PACT_HELPER, "stall",
         argv=["/bin/sh", "-c", 'echo "$1 $$" > "$0"; exec sleep 120', mark, "PID"], pid_arg=4))
-from pynsbind.testing import prepare_cgroup as prepare
-cg = prepare(spec.normalized, plan)
+cg = prepare_cgroup(spec.normalized, plan)
 extra = dict(cg.slots) if cg is not None else {}
 null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-table = process._fd_table(plan, [null, null, null], extra)
-res = process._run_engine(plan, table)
+res = run_plan(plan, [null, null, null], extra)
 with open(mark, "w") as f:
     f.write(f"{res.pid} 0")
 import time

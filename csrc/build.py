@@ -96,6 +96,8 @@ ffi.set_source(
     '#include "headers.h"\n#include "bpf.h"\n#include "rawsys.h"\n#include "nsb.h"\n'
     '#include "lowlevel.h"\n',
     sources=[f"csrc/{name}" for name in SOURCES],
+    # rebuilt when any header changes, not only when a .c file or the cdef does
+    depends=sorted(str(p.relative_to(HERE.parent)) for p in HERE.glob("*.h")),
     include_dirs=["csrc"],
     define_macros=[("NSB_VERSION", f'"{_version()}"')],
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"],

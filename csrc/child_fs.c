@@ -490,15 +490,15 @@ long op_bind(struct child *c, const struct nsb_op *op)
 }
 
 /* Open a host path before anything is mounted over it: a detached clone of its
- * mount (new mount API, a = 0), or an O_PATH fd (a = 1). */
+ * mount (new mount API), or an O_PATH fd (NSB_F_LEGACY). */
 long op_preopen(struct child *c, const struct nsb_op *op)
 {
     long fd;
-    int reg = op->out >= 0 ? op->out : op->reg;
+    int reg = op->out;
     if (reg < 0 || reg >= NSB_MAX_REGS)
         return -EINVAL;
 #if NSB_HAS_NEW_MOUNT_API
-    if (op->a == 0)
+    if (!(op->flags & NSB_F_LEGACY))
         fd = nsb_clone_tree(c, op);
     else
 #endif
@@ -650,8 +650,8 @@ static long nsb_mask_target(struct child *c, const struct nsb_op *op, struct sta
 }
 
 /* Hide a path: the /dev/null pre-opened in register b over a file (never the
- * container's own), an empty read-only tmpfs over a directory.  a: 1 for the
- * legacy mount(2) way. */
+ * container's own), an empty read-only tmpfs over a directory; with mount(2) when
+ * NSB_F_LEGACY. */
 long op_mask(struct child *c, const struct nsb_op *op)
 {
     struct stat st;
@@ -663,7 +663,7 @@ long op_mask(struct child *c, const struct nsb_op *op)
     nsb_fd_path(tbuf, fd);
     if (S_ISDIR(st.st_mode)) {
 #if NSB_HAS_NEW_MOUNT_API
-        if (op->a == 0) {
+        if (!(op->flags & NSB_F_LEGACY)) {
             long mfd = nsb_fs_create("tmpfs", "tmpfs", 0, MOUNT_ATTR_RDONLY);
             r = mfd;
             if (mfd >= 0) {
@@ -683,7 +683,7 @@ long op_mask(struct child *c, const struct nsb_op *op)
         return -EBADF;
     }
 #if NSB_HAS_NEW_MOUNT_API
-    if (op->a == 0) {
+    if (!(op->flags & NSB_F_LEGACY)) {
         long tree =
             nsb_sys3(SYS_open_tree, null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         r = tree;
@@ -703,7 +703,7 @@ long op_mask(struct child *c, const struct nsb_op *op)
     return r;
 }
 
-/* Bind a path onto itself, read-only and recursive.  a: 1 for legacy. */
+/* Bind a path onto itself, read-only and recursive (NSB_F_LEGACY: with mount(2)). */
 long op_ropath(struct child *c, const struct nsb_op *op)
 {
     struct stat st;
@@ -712,7 +712,7 @@ long op_ropath(struct child *c, const struct nsb_op *op)
     if (fd < 0)
         return fd;
 #if NSB_HAS_NEW_MOUNT_API
-    if (op->a == 0) {
+    if (!(op->flags & NSB_F_LEGACY)) {
         long tree = nsb_sys3(SYS_open_tree, fd, "",
                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
         r = tree;

@@ -45,7 +45,7 @@ enum nsb_op_kind {
     NSB_OP_FSMOUNT = 7,   /* fsopen(s3) + fsconfig(p) + fsmount(attr a) + move_mount to s2 */
     NSB_OP_BIND = 8,      /* open_tree(s1 or register reg) + mount_setattr(a, b, c)
                              + move_mount to s2 */
-    NSB_OP_PREOPEN = 9,   /* open_tree(s1) (or O_PATH when legacy) into register reg */
+    NSB_OP_PREOPEN = 9,   /* open_tree(s1) (an O_PATH fd with NSB_F_LEGACY) into register out */
     NSB_OP_SETATTR = 10,  /* mount_setattr(s2, set a, clear b, propagation c) */
     NSB_OP_REMOUNT = 11,  /* legacy: remount s2 (bind) adding flags a, keeping its locked flags */
     NSB_OP_MKDIRS = 12,   /* mkdir -p s2, mode a */
@@ -102,6 +102,8 @@ enum nsb_op_kind {
 /* BIND/MOUNT: s1, a host path, must have no symlink (its canonical form was taken when the
  * plan was made) */
 #define NSB_F_SRC_NOSYMLINKS 1024
+/* PREOPEN: an O_PATH fd; MASK, ROPATH: with mount(2), not the new mount API */
+#define NSB_F_LEGACY 2048
 
 struct nsb_op {
     uint32_t kind;
@@ -253,7 +255,7 @@ int nsb_bpf_prog_fd(uint32_t id);
 int nsb_bpf_prog_info(int prog_fd, uint32_t *id, uint32_t *type, char *name);
 /* END CDEF */
 
-#define NSB_ABI_VERSION 2
+#define NSB_ABI_VERSION 3
 #define NSB_MAX_FDS 1024
 #define NSB_MAX_REGS 64
 

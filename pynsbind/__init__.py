@@ -2,18 +2,19 @@
 
 ``pynsbind.run`` and ``pynsbind.spawn`` start containers described by a
 ``pynsbind.Spec``; ``pynsbind.lowlevel`` wraps the kernel calls underneath;
-``pynsbind.cgroups`` handles cgroups.  Importing this package is cheap: the names
-below load on first use, and nothing probes the kernel until asked.
+``pynsbind.cgroups`` handles cgroups.  Importing this package is cheap: it
+imports no other module (not even ``typing`` or ``__future__``); the names below
+load on first use, and nothing probes the kernel until asked.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
 
 from pynsbind._version import __version__
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from pynsbind._features import Features, features
     from pynsbind.cgroups import Resources, cleanup
     from pynsbind.errors import SpawnError, SpecError
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
         STDOUT,
         CompletedContainer,
         Process,
+        explain,
         run,
         spawn,
     )
@@ -48,6 +50,7 @@ __all__ = [
     "__version__",
     "cleanup",
     "default_mounts",
+    "explain",
     "features",
     "run",
     "spawn",
@@ -67,6 +70,7 @@ _WHERE = {
     "STDOUT": "pynsbind.process",
     "CompletedContainer": "pynsbind.process",
     "Process": "pynsbind.process",
+    "explain": "pynsbind.process",
     "run": "pynsbind.process",
     "spawn": "pynsbind.process",
     "Device": "pynsbind.spec",
@@ -92,13 +96,19 @@ _SUBMODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def _module(name: str) -> "Any":
+    """The module ``name``, imported (``__import__``: importlib is not free)."""
+    __import__(name)
+    return sys.modules[name]
+
+
+def __getattr__(name: str) -> "Any":
     if name in _SUBMODULES:
-        return importlib.import_module(f"pynsbind.{name}")
+        return _module(f"pynsbind.{name}")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'pynsbind' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_module(module), name)
     globals()[name] = value
     return value
 

@@ -1,7 +1,8 @@
 """Spec -> plan: the flat list of ops the cloned child walks, made in the parent.
 
-The plan is data: :meth:`Plan.dump` prints it (``pynsbind-run --debug`` shows it)
-and the tests assert on it.  :meth:`Plan.c_plan` lays it out as the C structs of
+The plan is data: :meth:`Plan.dump` prints it (``pynsbind.explain`` and
+``pynsbind-run --debug`` show it) and the tests assert on it.
+:meth:`Plan.c_plan` lays it out as the C structs of
 ``csrc/nsb.h`` once; every spawn of the same plan reuses them, passing only a
 fresh table of fds (stdio, cgroup, namespaces to join).
 
@@ -16,13 +17,14 @@ import os
 import resource
 import signal
 import stat
-import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pynsbind import _ops as ops
 from pynsbind._ffi import ffi, lib
+from pynsbind._ops import NO_PLAN_FLAGS, Op, OpFlag, OpKind, PlanFlag
 from pynsbind.errors import SpawnError, SpecError
-from pynsbind.flags import Capability, MountAttr, MountFlags, Namespace
+from pynsbind.flags import Capability, MountAttr, MountFlags, Namespace, describe_namespaces
 from pynsbind.spec import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_PATH,
@@ -39,9 +41,8 @@ if TYPE_CHECKING:
     from pynsbind._features import Features
     from pynsbind.cgroups import AttachPoint, Host
 
-__all__ = ["Op", "Pact", "Plan", "compile_plan"]
+__all__ = ["Options", "Pact", "Plan", "compile_plan"]
 
-_KIND_NAMES = {getattr(lib, n): n[len("NSB_OP_") :] for n in dir(lib) if n.startswith("NSB_OP_")}
 _FS_TYPES = {
     "tmpfs": "tmpfs",
     "proc": "proc",
@@ -66,32 +67,6 @@ for _n in sorted(dir(resource)):  # sorted: NOFILE wins over its alias OFILE
 
 
 @dataclass
-class Op:
-    """One step of the child.  Field meanings per kind are in csrc/nsb.h."""
-
-    kind: int
-    desc: str
-    flags: int = 0
-    fd: int = -1
-    reg: int = -1
-    out: int = -1
-    a: int = 0
-    b: int = 0
-    c: int = 0
-    s1: str | None = None
-    s2: str | None = None
-    s3: str | None = None
-    blob: bytes | None = None  # p as raw bytes (fsconfig params, seccomp program)
-    argv: list[str] | None = None  # p as a NULL-terminated string array
-    ints: list[int] | None = None  # p as an int array (uint32 gids / int32 fds)
-    env: list[str] | None = None  # q
-
-    @property
-    def kind_name(self) -> str:
-        return _KIND_NAMES.get(self.kind, str(self.kind))
-
-
-@dataclass
 class Pact:
     """A parent action, run when the child reaches sync step ``step``."""
 
@@ -111,7 +86,7 @@ class Plan:
     ops: list[Op] = field(default_factory=list)
     pacts: list[Pact] = field(default_factory=list)
     clone_flags: int = 0
-    flags: int = 0
+    flags: PlanFlag = NO_PLAN_FLAGS
     nregs: int = 1
     slots: list[str] = field(default_factory=lambda: ["stdin", "stdout", "stderr"])
     cgroup_slot: int = -1
@@ -123,8 +98,7 @@ class Plan:
 
     # -- building --
 
-    def add(self, kind: str, desc: str, **kw: Any) -> Op:
-        op = Op(getattr(lib, "NSB_OP_" + kind), desc, **kw)
+    def add(self, op: Op) -> Op:
         self.ops.append(op)
         return op
 
@@ -146,15 +120,29 @@ class Plan:
     # -- reading --
 
     def dump(self) -> str:
-        """One line per op (1-based, as in error messages), then the parent actions."""
+        """What the clone makes and the cgroup, then one line per op (1-based,
+        as in error messages), each sync point followed by the parent's actions."""
+        made = self.clone_flags & Namespace.all()
+        engine = [f.name for f in PlanFlag if f & self.flags and f.name]
         lines = [
-            f"clone flags: {Namespace(self.clone_flags & Namespace.all())!r} "
-            f"plan flags: {self.flags:#x} slots: {', '.join(self.slots)}"
+            f"clone: {describe_namespaces(made) if made else 'no new namespace'}; "
+            f"engine: {', '.join(engine) or '-'}; "
+            f"fd slots: {', '.join(self.slots)}"
         ]
+        if self.cgroup_points:
+            where = []
+            for point in self.cgroup_points:
+                hier = point.hierarchy
+                name = "cgroup2" if hier.version == 2 else f"v1 {hier.name}"
+                how = "born there (CLONE_INTO_CGROUP)" if point.clone_into else "attached by pid"
+                where.append(f"{name}: {how}")
+            lines.append("cgroup: " + "; ".join(where))
+        else:
+            lines.append("cgroup: none (the caller's)")
         for i, op in enumerate(self.ops, 1):
             lines.append(f"{i:3d} {op.kind_name:<10} {op.desc}")
-        for pa in self.pacts:
-            lines.append(f"  parent at sync {pa.step}: {pa.desc}")
+            if op.kind == OpKind.SYNC:
+                lines += [f"    parent: {pa.desc}" for pa in self.pacts if pa.step == op.a]
         return "\n".join(lines)
 
     def kinds(self) -> list[str]:
@@ -192,7 +180,8 @@ def _lay_out(plan: Plan) -> tuple[Any, list[Any]]:
     keep.append(ops)
     for i, op in enumerate(plan.ops):
         o = ops[i]
-        o.kind, o.flags, o.fd, o.reg, o.out = op.kind, op.flags, op.fd, op.reg, op.out
+        o.kind, o.flags = int(op.kind), int(op.flags)
+        o.fd, o.reg, o.out = op.fd, op.reg, op.out
         o.a, o.b, o.c = op.a, op.b, op.c
         o.s1, o.s2, o.s3 = _cstr(op.s1, keep), _cstr(op.s2, keep), _cstr(op.s3, keep)
         if op.blob is not None:
@@ -200,7 +189,7 @@ def _lay_out(plan: Plan) -> tuple[Any, list[Any]]:
         elif op.argv is not None:
             o.p = _cargv(op.argv, keep)
         elif op.ints is not None:
-            ctype = "uint32_t[]" if op.kind == lib.NSB_OP_SETGROUPS else "int32_t[]"
+            ctype = "uint32_t[]" if op.kind == OpKind.SETGROUPS else "int32_t[]"
             arr = ffi.new(ctype, op.ints or [0])
             keep.append(arr)
             o.p = arr
@@ -218,7 +207,7 @@ def _lay_out(plan: Plan) -> tuple[Any, list[Any]]:
     cplan = ffi.new("struct nsb_plan *")
     keep.append(cplan)
     cplan.abi = lib.NSB_ABI_VERSION
-    cplan.flags = plan.flags
+    cplan.flags = int(plan.flags)
     cplan.clone_flags = plan.clone_flags
     cplan.cgroup_slot = plan.cgroup_slot
     cplan.nops = len(plan.ops)
@@ -285,15 +274,15 @@ class _Compiler:
 
     # -- helpers --
 
-    def target(self, path: str) -> tuple[str, int]:
+    def target(self, path: str) -> tuple[str, OpFlag]:
         """A container path as the op takes it, with its in-root flag."""
         if self.root is None:
-            return path, 0
-        return path.lstrip("/"), lib.NSB_F_IN_ROOT
+            return path, ops.NONE
+        return path.lstrip("/"), OpFlag.IN_ROOT
 
     def sync(self, what: str) -> int:
         self.step += 1
-        self.plan.add("SYNC", f"sync {self.step}: {what}", a=self.step)
+        self.plan.add(ops.sync(self.step, what))
         return self.step
 
     def pact(self, step: int, kind: str, desc: str, **kw: Any) -> None:
@@ -314,17 +303,17 @@ class _Compiler:
             st = _stat(spec.rootfs, "rootfs", "")
             if not stat.S_ISDIR(st.st_mode):
                 raise SpecError("rootfs", f"{spec.rootfs!r} is not a directory")
-        plan.flags = lib.NSB_PLAN_PIDFD if self.f.pidfd else 0
+        plan.flags = PlanFlag.PIDFD if self.f.pidfd else NO_PLAN_FLAGS
         if not (self.opts.clone_vm and self.f.clone_vm) or self.exposed:
-            plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
+            plan.flags |= PlanFlag.NO_CLONE_VM
         if spec.oom_score_adj is not None:
             # the kernel gives every process sharing a memory the same
             # oom_score_adj: with CLONE_VM the caller's would change too
-            plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
+            plan.flags |= PlanFlag.NO_CLONE_VM
         if self.opts.legacy_clone or not self.f.clone3:
-            plan.flags |= lib.NSB_PLAN_LEGACY_CLONE
+            plan.flags |= PlanFlag.LEGACY_CLONE
         if not self.modern:
-            plan.flags |= lib.NSB_PLAN_NO_OPENAT2
+            plan.flags |= PlanFlag.NO_OPENAT2
         if spec.init:
             if spec.joined & Namespace.PID:
                 raise SpecError(
@@ -332,11 +321,11 @@ class _Compiler:
                     "an init in a joined pid namespace would hold the socket to this process "
                     "where the namespace's processes can reach it; spawn without init=True",
                 )
-            plan.flags |= lib.NSB_PLAN_KEEP_SYNC
+            plan.flags |= PlanFlag.KEEP_SYNC
         if spec.joined & Namespace.PID:
-            plan.flags |= lib.NSB_PLAN_WATCH_STOPS
+            plan.flags |= PlanFlag.WATCH_STOPS
         if self.exposed:
-            plan.add("DUMPABLE", "make the process non-dumpable (it will be visible)", a=0)
+            plan.add(ops.dumpable(False, "make the process non-dumpable (it will be visible)"))
         self.namespaces()
         if self.ns & Namespace.MNT:
             self.filesystem()
@@ -361,23 +350,23 @@ class _Compiler:
         if joined & Namespace.TIME or late & Namespace.TIME:
             # the kernel refuses to share memory with a process whose time
             # namespace differs, or that joins one
-            plan.flags |= lib.NSB_PLAN_NO_CLONE_VM
+            plan.flags |= PlanFlag.NO_CLONE_VM
         if spec.die_with_parent:
-            plan.add("PDEATHSIG", "set the parent-death signal", a=int(signal.SIGKILL))
+            plan.add(ops.pdeathsig(signal.SIGKILL))
         if spec.oom_score_adj is not None:
             # through the caller's /proc, before any namespace is joined (a
             # joined mount namespace has another /proc, whose self is not us)
             plan.add(
-                "WRITE",
-                f"set oom_score_adj {spec.oom_score_adj}",
-                s1=str(spec.oom_score_adj),
-                s2="/proc/self/oom_score_adj",
+                ops.write(
+                    "/proc/self/oom_score_adj",
+                    str(spec.oom_score_adj),
+                    f"set oom_score_adj {spec.oom_score_adj}",
+                )
             )
         if joins:
             # a user namespace first: the others are then joined with its rights
             joins.sort(key=lambda j: 0 if j[0] & Namespace.USER else 1)
             for kinds, target in joins:
-                name = "+".join(k.proc_name for k in Namespace if k & kinds)
                 if kinds & Namespace.USER and not _setgroups_allowed(target):
                     # a user namespace whose maker gave up setgroups (rootless)
                     self.setgroups_ok = False
@@ -386,17 +375,17 @@ class _Compiler:
                             "groups", "the joined user namespace does not allow setgroups"
                         )
                 if isinstance(target, str):
-                    plan.add("SETNS", f"setns {name} {target}", s1=target, a=int(kinds))
+                    plan.add(ops.setns(kinds, path=target))
                 else:
-                    slot = plan.slot(f"join:{name}")
-                    plan.add("SETNS", f"setns {name} fd", fd=slot, a=int(kinds))
+                    names = "+".join(k.proc_name for k in Namespace if k & kinds)
+                    plan.add(ops.setns(kinds, slot=plan.slot(f"join:{names}")))
             if early:
-                plan.add("UNSHARE", f"unshare {early!r}", a=int(early))
+                plan.add(ops.unshare(early))
         else:
             plan.clone_flags = int(early)
         self.maps_and_attach(early)
         if late:
-            plan.add("UNSHARE", f"unshare {late!r}", a=int(late))
+            plan.add(ops.unshare(late))
         if spec.time_offsets:
             step = self.sync("write the time offsets")
             text = "".join(f"{clock} {secs} 0\n" for clock, secs in spec.time_offsets)
@@ -415,10 +404,10 @@ class _Compiler:
                 # shows to anyone) is wiped first
                 self.fds("close the caller's fds before entering the pid namespace", early=True)
                 for start, end, what in _own_arg_env():
-                    plan.add("WIPE", f"wipe the copy of the caller's {what}", a=start, b=end)
-            plan.add("FORK", "fork into the pid namespace")
+                    plan.add(ops.wipe(start, end, what))
+            plan.add(ops.fork("fork into the pid namespace"))
             if spec.die_with_parent:
-                plan.add("PDEATHSIG", "set the parent-death signal", a=int(signal.SIGKILL))
+                plan.add(ops.pdeathsig(signal.SIGKILL))
 
     def cgroup_attach(self) -> list[dict[str, Any]]:
         """How the child gets into its cgroup (the parent actions of the first
@@ -453,7 +442,7 @@ class _Compiler:
                 cgroups.check_placement(h, spec.cgroup)
             except ValueError as exc:
                 raise SpecError("cgroup", str(exc)) from None
-        clone_into = bool(self.f.clone_into_cgroup) and not plan.flags & lib.NSB_PLAN_LEGACY_CLONE
+        clone_into = bool(self.f.clone_into_cgroup) and not plan.flags & PlanFlag.LEGACY_CLONE
         plan.cgroup_host = h
         plan.cgroup_points = cgroups.attach_points(h, clone_into)
         acts = []
@@ -488,7 +477,7 @@ class _Compiler:
         for pact in attach:
             self.pact(step, **pact)
         if late_cgroupns:
-            self.plan.add("UNSHARE", "unshare the cgroup namespace, once attached", a=int(cgroupns))
+            self.plan.add(ops.unshare(cgroupns, "unshare the cgroup namespace, once attached"))
         if created & Namespace.USER:
             self.user_maps(step)
             # this process is still the caller's uid, which the new namespace may
@@ -496,8 +485,8 @@ class _Compiler:
             # of the namespace, or else the spec's ids, before anything else
             uid = 0 if _covered(self.uid_map, 0) else spec.uid
             gid = 0 if _covered(self.gid_map, 0) else spec.gid
-            self.plan.add("SETGID", f"set gid {gid} in the new user namespace", a=gid)
-            self.plan.add("SETUID", f"set uid {uid} in the new user namespace", a=uid)
+            self.plan.add(ops.setid(OpKind.SETGID, gid, f"set gid {gid} in the new user namespace"))
+            self.plan.add(ops.setid(OpKind.SETUID, uid, f"set uid {uid} in the new user namespace"))
         return step
 
     def user_maps(self, step: int) -> None:
@@ -550,32 +539,27 @@ class _Compiler:
         spec, plan = self.spec, self.plan
         joined_mnt = bool(spec.joined & Namespace.MNT)
         if not joined_mnt:
+            desc = "make / private (rprivate)"
             if self.modern:
                 plan.add(
-                    "SETATTR",
-                    "make / private (rprivate)",
-                    s2="/",
-                    flags=lib.NSB_F_RECURSIVE,
-                    c=int(MountFlags.PRIVATE),
+                    ops.setattr_(
+                        desc, "/", propagation=int(MountFlags.PRIVATE), opflags=OpFlag.RECURSIVE
+                    )
                 )
             else:
-                plan.add(
-                    "MOUNT",
-                    "make / private (rprivate)",
-                    s2="/",
-                    a=int(MountFlags.REC | MountFlags.PRIVATE),
-                )
+                plan.add(ops.mount(desc, "/", flags=MountFlags.REC | MountFlags.PRIVATE))
         mounts = spec.mounts
         devices = spec.devices
         dev_mount = any(m.kind == "dev" for m in mounts)
-        legacy = 0 if self.modern else 1
+        legacy = not self.modern
         masked = _guards(spec.masked_paths, DEFAULT_MASKED_PATHS)
         readonly = _guards(spec.readonly_paths, DEFAULT_READONLY_PATHS)
         if masked:
             # what hides a file: the host's /dev/null, opened before anything is
             # mounted (the container's own /dev may have none, or a fake one)
             self.null_reg = plan.reg()
-            plan.add("PREOPEN", "open the host's /dev/null", s1="/dev/null", out=self.null_reg, a=1)
+            null = ops.preopen("open the host's /dev/null", "/dev/null", self.null_reg, legacy=True)
+            plan.add(null)
         # mknod needs CAP_MKNOD in the initial user namespace: else bind the host's
         bind_devices = dev_mount and (bool(self.ns & Namespace.USER) or self.euid != 0)
         dev_regs: dict[str, int] = {}
@@ -583,73 +567,64 @@ class _Compiler:
             for d in devices:
                 r = self.plan.reg()
                 dev_regs[d.path] = r
-                plan.add(
-                    "PREOPEN",
-                    f"open the host's {d.path}",
-                    s1=d.path,
-                    reg=r,
-                    a=legacy,
-                )
+                plan.add(ops.preopen(f"open the host's {d.path}", d.path, r, legacy=legacy))
         # Device nodes are usable only where the plan puts them: every
         # filesystem of the container is nodev but devpts and the nodes bound
         # one by one into /dev (CAP_MKNOD then makes nodes nobody can open).
         if self.root is not None:
+            own = OpFlag.ROOT_REG | OpFlag.SRC_NOSYMLINKS
             if self.modern:
                 plan.add(
-                    "BIND",
-                    f"bind the rootfs {self.root} onto itself (nodev)",
-                    s1=self.root,
-                    s2=self.root,
-                    a=int(MountAttr.NODEV),
-                    flags=lib.NSB_F_RECURSIVE | lib.NSB_F_ROOT_REG | lib.NSB_F_SRC_NOSYMLINKS,
+                    ops.bind(
+                        f"bind the rootfs {self.root} onto itself (nodev)",
+                        self.root,
+                        source=self.root,
+                        attrs=MountAttr.NODEV,
+                        opflags=own | OpFlag.RECURSIVE,
+                    )
                 )
             else:
                 plan.add(
-                    "MOUNT",
-                    f"bind the rootfs {self.root} onto itself",
-                    s1=self.root,
-                    s2=self.root,
-                    a=int(MountFlags.BIND | MountFlags.REC),
-                    flags=lib.NSB_F_ROOT_REG | lib.NSB_F_SRC_NOSYMLINKS,
+                    ops.mount(
+                        f"bind the rootfs {self.root} onto itself",
+                        self.root,
+                        source=self.root,
+                        flags=MountFlags.BIND | MountFlags.REC,
+                        opflags=own,
+                    )
                 )
                 plan.add(
-                    "REMOUNT",
-                    "make the rootfs nodev",
-                    s2="",
-                    a=int(MountFlags.NODEV),
-                    flags=lib.NSB_F_IN_ROOT,
+                    ops.remount(
+                        "make the rootfs nodev", "", MountFlags.NODEV, opflags=OpFlag.IN_ROOT
+                    )
                 )
         else:
             ro = "read-only and " if spec.readonly_rootfs else ""
+            desc = f"make the host root {ro}nodev"
             if self.modern:
                 attrs = MountAttr.NODEV | (MountAttr.RDONLY if spec.readonly_rootfs else 0)
-                plan.add(
-                    "SETATTR",
-                    f"make the host root {ro}nodev",
-                    s2="/",
-                    flags=lib.NSB_F_RECURSIVE,
-                    a=int(attrs),
-                )
+                plan.add(ops.setattr_(desc, "/", set_attrs=attrs, opflags=OpFlag.RECURSIVE))
             else:
                 flags = MountFlags.NODEV | (MountFlags.RDONLY if spec.readonly_rootfs else 0)
-                plan.add("REMOUNT", f"make the host root {ro}nodev", s2="/", a=int(flags))
+                plan.add(ops.remount(desc, "/", flags))
         for m in mounts:
             self.mount(m, devices, dev_regs)
         # masked and read-only paths, each resolved once from the mount that
         # holds it, before pivot_root (while the plan's mounts are at hand)
         for p, default in masked:
-            self.guard("MASK", f"mask {p}", p, default, legacy)
+            self.guard(OpKind.MASK, f"mask {p}", p, default, legacy)
         for p, default in readonly:
-            self.guard("ROPATH", f"make {p} read-only", p, default, legacy)
+            self.guard(OpKind.ROPATH, f"make {p} read-only", p, default, legacy)
         if self.root is not None:
-            plan.add("PIVOT", f"pivot_root to {self.root}", s2=self.root, flags=lib.NSB_F_FALLBACK)
+            plan.add(ops.pivot(self.root))
             if spec.readonly_rootfs:
+                desc = "make the root read-only"
                 if self.modern:
-                    plan.add("SETATTR", "make the root read-only", s2="/", a=int(MountAttr.RDONLY))
+                    plan.add(ops.setattr_(desc, "/", set_attrs=MountAttr.RDONLY))
                 else:
-                    plan.add("REMOUNT", "make the root read-only", s2="/", a=int(MountFlags.RDONLY))
+                    plan.add(ops.remount(desc, "/", MountFlags.RDONLY))
 
-    def guard(self, kind: str, desc: str, path: str, default: bool, legacy: int) -> None:
+    def guard(self, kind: OpKind, desc: str, path: str, default: bool, legacy: bool) -> None:
         """A MASK or ROPATH op for ``path``, resolved from the mount holding it.
 
         Under proc or sysfs (the kernel's own files: a path this kernel lacks has
@@ -668,14 +643,16 @@ class _Compiler:
                 op.out = self.plan.reg()
             kernel = fskind in _MAGIC
             self.plan.add(
-                kind,
-                desc,
-                s2=path[len(target) :].lstrip("/"),
-                reg=op.out,
-                a=legacy,
-                b=self.null_reg,
-                c=_MAGIC.get(fskind, 0),
-                flags=lib.NSB_F_BENEATH | (lib.NSB_F_IGNORE_ENOENT if kernel else 0),
+                ops.guard(
+                    kind,
+                    desc,
+                    path[len(target) :].lstrip("/"),
+                    base_reg=op.out,
+                    null_reg=self.null_reg,
+                    magic=_MAGIC.get(fskind, 0),
+                    legacy=legacy,
+                    opflags=OpFlag.BENEATH | (OpFlag.IGNORE_ENOENT if kernel else ops.NONE),
+                )
             )
             return
         top = "/" + path.split("/")[1]
@@ -683,38 +660,42 @@ class _Compiler:
             if default and top in ("/proc", "/sys"):
                 return  # no proc or sysfs here: the rootfs's own directory hides nothing
             self.plan.add(
-                kind,
-                desc,
-                s2=path.lstrip("/"),
-                reg=0,
-                a=legacy,
-                b=self.null_reg,
-                flags=lib.NSB_F_IN_ROOT,
+                ops.guard(
+                    kind,
+                    desc,
+                    path.lstrip("/"),
+                    base_reg=0,
+                    null_reg=self.null_reg,
+                    magic=0,
+                    legacy=legacy,
+                    opflags=OpFlag.IN_ROOT,
+                )
             )
             return
         # the host's root: its /proc and /sys are the kernel's
         magic = {"/proc": _MAGIC["proc"], "/sys": _MAGIC["sysfs"]}.get(top, 0)
         self.plan.add(
-            kind,
-            desc,
-            s2=path,
-            a=legacy,
-            b=self.null_reg,
-            c=magic,
-            flags=lib.NSB_F_IGNORE_ENOENT if magic else 0,
+            ops.guard(
+                kind,
+                desc,
+                path,
+                base_reg=-1,
+                null_reg=self.null_reg,
+                magic=magic,
+                legacy=legacy,
+                opflags=OpFlag.IGNORE_ENOENT if magic else ops.NONE,
+            )
         )
 
     def mountpoint(self, m: Mount, path: str, *, file: bool = False) -> None:
         if self.root is None and not any(path.startswith(t + "/") for t in self.own_fs):
             return  # never create anything in the host's root, only in our own mounts
         t, inroot = self.target(path)
-        self.plan.add(
-            "MKFILE" if file else "MKDIRS",
-            f"create the mount point {path}",
-            s2=t,
-            a=0o755,
-            flags=inroot,
-        )
+        desc = f"create the mount point {path}"
+        if file:
+            self.plan.add(ops.mkfile(desc, t, opflags=inroot))
+        else:
+            self.plan.add(ops.mkdirs(desc, t, 0o755, opflags=inroot))
 
     def mount(self, m: Mount, devices: tuple[Any, ...], dev_regs: dict[str, int]) -> None:
         plan = self.plan
@@ -733,66 +714,55 @@ class _Compiler:
         nodev = kind not in ("devpts", "dev")
         device_bind = False
         st = None
-        host_source = 0
+        host_source = ops.NONE
         if kind == "bind":
             assert m.source is not None
             st = _stat(m.source, "mounts", "bind source ")
             if m.source not in ("/proc", "/sys"):
                 _no_symlinks(m.source, "mounts", "bind source ")
-                host_source = lib.NSB_F_SRC_NOSYMLINKS
+                host_source = OpFlag.SRC_NOSYMLINKS
             device_bind = stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
             nodev = not device_bind  # a device node bound by name is one the spec allows
-        attrs = (
-            (MountAttr.RDONLY if m.readonly else 0)
-            | (MountAttr.NOSUID if m.nosuid else 0)
-            | (MountAttr.NODEV if nodev else 0)
-            | (MountAttr.NOEXEC if m.noexec else 0)
-        )
-        msflags = (
-            (MountFlags.RDONLY if m.readonly else 0)
-            | (MountFlags.NOSUID if m.nosuid else 0)
-            | (MountFlags.NODEV if nodev else 0)
-            | (MountFlags.NOEXEC if m.noexec else 0)
-        )
+        attrs, msflags = ops.NO_ATTRS, ops.NO_FLAGS
+        for wanted, attr, flag in (
+            (m.readonly, MountAttr.RDONLY, MountFlags.RDONLY),
+            (m.nosuid, MountAttr.NOSUID, MountFlags.NOSUID),
+            (nodev, MountAttr.NODEV, MountFlags.NODEV),
+            (m.noexec, MountAttr.NOEXEC, MountFlags.NOEXEC),
+        ):
+            if wanted:
+                attrs |= attr
+                msflags |= flag
         prop = int(_PROPAGATION[m.propagation])
         t, inroot = self.target(m.target)
         if kind == "bind":
             assert m.source is not None
             assert st is not None
             self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
-            rec = lib.NSB_F_RECURSIVE if m.recursive else 0
             desc = f"bind {m.source} on {m.target}"
             if self.modern:
+                rec = OpFlag.RECURSIVE if m.recursive else ops.NONE
                 op = plan.add(
-                    "BIND",
-                    desc,
-                    s1=m.source,
-                    s2=t,
-                    a=int(attrs),
-                    c=prop,
-                    flags=inroot | rec | host_source,
+                    ops.bind(
+                        desc,
+                        t,
+                        source=m.source,
+                        attrs=attrs,
+                        propagation=prop,
+                        opflags=inroot | rec | host_source,
+                    )
                 )
             else:
+                rflags = MountFlags.BIND | (MountFlags.REC if m.recursive else 0)
                 op = plan.add(
-                    "MOUNT",
-                    desc,
-                    s1=m.source,
-                    s2=t,
-                    a=int(MountFlags.BIND | (MountFlags.REC if rec else 0)),
-                    flags=inroot | host_source,
+                    ops.mount(desc, t, source=m.source, flags=rflags, opflags=inroot | host_source)
                 )
                 if msflags:
                     plan.add(
-                        "REMOUNT",
-                        f"set the flags of {m.target}",
-                        s2=t,
-                        a=int(msflags),
-                        flags=inroot,
+                        ops.remount(f"set the flags of {m.target}", t, msflags, opflags=inroot)
                     )
                 if prop:
-                    plan.add(
-                        "MOUNT", f"set the propagation of {m.target}", s2=t, a=prop, flags=inroot
-                    )
+                    plan.add(self.propagation(m.target, t, prop, inroot))
             source_kind = {"/proc": "proc", "/sys": "sysfs"}.get(m.source, "bind")
             self.mounted.append((m.target, source_kind, op))
             return
@@ -814,35 +784,44 @@ class _Compiler:
                 for k, v in options
             )
             op = plan.add(
-                "FSMOUNT",
-                desc,
-                s1=m.source,
-                s2=t,
-                s3=fstype,
-                blob=params + b"\0",
-                a=int(attrs),
-                c=prop,
-                flags=inroot,
+                ops.fsmount(
+                    desc,
+                    t,
+                    fstype,
+                    source=m.source,
+                    params=params + b"\0",
+                    attrs=attrs,
+                    propagation=prop,
+                    opflags=inroot,
+                )
             )
         else:
             data = ",".join(k if v is None else f"{k}={v}" for k, v in options)
             op = plan.add(
-                "MOUNT",
-                desc,
-                s1=m.source or fstype,
-                s2=t,
-                s3=fstype,
-                blob=os.fsencode(data) if data else None,
-                a=int(msflags),
-                flags=inroot,
+                ops.mount(
+                    desc,
+                    t,
+                    source=m.source or fstype,
+                    fstype=fstype,
+                    flags=msflags,
+                    data=os.fsencode(data) if data else None,
+                    opflags=inroot,
+                )
             )
             if prop:
-                plan.add("MOUNT", f"set the propagation of {m.target}", s2=t, a=prop, flags=inroot)
+                plan.add(self.propagation(m.target, t, prop, inroot))
         self.mounted.append((m.target, fskind, op))
         if kind in ("dev", "tmpfs") and not m.readonly:
             self.own_fs.append(m.target)
         if kind == "dev":
             self.dev_contents(m.target, devices, dev_regs)
+
+    @staticmethod
+    def propagation(path: str, target: str, prop: int, inroot: OpFlag) -> Op:
+        """Legacy: mount(2) setting the propagation of ``target``."""
+        return ops.mount(
+            f"set the propagation of {path}", target, flags=MountFlags(prop), opflags=inroot
+        )
 
     def gid_ok(self, gid: int) -> bool:
         if not self.ns & Namespace.USER:
@@ -855,47 +834,26 @@ class _Compiler:
             path = dev + d.path[len("/dev") :]
             t, inroot = self.target(path)
             if d.path in dev_regs:
-                plan.add("MKFILE", f"create the mount point {path}", s2=t, flags=inroot)
+                plan.add(ops.mkfile(f"create the mount point {path}", t, opflags=inroot))
+                desc = f"bind the host's {d.path} on {path}"
+                reg = dev_regs[d.path]
                 if self.modern:
-                    plan.add(
-                        "BIND",
-                        f"bind the host's {d.path} on {path}",
-                        reg=dev_regs[d.path],
-                        s2=t,
-                        flags=inroot,
-                    )
+                    plan.add(ops.bind(desc, t, source_reg=reg, opflags=inroot))
                 else:
                     plan.add(
-                        "MOUNT",
-                        f"bind the host's {d.path} on {path}",
-                        reg=dev_regs[d.path],
-                        s2=t,
-                        a=int(MountFlags.BIND),
-                        flags=inroot,
+                        ops.mount(desc, t, source_reg=reg, flags=MountFlags.BIND, opflags=inroot)
                     )
                 continue
             mode = (stat.S_IFCHR if d.type == "c" else stat.S_IFBLK) | d.mode
-            plan.add(
-                "MKNOD",
-                f"create the device {path}",
-                s2=t,
-                a=mode,
-                b=os.makedev(d.major, d.minor),
-                flags=inroot,
-            )
+            rdev = os.makedev(d.major, d.minor)
+            plan.add(ops.mknod(f"create the device {path}", t, mode, rdev, opflags=inroot))
             # a mount of its own: it stays usable once /dev is nodev
             desc = f"bind {path} onto itself"
+            own = inroot | OpFlag.SRC_IN_ROOT
             if self.modern:
-                plan.add("BIND", desc, s1=t, s2=t, flags=inroot | lib.NSB_F_SRC_IN_ROOT)
+                plan.add(ops.bind(desc, t, source=t, opflags=own))
             else:
-                plan.add(
-                    "MOUNT",
-                    desc,
-                    s1=t,
-                    s2=t,
-                    a=int(MountFlags.BIND),
-                    flags=inroot | lib.NSB_F_SRC_IN_ROOT,
-                )
+                plan.add(ops.mount(desc, t, source=t, flags=MountFlags.BIND, opflags=own))
         for name, target in (
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
@@ -904,7 +862,7 @@ class _Compiler:
             ("ptmx", "pts/ptmx"),
         ):
             t, inroot = self.target(f"{dev}/{name}")
-            plan.add("SYMLINK", f"create the symlink {dev}/{name}", s1=target, s2=t, flags=inroot)
+            plan.add(ops.symlink(f"create the symlink {dev}/{name}", t, target, opflags=inroot))
         extra = [
             Mount.devpts(f"{dev}/pts"),
             Mount.tmpfs(f"{dev}/shm", mode=0o1777, size="65536k", noexec=True),
@@ -915,9 +873,10 @@ class _Compiler:
             self.mount(m, devices, dev_regs)
         t, inroot = self.target(dev)
         if self.modern:
-            plan.add("SETATTR", f"make {dev} nodev", s2=t, a=int(MountAttr.NODEV), flags=inroot)
+            nodev = ops.setattr_(f"make {dev} nodev", t, set_attrs=MountAttr.NODEV, opflags=inroot)
         else:
-            plan.add("REMOUNT", f"make {dev} nodev", s2=t, a=int(MountFlags.NODEV), flags=inroot)
+            nodev = ops.remount(f"make {dev} nodev", t, MountFlags.NODEV, opflags=inroot)
+        plan.add(nodev)
 
     # -- process --
 
@@ -932,12 +891,12 @@ class _Compiler:
             while sync_target in spec.pass_fds:
                 sync_target += 1
         self.plan.add(
-            "FDS",
-            desc,
-            a=len(spec.pass_fds),
-            b=sync_target & 0xFFFFFFFFFFFFFFFF,
-            ints=list(spec.pass_fds),
-            fd=self.plan.slot("init"),
+            ops.fds(
+                desc,
+                list(spec.pass_fds),
+                sync_target=sync_target,
+                init_slot=self.plan.slot("init"),
+            )
         )
         return sync_target
 
@@ -945,19 +904,18 @@ class _Compiler:
         spec, plan = self.spec, self.plan
         # a session of its own: no controlling terminal, so nothing in the
         # container can reach the caller's (TIOCSTI, /dev/tty)
-        plan.add("SETSID", "start a new session")
-        plan.add("KEYRING", "join a new session keyring")
+        plan.add(ops.simple(OpKind.SETSID, "start a new session"))
+        plan.add(ops.simple(OpKind.KEYRING, "join a new session keyring"))
         if spec.hostname is not None:
-            plan.add("HOSTNAME", f"set the hostname {spec.hostname!r}", s1=spec.hostname)
+            plan.add(ops.name(OpKind.HOSTNAME, spec.hostname))
         if spec.domainname is not None:
-            plan.add("DOMAINNAME", f"set the domain name {spec.domainname!r}", s1=spec.domainname)
+            plan.add(ops.name(OpKind.DOMAINNAME, spec.domainname))
         if self.ns & Namespace.NET:
-            plan.add("LOOPBACK", "bring lo up")
+            plan.add(ops.simple(OpKind.LOOPBACK, "bring lo up"))
         for res, soft, hard in spec.rlimits:
             name = _RLIMIT_NAMES.get(res, str(res))
-            plan.add(
-                "RLIMIT", f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}", a=res, b=soft, c=hard
-            )
+            desc = f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}"
+            plan.add(ops.rlimit(res, soft, hard, desc))
         uid, gid = spec.uid, spec.gid
         bounding = spec.bounding_capabilities
         # Docker's rule: root gets the set; another user gets none unless the
@@ -966,38 +924,31 @@ class _Compiler:
         if uid != 0:
             # keep the permitted set across the uid change: the child stays
             # untraceable by the container until exec (see op_caps)
-            plan.add("KEEPCAPS", "keep capabilities across the uid change")
+            plan.add(ops.simple(OpKind.KEEPCAPS, "keep capabilities across the uid change"))
         if self.setgroups_ok:
-            plan.add(
-                "SETGROUPS",
-                f"set the supplementary groups {list(spec.groups)}",
-                a=len(spec.groups),
-                ints=list(spec.groups),
-            )
-        plan.add("SETGID", f"set gid {gid}", a=gid)
-        plan.add("SETUID", f"set uid {uid}", a=uid)
+            plan.add(ops.setgroups(list(spec.groups)))
+        plan.add(ops.setid(OpKind.SETGID, gid, f"set gid {gid}"))
+        plan.add(ops.setid(OpKind.SETUID, uid, f"set uid {uid}"))
         ambient = granted if uid != 0 else frozenset()
         plan.add(
-            "CAPS",
-            f"set capabilities ({len(bounding)} bounding, {len(granted)} granted)",
-            b=self.f.cap_last_cap,
-            blob=struct.pack(
-                "<5Q",
-                _mask(bounding),
-                _mask(granted),
-                _mask(granted),
-                _mask(granted),
-                _mask(ambient),
-            ),
-            flags=lib.NSB_F_KEEP_PERMITTED,
+            ops.caps(
+                f"set capabilities ({len(bounding)} bounding, {len(granted)} granted)",
+                bounding=_mask(bounding),
+                effective=_mask(granted),
+                permitted=_mask(granted),
+                inheritable=_mask(granted),
+                ambient=_mask(ambient),
+                last_cap=self.f.cap_last_cap,
+                keep_permitted=True,
+            )
         )
         if spec.no_new_privs:
-            plan.add("NNP", "set no_new_privs")
-        plan.add("UMASK", f"set umask {spec.umask:04o}", a=spec.umask)
-        plan.add("CHDIR", f"change directory to {spec.cwd}", s2=spec.cwd)
+            plan.add(ops.simple(OpKind.NNP, "set no_new_privs"))
+        plan.add(ops.umask(spec.umask))
+        plan.add(ops.chdir(spec.cwd))
         env = [f"{k}={v}" for k, v in spec.env]
         cmd = spec.args[0]
-        search = lib.NSB_F_SEARCH_PATH if "/" not in cmd else 0
+        search = "/" not in cmd
         # A process others can see (self.exposed) execs the sealed init without
         # the socket to this process: the init is dumpable for a moment after its
         # exec, and anything in the namespace could take the socket then.  What
@@ -1005,7 +956,7 @@ class _Compiler:
         detached = self.exposed and not spec.init
         if detached:
             path = spec.environ.get("PATH", DEFAULT_PATH)
-            plan.add("FINDEXEC", f"exec {cmd!r}", s1=cmd, s2=path, flags=search)
+            plan.add(ops.findexec(cmd, path, search=search))
         sync_target = self.fds("set up stdio and close the other fds", keep_sync=not detached)
         self.seccomp(bounding)
         # Every container process is exec'd by the sealed copy of the init (an
@@ -1020,13 +971,14 @@ class _Compiler:
             *spec.args,
         ]
         plan.add(
-            "EXEC",
-            f"exec {cmd!r}" + (" (through the init)" if spec.init else ""),
-            fd=plan.slot("init"),
-            argv=argv,
-            env=env,
-            s1=cmd,
-            flags=search,
+            ops.exec_(
+                f"exec {cmd!r}" + (" (through the init)" if spec.init else ""),
+                cmd,
+                argv,
+                env,
+                init_slot=plan.slot("init"),
+                search=search,
+            )
         )
 
     def seccomp(self, caps: frozenset[Capability]) -> None:
@@ -1052,7 +1004,7 @@ class _Compiler:
                 )
             program, flags = compiled.program, compiled.flags
             what = "the default seccomp profile" if sc == "default" else "the seccomp profile"
-        self.plan.add("SECCOMP", f"load {what}", a=len(program) // 8, b=flags, blob=program)
+        self.plan.add(ops.seccomp(f"load {what}", program, flags))
 
 
 _MAGIC = {"proc": 0x9FA0, "sysfs": 0x62656572}

@@ -99,8 +99,6 @@ def _others_may_enter(path: str) -> bool:
 def _sandbox(args: argparse.Namespace) -> int:
     import pynsbind
     from pynsbind import Mount, Namespace, Spec
-    from pynsbind._features import features
-    from pynsbind._plan import compile_plan
     from pynsbind.spec import DEFAULT_PATH, default_namespaces
 
     argv = list(args.argv)
@@ -171,7 +169,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         **fields,  # type: ignore[arg-type]
     )
     if args.debug:
-        print(compile_plan(spec, features()).dump(), file=sys.stderr)
+        print(pynsbind.explain(spec), file=sys.stderr)
     rc = pynsbind.run(spec=spec, timeout=args.timeout).returncode
     return 128 - rc if rc < 0 else rc
 

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from pynsbind import _container_cgroup, _plan
 from pynsbind._features import features
 from pynsbind._ffi import ffi, lib
+from pynsbind._ops import OpFlag, OpKind
 from pynsbind.errors import SpawnError, SpecError, strerror
 from pynsbind.flags import Namespace
 from pynsbind.spec import Spec
@@ -30,6 +31,7 @@ __all__ = [
     "STDOUT",
     "CompletedContainer",
     "Process",
+    "explain",
     "run",
     "spawn",
 ]
@@ -196,8 +198,8 @@ def _error(plan: _plan.Plan, res: Any) -> SpawnError:
     n = len(plan.ops)
     if stage in (lib.NSB_STAGE_CHILD, lib.NSB_STAGE_INIT) and 0 <= index < n:
         op = plan.ops[index]
-        if op.kind == lib.NSB_OP_EXEC and err in (errno.ENOENT, errno.ENOTDIR):
-            where_exec = " in $PATH" if op.flags & lib.NSB_F_SEARCH_PATH else ""
+        if op.kind == OpKind.EXEC and err in (errno.ENOENT, errno.ENOTDIR):
+            where_exec = " in $PATH" if op.flags & OpFlag.SEARCH_PATH else ""
             msg = f"{op.desc}: executable file not found{where_exec} (op {index + 1} of {n})"
             err = errno.ENOENT
         elif stage == lib.NSB_STAGE_INIT and err == errno.ECHILD:
@@ -271,6 +273,17 @@ def spawn(spec: Spec, *, stdin: Any = None, stdout: Any = None, stderr: Any = No
     """Start a container.  stdin/stdout/stderr take what subprocess takes: None
     (inherit), PIPE, DEVNULL, STDOUT (stderr only), an fd or a file object."""
     return spawn_with(spec, _plan.Options(), stdin=stdin, stdout=stdout, stderr=stderr)
+
+
+def explain(spec: Spec) -> str:
+    """What spawning ``spec`` would do, as text: the namespaces the clone makes,
+    where the cgroup is, then the steps of the cloned child in order, numbered as
+    :class:`SpawnError` numbers them (``op 12 of 40``), with what the parent does
+    at each sync point.  Checks the spec as spawn() would (SpecError), makes
+    nothing, starts nothing.  The text is for people: its form may change."""
+    if not isinstance(spec, Spec):
+        raise TypeError(f"explain() takes a Spec, not {type(spec).__name__}")
+    return _get_plan(spec, _plan.Options()).dump()
 
 
 def spawn_with(

@@ -6,7 +6,8 @@ that no private name crosses a module boundary anywhere else (.ci/run checks
 that).  Nothing here is a stable API: it changes with the engine.
 
 - the compiled layer: ``ffi``, ``lib``;
-- the plan: ``compile_plan``, ``Plan``, ``Op``, ``Pact``, ``Options`` (the engine's
+- the plan: ``compile_plan``, ``Plan``, ``Op``, ``OpKind``, ``OpFlag``, ``ops`` (the op
+  builders), ``Pact``, ``Options`` (the engine's
   fallbacks: the legacy mount API, clone(2), no CLONE_VM), ``spawn_with``, and
   ``run_plan`` (one spawn of a compiled plan, below pynsbind.spawn);
 - the per-process state a test may look at or reset: ``sealed_init_fd``,
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynsbind import _ops as ops
 from pynsbind import _seccomp_default as seccomp_default
 from pynsbind import seccomp as _seccomp_mod
 from pynsbind._container_cgroup import prepare as prepare_cgroup
 from pynsbind._ffi import ffi, lib
-from pynsbind._plan import Op, Options, Pact, Plan, compile_plan
+from pynsbind._ops import Op, OpFlag, OpKind
+from pynsbind._plan import Options, Pact, Plan, compile_plan
 from pynsbind.cgroups import _bpf as cgroups_bpf
 from pynsbind.cgroups import _fast as _cgroup_fast
 from pynsbind.cgroups import _parse_auto as parse_auto_name
@@ -40,6 +43,8 @@ from pynsbind.process import _active, _fd_table, _init_exe_fd, _run_engine, spaw
 __all__ = [
     "Dirs",
     "Op",
+    "OpFlag",
+    "OpKind",
     "Options",
     "Pact",
     "Plan",
@@ -53,6 +58,7 @@ __all__ = [
     "dropped_processes",
     "ffi",
     "lib",
+    "ops",
     "parse_auto_name",
     "parse_proc_cgroup",
     "prepare_cgroup",

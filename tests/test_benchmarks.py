@@ -142,3 +142,33 @@ def test_bench_spawn_needs_root() -> None:
     assert res.returncode == 2, res.stderr
     assert "needs root" in res.stderr
     assert res.stdout == ""
+
+
+def test_bench_import_reports_every_line_and_what_import_pynsbind_brings(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "import.json"
+    bench = ROOT / "benchmarks" / "bench_import.py"
+    py = sys.executable
+    # this venv's install is editable: refused unless asked for
+    refused = subprocess.run(
+        [py, str(bench), "--python", py, "-n", "1"], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "editable" in refused.stderr
+    res = subprocess.run(
+        [py, str(bench), "--python", py, "--allow-editable", "-n", "2", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(out.read_text())
+    rows = {r["name"]: r for r in data["rows"]}
+    assert {"import pynsbind", "pynsbind.run (the process layer, the engine)"} <= set(rows)
+    assert all(r["count"] == 2 and r["median_ns"] > 0 for r in rows.values())
+    # importing the package imports nothing else (the names load on first use)
+    assert rows["import pynsbind"]["module_names"] == ["pynsbind", "pynsbind._version"]
+    assert (
+        "pynsbind._native" in rows["pynsbind.run (the process layer, the engine)"]["module_names"]
+    )
+    assert "import pynsbind" in res.stdout

@@ -94,6 +94,15 @@ def test_import_pynsbind_is_cheap() -> None:
     assert {n for n in names if n.startswith("pynsbind")} == {"pynsbind", "pynsbind._version"}
 
 
+def test_import_pynsbind_imports_no_other_module() -> None:
+    # not typing, importlib or __future__ either: what the interpreter had
+    # before the import, plus the package and its version
+    code = "import sys; b = set(sys.modules); import pynsbind; print(*sorted(set(sys.modules) - b))"
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["pynsbind", "pynsbind._version"]
+
+
 def test_names_load_on_first_use_and_probe_only_when_called() -> None:
     code = (
         "import sys, pynsbind\n"

@@ -81,9 +81,18 @@ def test_the_leftover_scan_finds_this_process_cgroups_only() -> None:
     from pynsbind.cgroups import host
 
     base = host().hierarchies[0].base
-    me, parent = os.getpid(), os.getppid()  # the parent is alive and not ours
+    # a live process outside this one's tree (a sleep whose parent has exited:
+    # this process's own parent may be pid 1, in the VM, which names no maker)
+    out = subprocess.run(
+        ["sh", "-c", "sleep 300 </dev/null >/dev/null 2>&1 & echo $!"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    other = int(out.stdout)
+    me = os.getpid()
     mine = [f"{base}/pynsbind-helpers-{me}", f"{base}/pynsbind-helpers-{me}/sub"]
-    others = [f"{base}/pynsbind-helpers-{parent}", f"{base}/pynsbind-c-{parent}-0-1"]
+    others = [f"{base}/pynsbind-helpers-{other}", f"{base}/pynsbind-c-{other}-0-1"]
     for d in mine + others:
         os.mkdir(d)
     try:
@@ -93,6 +102,7 @@ def test_the_leftover_scan_finds_this_process_cgroups_only() -> None:
         assert set(mine) <= every
         assert not every & set(others)
     finally:
+        os.kill(other, signal.SIGKILL)
         left = remove_cgroups(mine + others)
     assert left == []
     assert not any(os.path.exists(d) for d in mine + others)

@@ -63,6 +63,11 @@ def test_sdist_and_wheel_build_install_and_guard_their_version(tmp_path: Path) -
     out = run(py, "-c", code, cwd=tmp_path).stdout.split()
     if out[:2] != ["0", "pkg"]:
         pytest.fail(f"the installed package did not run a container: {out}")
+    # in a regular install (no editable finder importing things first),
+    # importing the package imports nothing else
+    code = "import sys; b = set(sys.modules); import pynsbind; print(*sorted(set(sys.modules) - b))"
+    brought = run(py, "-I", "-c", code, cwd=tmp_path).stdout.split()
+    assert brought == ["pynsbind", "pynsbind._version"]
     # a stale build: the extension's version no longer matches the package's
     site = run(
         py, "-c", "import pynsbind, os; print(os.path.dirname(pynsbind.__file__))", cwd=tmp_path

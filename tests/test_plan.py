@@ -15,7 +15,7 @@ from pynsbind import Features, IdMap, Mount, Namespace, SpawnError, Spec, SpecEr
 from pynsbind.cgroups import Host
 from pynsbind.seccomp import Action, SeccompProfile, SyscallRule, default_profile
 from pynsbind.spec import DEFAULT_CAPABILITIES
-from pynsbind.testing import Options, compile_plan, lib
+from pynsbind.testing import OpFlag, OpKind, Options, compile_plan, lib
 
 MODERN = Features(
     kernel="6.1",
@@ -67,7 +67,7 @@ def test_rootfs_plan_order(tmp_path: Any) -> None:
     assert kinds[0] == "SETATTR" and "private" in p.ops[0].desc
     # the host's /dev/null, for masks, before anything is mounted over it
     assert kinds[1] == "PREOPEN" and p.ops[1].s1 == "/dev/null" and p.ops[1].out > 0
-    assert kinds[2] == "BIND" and p.ops[2].flags & lib.NSB_F_ROOT_REG
+    assert kinds[2] == "BIND" and p.ops[2].flags & OpFlag.ROOT_REG
     assert p.ops[2].a & lib.MOUNT_ATTR_NODEV
     assert kinds.index("PIVOT") > kinds.index("FSMOUNT")
     # masks and read-only paths are made before pivot_root, from their mount
@@ -92,7 +92,7 @@ def test_rootfs_plan_order(tmp_path: Any) -> None:
     assert p.flags & lib.NSB_PLAN_PIDFD
     # targets inside the rootfs are relative and resolved in it
     proc = next(op for op in p.ops if op.desc == "mount proc on /proc")
-    assert proc.s2 == "proc" and proc.flags & lib.NSB_F_IN_ROOT and proc.s3 == "proc"
+    assert proc.s2 == "proc" and proc.flags & OpFlag.IN_ROOT and proc.s3 == "proc"
 
 
 def test_legacy_mount_plan_uses_mount2_and_resolves_in_the_root(tmp_path: Any) -> None:
@@ -102,12 +102,29 @@ def test_legacy_mount_plan_uses_mount2_and_resolves_in_the_root(tmp_path: Any) -
     proc = next(op for op in p.ops if op.desc == "mount proc on /proc")
     # resolved in the rootfs (by the child's own walk: no openat2 here), never
     # as a host path that a symlink in the rootfs could send elsewhere
-    assert proc.kind == lib.NSB_OP_MOUNT and proc.s2 == "proc" and proc.flags & lib.NSB_F_IN_ROOT
+    assert proc.kind == OpKind.MOUNT and proc.s2 == "proc" and proc.flags & OpFlag.IN_ROOT
     assert p.flags & lib.NSB_PLAN_NO_OPENAT2
     assert p.flags & lib.NSB_PLAN_LEGACY_CLONE and not p.flags & lib.NSB_PLAN_PIDFD
     # the same through the knob, on a modern kernel
     q = plan(MODERN, Options(legacy_mount=True), rootfs=str(tmp_path))
     assert q.kinds() == p.kinds()
+
+
+def test_guards_and_preopens_say_which_mount_api_they_use(tmp_path: Any) -> None:
+    # masks, read-only paths and pre-opened device nodes follow the plan's mount
+    # mode (NSB_F_LEGACY); the host's /dev/null is always an O_PATH fd
+    devs = [Mount.dev("/dev")]
+    for feats, legacy in ((MODERN, False), (OLD, True)):
+        ns = NS | Namespace.USER  # device nodes are then bound, not made
+        p = plan(feats, rootfs=str(tmp_path), mounts=[Mount.proc(), *devs], namespaces=ns)
+        guards = [op for op in p.ops if op.kind in (OpKind.MASK, OpKind.ROPATH)]
+        preopens = [op for op in p.ops if op.kind == OpKind.PREOPEN]
+        assert guards and len(preopens) > 1
+        assert all(bool(op.flags & OpFlag.LEGACY) == legacy for op in guards)
+        null, *nodes = preopens
+        assert null.s1 == "/dev/null" and null.flags & OpFlag.LEGACY
+        assert all(bool(op.flags & OpFlag.LEGACY) == legacy for op in nodes)
+        assert all(op.out >= 0 for op in preopens)
 
 
 def test_the_legacy_mount_mode_is_never_chosen_silently() -> None:
@@ -256,9 +273,9 @@ def test_every_command_is_execd_through_the_sealed_init() -> None:
     fds = p.ops[-3]
     assert fds.kind_name == "FDS" and exec_op.argv[1] == str(fds.b) == "3"
     # searched in $PATH (by the init) only without a slash
-    assert exec_op.flags & lib.NSB_F_SEARCH_PATH
+    assert exec_op.flags & OpFlag.SEARCH_PATH
     q = plan(args=["/bin/true"])
-    assert not q.ops[-1].flags & lib.NSB_F_SEARCH_PATH
+    assert not q.ops[-1].flags & OpFlag.SEARCH_PATH
 
 
 def test_die_with_parent_is_the_first_op() -> None:
@@ -268,7 +285,7 @@ def test_die_with_parent_is_the_first_op() -> None:
 
 def _cap_sets(p: Any) -> dict[str, int]:
     caps = next(op for op in p.ops if op.kind_name == "CAPS")
-    assert caps.flags & lib.NSB_F_KEEP_PERMITTED
+    assert caps.flags & OpFlag.KEEP_PERMITTED
     names = ("bounding", "effective", "permitted", "inheritable", "ambient")
     return dict(zip(names, struct.unpack("<5Q", caps.blob), strict=True))
 
@@ -311,9 +328,21 @@ def test_compile_time_errors(tmp_path: Any) -> None:
 def test_dump_numbers_ops_like_errors(tmp_path: Any) -> None:
     p = plan(rootfs=str(tmp_path))
     text = p.dump().splitlines()
-    assert text[0].startswith("clone flags:")
-    assert text[1].split()[:2] == ["1", "SETATTR"]
-    assert text[len(p.ops)].split()[0] == str(len(p.ops))
+    assert text[0].startswith("clone: PID|MNT|NET|UTS|IPC; engine: PIDFD; fd slots: stdin")
+    assert text[1] == "cgroup: none (the caller's)"
+    assert text[2].split()[:2] == ["1", "SETATTR"]
+    assert text[-1].split()[:2] == [str(len(p.ops)), "EXEC"]
+
+
+def test_dump_puts_the_parents_actions_after_their_sync(tmp_path: Any) -> None:
+    p = plan(rootfs=str(tmp_path), namespaces=NS | Namespace.USER)
+    text = p.dump().splitlines()
+    sync = next(i for i, line in enumerate(text) if line.split()[1:2] == ["SYNC"])
+    # the id maps are written by the parent at the first sync, named there
+    assert text[sync + 1].strip().startswith("parent: ")
+    after = [line.strip() for line in text[sync + 1 :] if line.startswith("    parent: ")]
+    assert any("uid_map" in line for line in after) and any("gid_map" in line for line in after)
+    assert len(after) == len(p.pacts)
 
 
 def test_c_layout_is_built_once_and_matches(tmp_path: Any) -> None:

@@ -717,6 +717,36 @@ def test_spec_errors_before_any_clone(rootfs: str, host_unchanged: HostState) ->
     assert host_unchanged.diff(HostState.now()) == {}
 
 
+def test_explain_says_what_a_spawn_would_do_and_does_none_of_it(
+    rootfs: str, host_unchanged: HostState
+) -> None:
+    spec = Spec(
+        args=["/bin/true"], rootfs=rootfs, hostname="box", resources=pynsbind.Resources(pids_max=5)
+    )
+    text = pynsbind.explain(spec)
+    lines = text.splitlines()
+    assert lines[0].startswith("clone: ") and lines[1].startswith("cgroup: ")
+    assert "pids" in lines[1] or "cgroup2" in lines[1]  # where the limit is enforced
+    steps = [line for line in lines[2:] if not line.startswith("    parent: ")]
+    assert steps[-1].split()[:2] == [str(len(steps)), "EXEC"]
+    assert any(
+        line.split()[1:] == ["HOSTNAME", "set", "the", "hostname", "'box'"] for line in steps
+    )
+    # the numbers are those of SpawnError: a spawn failing at a step names it
+    with pytest.raises(SpawnError) as info:
+        pynsbind.run(["/bin/true"], rootfs=rootfs, cwd="/nope")
+    err = info.value
+    failed = pynsbind.explain(Spec(args=["/bin/true"], rootfs=rootfs, cwd="/nope")).splitlines()
+    numbered = [line for line in failed[2:] if not line.startswith("    parent: ")]
+    assert numbered[err.op - 1].split()[1] == "CHDIR" and len(numbered) == err.op_count
+    # checked as spawn checks, and nothing made: no cgroup, mount, process or fd
+    with pytest.raises(SpecError, match="rootfs"):
+        pynsbind.explain(Spec(args=["/bin/true"], rootfs="/nonexistent/root"))
+    with pytest.raises(TypeError, match="takes a Spec"):
+        pynsbind.explain(["/bin/true"])  # type: ignore[arg-type]
+    assert host_unchanged.diff(HostState.now()) == {}
+
+
 def test_network_namespace_has_only_loopback(rootfs: str) -> None:
     info = observe(Spec(args=["/bin/probe", "ifaces"], rootfs=rootfs))
     assert info["ifaces"] == {"lo": {"up": True}}
