@@ -22,8 +22,8 @@ import errno
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -175,12 +175,12 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _features() -> int:
-    from dataclasses import asdict
-
     from pynsbind import features
+    from pynsbind._record import fields
 
-    for key, value in asdict(features()).items():
-        print(f"{key}: {value}")
+    found = features()
+    for f in fields(found):
+        print(f"{f.name}: {getattr(found, f.name)}")
     return 0
 
 
