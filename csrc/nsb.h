@@ -84,9 +84,18 @@ enum nsb_op_kind {
     NSB_OP_KEYRING = 38,  /* join a new anonymous session keyring */
     NSB_OP_WIPE = 39,     /* zero this process's memory from a to b (its copy of the caller's
                              argv and environ, before a process of it becomes visible) */
-    NSB_OP_FINDEXEC = 40  /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would
+    NSB_OP_FINDEXEC = 40, /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would
                              find, or its errno: an exec that cannot report its own failure
                              follows */
+
+    /* what OCI configs need besides (pynsbind.oci): 45-49 */
+    NSB_OP_SYSCTL = 45,      /* write s1 into the file s2 resolved beneath register reg (the
+                                container's proc), which must be on the filesystem of magic c */
+    NSB_OP_PERSONALITY = 46, /* personality(a) */
+    NSB_OP_COPYUP = 47       /* copy the tree of the directory in register b (opened before the
+                                tmpfs was mounted over it) into s2 (the new tmpfs, resolved as
+                                the flags say): files, directories, symlinks, device nodes and
+                                FIFOs with their modes, owners and times; a: the depth limit */
 };
 
 /* nsb_op.flags */
@@ -255,7 +264,7 @@ int nsb_bpf_prog_fd(uint32_t id);
 int nsb_bpf_prog_info(int prog_fd, uint32_t *id, uint32_t *type, char *name);
 /* END CDEF */
 
-#define NSB_ABI_VERSION 3
+#define NSB_ABI_VERSION 4
 #define NSB_MAX_FDS 1024
 #define NSB_MAX_REGS 64
 

@@ -88,6 +88,7 @@ _SUBMODULES = {
     "errors",
     "flags",
     "lowlevel",
+    "oci",
     "process",
     "resources",
     "seccomp",
