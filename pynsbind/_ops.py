@@ -320,7 +320,7 @@ def guard(
         desc,
         s2=path,
         reg=base_reg,
-        b=null_reg,
+        b=null_reg & 0xFFFFFFFFFFFFFFFF,  # -1 (no /dev/null opened): a register no op has
         c=magic,
         flags=opflags | (OpFlag.LEGACY if legacy else NONE),
     )

@@ -576,3 +576,11 @@ def test_dev_leaves_what_the_spec_mounts_itself(tmp_path: Any) -> None:
     assert "mount mqueue on /dev/mqueue" in descs  # not in the spec: still made
     dev = next(op for op in p.ops if op.desc == "mount tmpfs on /dev")
     assert dev.blob is not None and dev.blob.count(b"size") == 1 and b"1m" in dev.blob
+
+
+def test_no_masked_paths_still_lays_out(tmp_path: Any) -> None:
+    # no /dev/null is opened then: the read-only paths' ops name no register
+    # (found by the hostile specs: it overflowed the C struct)
+    p = plan(rootfs=str(tmp_path), masked_paths=[])
+    assert "ROPATH" in p.kinds() and "MASK" not in p.kinds()
+    assert p.c_plan() is not None
