@@ -867,7 +867,10 @@ class _Compiler:
         self.mountpoint(m, m.target)
         copy_reg = -1
         if m.copy_up:
-            # what the tmpfs will hide, opened first: copied into it below
+            # what the tmpfs will hide, opened first: copied into it below (a
+            # read-only one is made read-only once it is filled)
+            attrs &= ~MountAttr.RDONLY
+            msflags &= ~MountFlags.RDONLY
             copy_reg = plan.reg()
             plan.add(
                 ops.preopen(
@@ -928,6 +931,12 @@ class _Compiler:
                     opflags=OpFlag.BENEATH,
                 )
             )
+            if m.readonly:
+                desc = f"make {m.target} read-only"
+                if self.modern:
+                    plan.add(ops.setattr_(desc, t, set_attrs=MountAttr.RDONLY, opflags=inroot))
+                else:
+                    plan.add(ops.remount(desc, t, MountFlags.RDONLY, opflags=inroot))
         self.mounted.append((m.target, fskind, op))
         if kind in ("dev", "tmpfs") and not m.readonly:
             self.own_fs.append(m.target)

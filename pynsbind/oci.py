@@ -560,9 +560,10 @@ def _process_fields(process: Mapping[str, Any], path: str, warn: Warn) -> dict[s
 
 # ---- mounts ---------------------------------------------------------------------------
 
-# options that ask for the default, or for nothing pynsbind must do
+# options that ask for the default, or for nothing pynsbind must do (silent
+# only quiets the kernel's log about the mount)
 _NO_OPS = frozenset(
-    "defaults rw suid exec async nolazytime nomand loud noiversion rrw rsuid rexec "
+    "defaults rw suid exec async nolazytime nomand loud silent noiversion rrw rsuid rexec "
     "notmpcopyup".split()
 )
 _FLAG_OPTIONS = {
@@ -610,7 +611,7 @@ _PROPAGATION_OPTIONS = {
     "runbindable": "unbindable",
 }
 # flags of the filesystem itself: passed to a new one, meaningless for a bind
-_SB_OPTIONS = frozenset(("sync", "dirsync", "lazytime", "silent"))
+_SB_OPTIONS = frozenset(("sync", "dirsync", "lazytime"))
 _REFUSED_OPTIONS = {
     "dev": "pynsbind mounts every filesystem nodev but /dev's own nodes and devpts "
     "(give device nodes in linux.devices)",

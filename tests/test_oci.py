@@ -1230,3 +1230,23 @@ def test_the_default_config_runs_busybox(tmp_path: Path, rootfs: str) -> None:
     res = pynsbind.run(spec=spec, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res
     assert res.stdout == "hello from pynsbind\n0\n"
+
+
+@pytest.mark.root
+def test_every_option_features_lists_mounts(bundle: Path, rootfs: str) -> None:
+    # what features says the runtime takes, it really mounts
+    os.chmod(bundle, 0o755)
+    (bundle / "rootfs").rmdir()
+    shutil.copytree(rootfs, bundle / "rootfs", symlinks=True)  # mount points are made in it
+    (bundle / "src").mkdir()
+    entries = []
+    for i, opt in enumerate(oci.features_document()["mountOptions"]):
+        if opt in ("bind", "rbind"):
+            entries.append({"destination": f"/mnt/{i}", "source": "src", "options": [opt]})
+        else:
+            entries.append({"destination": f"/mnt/{i}", "type": "tmpfs", "options": [opt]})
+    config = minimal(mounts=[*minimal()["mounts"], *entries])
+    config["process"]["args"] = ["sh", "-c", "grep -c ' /mnt/' /proc/self/mountinfo"]
+    res = pynsbind.run(spec=to_spec(config, bundle), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res
+    assert int(res.stdout) == len(entries)

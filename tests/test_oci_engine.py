@@ -390,6 +390,12 @@ def test_copy_up(image: Path, mode: str, host_unchanged: HostState) -> None:
     assert (image / "srv" / "a").read_text() == "A"
 
 
+def test_a_read_only_copy_up(image: Path) -> None:
+    mounts = [*pynsbind.default_mounts(), Mount.tmpfs("/srv", copy_up=True, readonly=True)]
+    out = sh(str(image), "cat /srv/a; (touch /srv/new) 2>&1; true", mounts=mounts)
+    assert out.startswith("A") and "Read-only file system" in out
+
+
 def test_copy_up_in_a_user_namespace(image: Path) -> None:
     # what the user namespace does not map shows as the overflow id, and is
     # copied as that (here mapped: 65534 is in the map)

@@ -538,6 +538,17 @@ def test_copy_up_opens_what_the_tmpfs_hides_then_copies_it(feats: Features, tmp_
     assert copy.b == pre.out and copy.reg == mount.out >= 0 and copy.flags & OpFlag.BENEATH
     assert copy.s2 == "" and copy.a == 32
     assert copy.desc == "copy what /srv held into its tmpfs"
+    # a read-only one is filled first, then made read-only
+    ro = plan(
+        feats, rootfs=str(tmp_path), mounts=[Mount.tmpfs("/srv", copy_up=True, readonly=True)]
+    )
+    mount = next(op for op in ro.ops if op.desc == "mount tmpfs on /srv")
+    rdonly = lib.MOUNT_ATTR_RDONLY if feats is MODERN else lib.MS_RDONLY
+    assert not mount.a & rdonly
+    descs = [op.desc for op in ro.ops]
+    assert descs.index("copy what /srv held into its tmpfs") + 1 == descs.index(
+        "make /srv read-only"
+    )
 
 
 def test_mount_attributes_reach_the_ops(tmp_path: Any) -> None:
