@@ -398,6 +398,117 @@ def _env(value: object, path: str) -> dict[str, str]:
     return env
 
 
+# ---- HOME, from the container's /etc/passwd -------------------------------------------
+
+_MAX_LINKS = 40
+_PASSWD_MAX = 1 << 20
+
+
+def _open_in_root(root: int, path: str) -> int | None:
+    """A regular file at ``path`` inside the directory ``root`` (an fd), opened
+    for reading: each component looked up with O_NOFOLLOW, symlinks followed
+    by hand and never out of ``root`` (``..`` stops there, an absolute link
+    starts there again), as openat2's RESOLVE_IN_ROOT does.  None when it is
+    not there."""
+    import stat
+
+    names = [p for p in path.split("/") if p not in ("", ".")]
+    dirs = [os.dup(root)]
+    links = 0
+    try:
+        while names:
+            name = names.pop(0)
+            if name == "..":
+                if len(dirs) > 1:
+                    os.close(dirs.pop())
+                continue
+            try:
+                fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirs[-1])
+            except OSError:
+                return None
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISLNK(mode):
+                os.close(fd)
+                links += 1
+                try:
+                    target = os.readlink(name, dir_fd=dirs[-1])
+                except OSError:
+                    return None
+                if links > _MAX_LINKS:
+                    return None
+                if target.startswith("/"):
+                    while len(dirs) > 1:
+                        os.close(dirs.pop())
+                names = [p for p in target.split("/") if p not in ("", ".")] + names
+            elif names and stat.S_ISDIR(mode):
+                dirs.append(fd)
+            elif not names and stat.S_ISREG(mode):
+                try:
+                    return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return None
+                finally:
+                    os.close(fd)
+            else:
+                os.close(fd)
+                return None
+        return None
+    finally:
+        for d in dirs:
+            os.close(d)
+
+
+def _home_of(root: str | int, path: str, uid: int) -> str:
+    """The home of ``uid`` in the passwd file at ``path`` inside ``root`` (a
+    directory, or an fd of one); ``/`` when there is none, as runc says."""
+    fd = -1
+    try:
+        base = root if isinstance(root, int) else os.open(root, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return "/"
+    try:
+        found = _open_in_root(base, path)
+        if found is None:
+            return "/"
+        fd = found
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(_PASSWD_MAX)
+    except OSError:
+        return "/"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if not isinstance(root, int):
+            os.close(base)
+    for line in data.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 7 and fields[2].isdigit() and int(fields[2]) == uid:
+            return fields[5] or "/"
+    return "/"
+
+
+def _home(found: dict[str, Any], mounts: Sequence[Mount]) -> None:
+    """HOME, when the config's env has none (or an empty one): the user's home
+    in the container's /etc/passwd, or ``/`` (runc's rule).  The passwd file is
+    the one the container will see: a bind of /etc/passwd or of /etc, or the
+    image's (read inside the rootfs, where no symlink can lead out)."""
+    env = found["env"]
+    if env.get("HOME"):
+        return
+    uid = found["user"][0]
+    root: str | None = found.get("rootfs")
+    where = "etc/passwd"
+    for m in mounts:
+        if m.target == "/etc/passwd" and m.kind == "bind" and m.source is not None:
+            root, where = os.path.dirname(m.source), os.path.basename(m.source)
+        elif m.target in ("/", "/etc") and m.kind == "bind" and m.source is not None:
+            root, where = m.source, "passwd" if m.target == "/etc" else "etc/passwd"
+        elif m.target in ("/etc", "/etc/passwd") and m.kind == "tmpfs" and not m.copy_up:
+            root = None
+    env.pop("HOME", None)
+    env["HOME"] = "/" if root is None else _home_of(root, where, uid)
+
+
 def _capability_names(value: object, path: str, last_cap: int, warn: Warn) -> frozenset[Capability]:
     out = set()
     for i, item in enumerate(_list(value, path)):
@@ -1163,6 +1274,7 @@ def spec_from_config(
     found.update(_user_maps(linux, create, join, index, say))
     mounts = _mounts(config, base)
     found["mounts"] = mounts
+    _home(found, mounts)
     found["devices"] = _devices(linux, mounts)
     found["masked_paths"] = _paths(linux, "maskedPaths")
     found["readonly_paths"] = _paths(linux, "readonlyPaths")
@@ -1219,6 +1331,17 @@ def process_spec(
     found["seccomp"] = _seccomp(linux, say)
     found["personality"] = _personality(linux)
     found["cgroup"] = cgroup_path(config, container_id=container_id, parent=cgroup_parent)
+    if not found["env"].get("HOME"):
+        found["env"].pop("HOME", None)
+        try:
+            root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            found["env"]["HOME"] = "/"
+        else:
+            try:
+                found["env"]["HOME"] = _home_of(root, "etc/passwd", found["user"][0])
+            finally:
+                os.close(root)
     return _make_spec(found)
 
 

@@ -141,7 +141,8 @@ def test_versions_refused(version: str) -> None:
 def test_a_minimal_config(bundle: Path) -> None:
     spec = to_spec(minimal(), bundle)
     s = spec.normalized
-    assert s.args == ("sh",) and s.env == () and s.cwd == "/" and (s.uid, s.gid) == (0, 0)
+    assert s.args == ("sh",) and s.cwd == "/" and (s.uid, s.gid) == (0, 0)
+    assert s.env == (("HOME", "/"),)  # runc's HOME, the image having no /etc/passwd
     assert s.rootfs == str(bundle / "rootfs") and s.readonly_rootfs is False
     assert s.namespaces == Namespace.PID | Namespace.MNT and s.joins == ()
     # what OCI leaves unset is unset, not pynsbind's hardened default
@@ -182,7 +183,7 @@ def test_process_fields(bundle: Path) -> None:
     )
     s = to_spec(config, bundle, warnings=seen).normalized
     assert s.args == ("/bin/app", "-x") and s.cwd == "/srv"
-    assert s.environ == {"PATH": "/bin", "A": "2", "EMPTY": ""}
+    assert s.environ == {"PATH": "/bin", "A": "2", "EMPTY": "", "HOME": "/"}
     assert (s.uid, s.gid, s.umask, s.groups) == (1000, 100, 0o27, (5, 6))
     cap = Capability
     assert s.capability_sets == CapabilitySets(
@@ -276,6 +277,44 @@ def test_process_errors_name_the_json_path(
 ) -> None:
     exc = error(with_process(**process), bundle)
     assert exc.field == field and message in str(exc)
+
+
+def test_home_comes_from_the_containers_passwd(bundle: Path) -> None:
+    etc = bundle / "rootfs" / "etc"
+    etc.mkdir()
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nme:x:1000:1000::/home/me:/bin/sh\n")
+    assert to_spec(minimal(), bundle).normalized.environ["HOME"] == "/root"
+    me = with_process(user={"uid": 1000, "gid": 1000})
+    assert to_spec(me, bundle).normalized.environ["HOME"] == "/home/me"
+    nobody = with_process(user={"uid": 4242, "gid": 0})
+    assert to_spec(nobody, bundle).normalized.environ["HOME"] == "/"
+    # one given is kept; an empty one is not a HOME (runc's rule)
+    given = with_process(env=["HOME=/srv", "A=1"])
+    assert to_spec(given, bundle).normalized.env == (("HOME", "/srv"), ("A", "1"))
+    empty = with_process(env=["HOME=", "A=1"])
+    assert to_spec(empty, bundle).normalized.env == (("A", "1"), ("HOME", "/root"))
+    # a passwd the config binds over the image's is the one the container sees
+    (bundle / "bound").write_text("root:x:0:0::/from-the-bind:/bin/sh\n")
+    bind = minimal(mounts=[{"destination": "/etc/passwd", "source": "bound", "options": ["bind"]}])
+    assert to_spec(bind, bundle).normalized.environ["HOME"] == "/from-the-bind"
+    tmpfs = minimal(mounts=[{"destination": "/etc", "type": "tmpfs"}])
+    assert to_spec(tmpfs, bundle).normalized.environ["HOME"] == "/"
+
+
+@pytest.mark.parametrize("link", ["/etc/host-passwd", "../../../../../../etc/host-passwd"])
+def test_home_is_read_inside_the_rootfs(bundle: Path, link: str) -> None:
+    # a symlink in the image cannot make the runtime read a host file: it is
+    # followed inside the rootfs, as the container would see it
+    etc = bundle / "rootfs" / "etc"
+    etc.mkdir()
+    (etc / "passwd").symlink_to(link)
+    (etc / "host-passwd").write_text("root:x:0:0::/inside:/bin/sh\n")
+    assert to_spec(minimal(), bundle).normalized.environ["HOME"] == "/inside"
+    (etc / "host-passwd").unlink()
+    assert to_spec(minimal(), bundle).normalized.environ["HOME"] == "/"
+    (etc / "passwd").unlink()
+    (etc / "passwd").symlink_to("passwd")  # a loop
+    assert to_spec(minimal(), bundle).normalized.environ["HOME"] == "/"
 
 
 def test_process_is_required(bundle: Path) -> None:
@@ -1211,9 +1250,14 @@ def test_containerd_config_runs_and_a_process_json_execs_into_it(
             assert res.returncode == 0, res
             assert res.stdout.startswith("uid=65534(nobody) gid=65534(nogroup)")
             assert "volume" in res.stdout
+            # HOME from the container's /etc/passwd (its nobody's is /)
+            assert child.normalized.environ["HOME"] == "/"
             assert "NoNewPrivs:\t1" in res.stdout
             # it ran in the container's cgroup, which is still there
             assert os.path.isdir(f"/sys/fs/cgroup/memory/{b.cgroup}")
+        as_root = {**process, "user": {"uid": 0, "gid": 0}}
+        child = oci.process_spec(as_root, b.config, pid=proc.pid, warn=print)
+        assert child.normalized.environ["HOME"] == "/root"
     finally:
         proc.kill()
         proc.wait()
