@@ -862,6 +862,12 @@ class _Compiler:
         options = list(m.options)
         if kind == "devpts" and self.gid_ok(5):
             options.append(("gid", "5"))
+        if kind == "cgroup":
+            # a cgroup2 mount made in the initial cgroup namespace sets the
+            # hierarchy's flags (nsdelegate, memory_recursiveprot...) for the
+            # whole host to its options: it repeats the host's
+            given = {k for k, _ in options}
+            options += [(flag, None) for flag in _cgroup2_flags() if flag not in given]
         if kind == "dev" and not any(k == "size" for k, _ in options):
             options.append(("size", "65536k"))
         self.mountpoint(m, m.target)
@@ -1200,6 +1206,32 @@ def _guards(paths: Sequence[str] | None, defaults: Sequence[str]) -> list[tuple[
     if paths is None:
         return [(p, True) for p in defaults]
     return [(p, False) for p in paths]
+
+
+#: the cgroup2 mount options that are flags of the whole hierarchy
+_CGROUP2_FLAGS = (
+    "nsdelegate",
+    "favordynmods",
+    "memory_localevents",
+    "memory_recursiveprot",
+    "memory_hugetlb_accounting",
+    "pids_localevents",
+)
+
+
+def _cgroup2_flags() -> list[str]:
+    """The hierarchy-wide flags the host's cgroup2 has now (the super options
+    of a cgroup2 mount in /proc/self/mountinfo); none where it is not mounted."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                _, _, rest = line.partition(" - ")
+                fields = rest.split()
+                if len(fields) >= 3 and fields[0] == "cgroup2":
+                    return [o for o in fields[2].split(",") if o in _CGROUP2_FLAGS]
+    except OSError:
+        pass
+    return []
 
 
 def _persona_desc(persona: int) -> str:

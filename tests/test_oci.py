@@ -1188,12 +1188,16 @@ def test_saved_configs_map(saved: Any, name: str) -> None:
         assert s.namespaces == Namespace.PID | Namespace.MNT and s.hostname is None
 
 
-def cgroup_file(rel: str, controller: str, name: str) -> str:
-    for base in (f"/sys/fs/cgroup/{controller}", "/sys/fs/cgroup"):
-        path = f"{base}/{rel}/{name}"
-        if os.path.exists(path):
-            return Path(path).read_text().strip()
-    raise AssertionError(f"no {name} for {rel}")
+def cgroup_value(rel: str, controller: str, v1: str, v2: str) -> str:
+    """A file of the cgroup ``rel``: in the controller's v1 hierarchy, or cgroup2."""
+    v1dir = Path("/sys/fs/cgroup", controller, rel)
+    if v1dir.is_dir():
+        return (v1dir / v1).read_text().strip()
+    return Path("/sys/fs/cgroup", rel, v2).read_text().strip()
+
+
+def cgroup_exists(rel: str, controller: str) -> bool:
+    return Path("/sys/fs/cgroup", controller, rel).is_dir() or Path("/sys/fs/cgroup", rel).is_dir()
 
 
 @pytest.mark.root
@@ -1213,8 +1217,8 @@ def test_podman_config_runs(saved: Any, host_unchanged: Any) -> None:
     try:
         # the limits are on the cgroup the config names, on the host
         assert proc.cgroup is not None and proc.cgroup.path == b.cgroup
-        assert cgroup_file(b.cgroup, "pids", "pids.max") == "50"
-        limit = cgroup_file(b.cgroup, "memory", "memory.limit_in_bytes")
+        assert cgroup_value(b.cgroup, "pids", "pids.max", "pids.max") == "50"
+        limit = cgroup_value(b.cgroup, "memory", "memory.limit_in_bytes", "memory.max")
         assert int(limit) == 64 << 20
         out, err = proc.communicate(timeout=60)
     finally:
@@ -1254,7 +1258,7 @@ def test_containerd_config_runs_and_a_process_json_execs_into_it(
             assert child.normalized.environ["HOME"] == "/"
             assert "NoNewPrivs:\t1" in res.stdout
             # it ran in the container's cgroup, which is still there
-            assert os.path.isdir(f"/sys/fs/cgroup/memory/{b.cgroup}")
+            assert cgroup_exists(b.cgroup, "memory")
         as_root = {**process, "user": {"uid": 0, "gid": 0}}
         child = oci.process_spec(as_root, b.config, pid=proc.pid, warn=print)
         assert child.normalized.environ["HOME"] == "/root"

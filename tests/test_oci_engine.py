@@ -455,3 +455,25 @@ def test_failures_leave_nothing_behind(root: str, host_unchanged: HostState) -> 
     ):
         with pytest.raises(pynsbind.SpawnError):
             pynsbind.run(spec=Spec(args=["true"], rootfs=root, namespaces=NS, **fields))
+
+
+def cgroup2_options() -> list[str]:
+    """The super options of every cgroup2 mount this process sees."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.partition(" - ")[2].split()
+        if fields and fields[0] == "cgroup2":
+            found.append(fields[2])
+    return found
+
+
+def test_a_cgroup2_mount_leaves_the_hosts_flags_alone(root: str, host_unchanged: HostState) -> None:
+    # mounted from the initial cgroup namespace (no namespace of its own, as
+    # podman's configs on a v1 host), cgroup2's options set the hierarchy's
+    # flags for the whole host (nsdelegate, memory_recursiveprot...): the
+    # mount repeats the host's (seen in the v2 VM, whose / has them)
+    before = cgroup2_options()
+    mounts = [*pynsbind.default_mounts(), Mount.cgroup()]
+    out = sh(root, "grep -c ' /sys/fs/cgroup ' /proc/self/mountinfo", mounts=mounts)
+    assert out.strip() == "1"
+    assert cgroup2_options() == before

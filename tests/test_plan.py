@@ -595,3 +595,19 @@ def test_no_masked_paths_still_lays_out(tmp_path: Any) -> None:
     p = plan(rootfs=str(tmp_path), masked_paths=[])
     assert "ROPATH" in p.kinds() and "MASK" not in p.kinds()
     assert p.c_plan() is not None
+
+
+def test_a_cgroup2_mount_repeats_the_hosts_hierarchy_flags() -> None:
+    flags = set()
+    with open("/proc/self/mountinfo") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        fields = line.partition(" - ")[2].split()
+        if fields and fields[0] == "cgroup2":
+            flags = set(fields[2].split(",")) - {"rw", "ro"}
+            break
+    p = plan(namespaces=NS, mounts=[Mount.cgroup()])
+    op = next(op for op in p.ops if op.desc == "mount cgroup on /sys/fs/cgroup")
+    assert op.blob is not None
+    given = {part[1:] for part in op.blob.split(b"\0") if part.startswith(b"f")}
+    assert {f.encode() for f in flags} <= given
