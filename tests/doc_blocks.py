@@ -19,7 +19,9 @@ What runs, by the fence's language:
 Any other language (``text``, ``c``, none) is shown, never run.  A block that
 must not run (a fragment, a command that runs the whole CI) is marked by the
 HTML comment ``<!-- doc-test: skip REASON -->`` on the line just before its
-fence; the reason is required.
+fence; the reason is required.  ``<!-- doc-test: file NAME -->`` there writes
+the block to the file NAME instead of running it (a script that a later
+``console`` block runs, as another user for instance).
 
 In the directory a page runs in, ``.venv`` is the virtual environment the tests
 run from, and its ``bin`` comes first in ``PATH`` (``pynsbind-run``,
@@ -53,6 +55,7 @@ class Block:
     lang: str
     code: str
     skip: str | None  # the reason, for a block marked skip
+    file: str | None = None  # the file to write the block to, for a block marked file
 
     @property
     def where(self) -> str:
@@ -77,14 +80,17 @@ def parse(text: str, page: str) -> list[Block]:
         while j < len(lines) and not lines[j].strip().startswith(fence):
             body.append(lines[j][indent:] if lines[j][:indent].strip() == "" else lines[j])
             j += 1
-        skip = None
+        skip = file = None
         if mark is not None:
-            if mark["what"] != "skip":
+            if mark["what"] not in ("skip", "file"):
                 raise ValueError(f"{page}:{i}: unknown doc-test mark {mark['what']!r}")
-            if not mark["arg"]:
+            if mark["what"] == "skip" and not mark["arg"]:
                 raise ValueError(f"{page}:{i}: a doc-test skip needs its reason")
-            skip = mark["arg"]
-        blocks.append(Block(page, i + 1, lang, "\n".join(body) + "\n", skip))
+            if mark["what"] == "file" and not re.fullmatch(r"[\w.-]+", mark["arg"]):
+                raise ValueError(f"{page}:{i}: a doc-test file needs a plain file name")
+            skip = mark["arg"] if mark["what"] == "skip" else None
+            file = mark["arg"] if mark["what"] == "file" else None
+        blocks.append(Block(page, i + 1, lang, "\n".join(body) + "\n", skip, file))
         i = j + 1
     return blocks
 
@@ -221,11 +227,14 @@ def run_page(blocks: list[Block]) -> None:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     namespace: dict[str, Any] = {"__name__": "__main__"}
     for block in blocks:
-        if block.skip is not None or block.lang not in RUN:
+        if block.skip is not None or (block.lang not in RUN and block.file is None):
             continue
         print(f"== {block.where} ({block.lang})", flush=True)
         try:
-            if block.lang == "python":
+            if block.file is not None:
+                Path(block.file).write_text(block.code)
+                os.chmod(block.file, 0o644)
+            elif block.lang == "python":
                 exec(compile(block.code, block.where, "exec"), namespace)
             elif block.lang == "pycon":
                 _run_pycon(block, namespace)

@@ -32,7 +32,7 @@ def _blocks() -> dict[str, list[Block]]:
     for page in pages(CHECKOUT):
         rel = str(page.relative_to(CHECKOUT))
         blocks = parse(page.read_text(), rel)
-        if any(b.lang in RUN and b.skip is None for b in blocks):
+        if any(b.lang in RUN and b.skip is None and b.file is None for b in blocks):
             found[rel] = blocks
     return found
 
@@ -59,6 +59,9 @@ def test_parse_finds_languages_marks_and_lines() -> None:
 def test_a_skip_needs_a_reason_and_marks_are_known() -> None:
     with pytest.raises(ValueError, match="needs its reason"):
         parse("<!-- doc-test: skip -->\n```sh\ntrue\n```\n", "p.md")
+    with pytest.raises(ValueError, match="plain file name"):
+        parse("<!-- doc-test: file ../x -->\n```python\npass\n```\n", "p.md")
+    assert parse("<!-- doc-test: file x.py -->\n```python\npass\n```\n", "p.md")[0].file == "x.py"
     with pytest.raises(ValueError, match="unknown doc-test mark"):
         parse("<!-- doc-test: maybe -->\n```sh\ntrue\n```\n", "p.md")
 
@@ -128,7 +131,7 @@ def test_page_runs(page: str, workdir: Path, tmp_path: Path, host_unchanged: obj
         remove_cgroups(left, kill=True)
     assert worker.returncode == 0, out[-6000:] + err[-6000:]
     ran = re.findall(r"^== (\S+) \((\w+)\)$", out, re.M)
-    runnable = [b for b in BLOCKS[page] if b.lang in RUN and b.skip is None]
+    runnable = [b for b in BLOCKS[page] if (b.lang in RUN or b.file) and b.skip is None]
     assert [w for w, _ in ran] == [b.where for b in runnable]
     assert left == [], "an example left a cgroup"
 
