@@ -1,7 +1,14 @@
-"""mkdocs hooks (mkdocs.yml ``hooks:``): the command-line reference, generated at
-build time from ``pynsbind-run --help`` and each subcommand's ``--help``, so the
-site never shows a copy that has gone stale.  Also usable alone:
-``python tools/docs_hooks.py`` prints the page."""
+"""mkdocs hooks (mkdocs.yml ``hooks:``), so that the site never shows a copy that
+has gone stale:
+
+- the command-line reference (cli.md), generated at build time from
+  ``pynsbind-run --help`` and each subcommand's ``--help``;
+- in performance.md, the comment ``<!-- generated: spawn-numbers -->`` becomes the
+  section "Numbers on the development machine" of benchmarks/README.md, and
+  ``<!-- generated: charts -->`` the charts found in docs/img/benchmarks/ (only
+  files that exist: none is a sentence that says so).
+
+``python tools/docs_hooks.py`` prints the command-line page."""
 
 from __future__ import annotations
 
@@ -9,9 +16,14 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 CLI_PAGE = "cli.md"
+CHECKOUT = Path(__file__).resolve().parent.parent
+BENCH_README = CHECKOUT / "benchmarks" / "README.md"
+NUMBERS_HEADING = "### Numbers on the development machine"
+CHARTS = CHECKOUT / "docs" / "img" / "benchmarks"
 
 _INTRO = """\
 # Command line: `pynsbind-run`
@@ -62,6 +74,41 @@ def cli_page() -> str:
         parts.append(f"## `pynsbind-run {name}`\n")
         parts.append("```text\n" + _help(name) + "```\n")
     return "\n".join(parts)
+
+
+def spawn_numbers() -> str:
+    """The section of benchmarks/README.md with the spawn benchmark's numbers,
+    its heading left out (the page gives its own)."""
+    text = BENCH_README.read_text()
+    start = text.find(NUMBERS_HEADING)
+    if start < 0:
+        raise RuntimeError(f"{BENCH_README}: no section {NUMBERS_HEADING!r}")
+    body = text[start + len(NUMBERS_HEADING) :]
+    end = re.search(r"^#{1,3} ", body, re.M)
+    return (body[: end.start()] if end else body).strip() + "\n"
+
+
+def charts() -> str:
+    """Markdown that shows every chart in docs/img/benchmarks/, or says there is none."""
+    found = sorted(p for p in CHARTS.glob("*") if p.suffix in (".svg", ".png"))
+    if not found:
+        return (
+            "No chart has been generated in this checkout: the benchmarks write them "
+            "into `docs/img/benchmarks/`.\n"
+        )
+    parts = []
+    for chart in found:
+        title = chart.stem.replace("-", " ").replace("_", " ")
+        parts.append(f"![{title}](img/benchmarks/{chart.name})\n")
+    return "\n".join(parts)
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Fill the generated parts of performance.md."""
+    if page.file.src_uri != "performance.md":
+        return markdown
+    markdown = markdown.replace("<!-- generated: spawn-numbers -->", spawn_numbers())
+    return markdown.replace("<!-- generated: charts -->", charts())
 
 
 def on_files(files: Any, config: Any) -> Any:
