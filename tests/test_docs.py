@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -139,6 +139,16 @@ def test_page_runs(page: str, workdir: Path, tmp_path: Path, host_unchanged: obj
 # ---- what the site is built from -------------------------------------------------------------
 
 
+def _docs_hooks() -> Any:
+    """tools/docs_hooks.py, the mkdocs hooks (not a package: loaded by path)."""
+    sys.path.insert(0, str(CHECKOUT / "tools"))
+    try:
+        import docs_hooks
+    finally:
+        sys.path.remove(str(CHECKOUT / "tools"))
+    return docs_hooks
+
+
 def test_diagrams_are_those_the_script_makes() -> None:
     res = subprocess.run(
         [sys.executable, str(CHECKOUT / "tools" / "diagrams.py"), "--check"],
@@ -150,11 +160,7 @@ def test_diagrams_are_those_the_script_makes() -> None:
 
 
 def test_cli_reference_is_the_real_help() -> None:
-    sys.path.insert(0, str(CHECKOUT / "tools"))
-    try:
-        import docs_hooks
-    finally:
-        sys.path.remove(str(CHECKOUT / "tools"))
+    docs_hooks = _docs_hooks()
     page = docs_hooks.cli_page()
     top = subprocess.run(
         [sys.executable, "-m", "pynsbind", "--help"],
@@ -169,6 +175,12 @@ def test_cli_reference_is_the_real_help() -> None:
         assert f"## `pynsbind-run {name}`" in page
         assert f"usage: pynsbind-run {name}" in page
     assert "--rootfs DIR" in page
+
+
+def test_sphinx_roles_become_code() -> None:
+    docs_hooks = _docs_hooks()
+    html = "Made by :func:<code>spawn</code>; a :class:<code>~pynsbind.cgroups.Cgroup</code>."
+    assert docs_hooks.sphinx_roles(html) == "Made by <code>spawn</code>; a <code>Cgroup</code>."
 
 
 def test_site_builds_offline_and_strict(tmp_path: Path) -> None:

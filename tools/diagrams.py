@@ -10,6 +10,7 @@ what the script makes (tests/test_docs.py runs that check).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,26 +81,52 @@ class Svg:
         return head + "\n".join(self.items) + "\n</svg>\n"
 
 
-# ---- the layers (docs/architecture.md, the import-linter contract) -------------------
+# ---- the layers (the import-linter contract in pyproject.toml) -------------------------
 
-LAYERS: list[tuple[str, str, str]] = [
-    # (module, what, group)
-    ("pynsbind.testing", "the test seam (documented, unstable)", "surface"),
-    ("pynsbind.cli", "pynsbind-run", "surface"),
-    ("pynsbind.process", "run, spawn, Process, explain", "surface"),
-    ("pynsbind._container_cgroup", "the container's cgroup at spawn time", "engine"),
-    ("pynsbind._plan", "Spec -> Plan (the compiler)", "engine"),
-    ("pynsbind._ops", "the op record and its typed builders", "engine"),
-    ("pynsbind._features", "what this kernel can do", "engine"),
-    ("pynsbind.cgroups", "layouts, limits, Cgroup (usable alone)", "cgroups"),
-    ("pynsbind.spec", "Spec, Mount, Device, IdMap", "model"),
-    ("pynsbind.resources", "Resources", "model"),
-    ("pynsbind.devices, .seccomp", "device rules, seccomp profiles", "model"),
-    ("pynsbind.errors", "SpawnError, SpecError", "model"),
-    ("pynsbind.lowlevel", "1:1 wrappers of system calls", "kernel"),
-    ("pynsbind.flags", "Namespace, Capability, MountFlags... (enums)", "kernel"),
-    ("pynsbind._ffi", "the compiled module (cffi, csrc/)", "kernel"),
-]
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+CONTRACT = "pynsbind's layers go one way"
+
+# what each layer of the contract holds, and its group in the drawing
+ABOUT: dict[str, tuple[str, str]] = {
+    "pynsbind.testing": ("the test seam (documented, unstable)", "surface"),
+    "pynsbind.cli": ("pynsbind-run", "surface"),
+    "pynsbind.process": ("run, spawn, Process, explain", "surface"),
+    "pynsbind._container_cgroup": ("the container's cgroup at spawn time", "engine"),
+    "pynsbind._plan": ("Spec -> Plan (the compiler)", "engine"),
+    "pynsbind._ops": ("the op record and its typed builders", "engine"),
+    "pynsbind._features": ("what this kernel can do", "engine"),
+    "pynsbind.cgroups": ("layouts, limits, Cgroup (usable alone)", "cgroups"),
+    "pynsbind.spec": ("Spec, Mount, Device, IdMap", "model"),
+    "pynsbind.resources": ("Resources", "model"),
+    "pynsbind.devices | pynsbind.seccomp": ("device rules, seccomp profiles", "model"),
+    "pynsbind._seccomp_default": ("the default seccomp profile's lists", "model"),
+    "pynsbind.errors": ("SpawnError, SpecError", "model"),
+    "pynsbind.lowlevel": ("1:1 wrappers of system calls", "kernel"),
+    "pynsbind.flags": ("Namespace, Capability, MountFlags... (enums)", "kernel"),
+    "pynsbind._ffi": ("the compiled module (cffi, csrc/)", "kernel"),
+    "pynsbind._version": ("the version", "kernel"),
+}
+
+
+def contract_layers(text: str) -> list[str]:
+    """The layers of the import-linter contract CONTRACT in pyproject.toml, top
+    first (the drawing follows what lint-imports enforces)."""
+    start = text.index(f'name = "{CONTRACT}"')
+    block = text[text.index("layers = [", start) : text.index("]", text.index("layers = [", start))]
+    return re.findall(r'"([^"]+)"', block)
+
+
+def layers() -> list[tuple[str, str, str]]:
+    """(module as drawn, what, group) for each layer of the contract."""
+    out = []
+    for layer in contract_layers(PYPROJECT.read_text()):
+        if layer not in ABOUT:
+            raise SystemExit(f"tools/diagrams.py: describe the layer {layer!r} in ABOUT")
+        what, group = ABOUT[layer]
+        shown = layer.replace(" | pynsbind.", ", .")
+        out.append((shown, what, group))
+    return out
+
 
 GROUPS = {
     "surface": ("#e0e7ff", "what callers use"),
@@ -111,10 +138,11 @@ GROUPS = {
 
 
 def layers_svg() -> str:
-    row, top, left, box_w = 30, 46, 20, 560
-    svg = Svg(width=800, height=top + row * len(LAYERS) + 40)
+    drawn = layers()
+    row, top, left, box_w = 30, 46, 20, 610
+    svg = Svg(width=860, height=top + row * len(drawn) + 40)
     svg.text(left, 24, "pynsbind's layers: each imports only from the layers below it", bold=True)
-    for i, (module, what, group) in enumerate(LAYERS):
+    for i, (module, what, group) in enumerate(drawn):
         y = top + i * row
         fill = GROUPS[group][0]
         svg.rect(left, y, box_w, row - 6, fill)
@@ -122,17 +150,17 @@ def layers_svg() -> str:
         svg.text(left + 260, y + 17, what, color=MUTED)
     # a bracket and a name for each group
     start = 0
-    for i in range(1, len(LAYERS) + 1):
-        if i == len(LAYERS) or LAYERS[i][2] != LAYERS[start][2]:
+    for i in range(1, len(drawn) + 1):
+        if i == len(drawn) or drawn[i][2] != drawn[start][2]:
             y0 = top + start * row
             y1 = top + i * row - 6
             x = left + box_w + 14
             svg.line(x, y0, x, y1)
             svg.line(x - 5, y0, x, y0)
             svg.line(x - 5, y1, x, y1)
-            svg.text(x + 10, (y0 + y1) / 2 + 5, GROUPS[LAYERS[start][2]][1], color=MUTED)
+            svg.text(x + 10, (y0 + y1) / 2 + 5, GROUPS[drawn[start][2]][1], color=MUTED)
             start = i
-    bottom = top + row * len(LAYERS)
+    bottom = top + row * len(drawn)
     svg.text(
         left, bottom + 16, "csrc/: spawn.c (parent half), child.c and child_fs.c (the", size=12
     )

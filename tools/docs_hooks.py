@@ -3,6 +3,8 @@ has gone stale:
 
 - the command-line reference (cli.md), generated at build time from
   ``pynsbind-run --help`` and each subcommand's ``--help``;
+- in the API reference, the Sphinx roles of the docstrings (:func:`spawn`,
+  :class:`~pynsbind.cgroups.Cgroup`) are shown as code, as Sphinx shows them;
 - in performance.md, the comment ``<!-- generated: spawn-numbers -->`` becomes the
   section "Numbers on the development machine" of benchmarks/README.md, and
   ``<!-- generated: charts -->`` the charts found in docs/img/benchmarks/ (only
@@ -109,6 +111,27 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         return markdown
     markdown = markdown.replace("<!-- generated: spawn-numbers -->", spawn_numbers())
     return markdown.replace("<!-- generated: charts -->", charts())
+
+
+ROLE = re.compile(r":(?:func|meth|class|mod|attr|data|exc|obj):<code>(~?)([^<]+)</code>")
+
+
+def sphinx_roles(html: str) -> str:
+    """``:func:<code>x</code>`` (a role as Markdown renders it) becomes ``<code>x</code>``;
+    ``~a.b.C`` shows ``C``, as Sphinx does."""
+
+    def show(m: re.Match[str]) -> str:
+        name = m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2)
+        return f"<code>{name}</code>"
+
+    return ROLE.sub(show, html)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Clean the roles out of the pages generated from docstrings."""
+    if page.file.src_uri.startswith("reference/"):
+        return sphinx_roles(html)
+    return html
 
 
 def on_files(files: Any, config: Any) -> Any:
