@@ -8,12 +8,11 @@ this module only carries it out, through pynsbind.cgroups' public API."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 import warnings
-from typing import TYPE_CHECKING
 
+from pynsbind._record import replace
 from pynsbind.cgroups import (
     DEFAULT_DEVICE_RULES,
     Cgroup,
@@ -22,6 +21,7 @@ from pynsbind.cgroups import (
     rules_for_nodes,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from pynsbind._plan import Plan
     from pynsbind.devices import DeviceRule
@@ -116,7 +116,7 @@ def prepare(spec: NormalizedSpec, plan: Plan) -> ContainerCgroup | None:
     devices_only = res is None and target is None
     if res is not None and res.devices is None and not isinstance(target, Cgroup):
         # a cgroup pynsbind makes: the default device rules unless the spec has its own
-        res = dataclasses.replace(res, devices=device_rules(spec))
+        res = replace(res, devices=device_rules(spec))
     fds: dict[str, int] = {}
     owned = False
     shared = None

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
-from typing import Literal
+
+from pynsbind._record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Literal
+
+    CgroupLayout = Literal["unified", "hybrid", "legacy", "none"]
+
 
 __all__ = ["Features", "features"]
 
-CgroupLayout = Literal["unified", "hybrid", "legacy", "none"]
 
-
-@dataclass(frozen=True)
+@record(frozen=True)
 class Features:
     """The answers of :func:`features`.  Each flag is what the running kernel
     accepted when probed *and* what this build of pynsbind was compiled with."""

@@ -3,13 +3,19 @@ the package version so that a stale build never runs."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import sys
 
 from pynsbind._version import __version__
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
 try:
-    _native = importlib.import_module("pynsbind._native")
+    # __import__: importlib is not free to import, and the compiled module is not
+    # a Python file that the layer check could place
+    __import__("pynsbind._native")
+    _native = sys.modules["pynsbind._native"]
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
         "pynsbind's C extension is not built; install the package with `pip install .`"

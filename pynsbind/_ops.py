@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 import signal
 import struct
-from dataclasses import dataclass
 
 from pynsbind._ffi import lib
+from pynsbind._record import record
 from pynsbind.flags import MountAttr, MountFlags, Namespace, describe_namespaces
 
 __all__ = ["Op", "OpFlag", "OpKind", "PlanFlag"]
@@ -98,7 +98,7 @@ NO_ATTRS = MountAttr(0)
 NO_FLAGS = MountFlags(0)
 
 
-@dataclass
+@record()
 class Op:
     """One step of the child: ``struct nsb_op``, with a one-line description
     used in errors (``mount proc on /proc``).  Made by the builders below."""

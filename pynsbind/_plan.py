@@ -17,12 +17,11 @@ import os
 import resource
 import signal
 import stat
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from pynsbind import _ops as ops
 from pynsbind._ffi import ffi, lib
 from pynsbind._ops import NO_PLAN_FLAGS, Op, OpFlag, OpKind, PlanFlag
+from pynsbind._record import field, record
 from pynsbind.errors import SpawnError, SpecError
 from pynsbind.flags import Capability, MountAttr, MountFlags, Namespace, describe_namespaces
 from pynsbind.spec import (
@@ -35,8 +34,10 @@ from pynsbind.spec import (
     Spec,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from pynsbind._features import Features
     from pynsbind.cgroups import AttachPoint, Host
@@ -66,7 +67,7 @@ for _n in sorted(dir(resource)):  # sorted: NOFILE wins over its alias OFILE
         _RLIMIT_NAMES.setdefault(getattr(resource, _n), _n[len("RLIMIT_") :])
 
 
-@dataclass
+@record()
 class Pact:
     """A parent action, run when the child reaches sync step ``step``."""
 
@@ -80,7 +81,7 @@ class Pact:
     argv: list[str] | None = None
 
 
-@dataclass
+@record()
 class Plan:
     spec: Spec
     ops: list[Op] = field(default_factory=list)
@@ -221,7 +222,7 @@ def _lay_out(plan: Plan) -> tuple[Any, list[Any]]:
 # ---- the compiler ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Options:
     """Engine knobs, mostly to test fallbacks: the mount API, clone3, CLONE_VM."""
 

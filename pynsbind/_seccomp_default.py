@@ -19,8 +19,7 @@ architecture) are skipped when the profile is compiled.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from pynsbind.flags import Capability
 

@@ -35,10 +35,16 @@ import functools
 import struct
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
 
+from pynsbind._record import record
 from pynsbind.errors import SpecError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    DeviceType = Literal["a", "c", "b"]
+
 
 __all__ = [
     "DEFAULT_DEVICE_RULES",
@@ -53,7 +59,6 @@ __all__ = [
     "v1_writes",
 ]
 
-DeviceType = Literal["a", "c", "b"]
 
 #: the largest major and minor a device number holds (12 and 20 bits)
 MAJOR_MAX = (1 << 12) - 1
@@ -107,7 +112,7 @@ def _access(value: object, where: str) -> str:
     return access_text(access_bits(value))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceRule:
     """One OCI ``linux.resources.devices`` entry.
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Any, ClassVar
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = ["SpawnError", "SpecError"]
 

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import select
 import selectors
 import signal
-import subprocess
 import threading
 import time
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
 
 from pynsbind import _container_cgroup, _plan
 from pynsbind._features import features
 from pynsbind._ffi import ffi, lib
 from pynsbind._ops import OpFlag, OpKind
+from pynsbind._record import record
 from pynsbind.errors import SpawnError, SpecError, strerror
 from pynsbind.flags import Namespace
 from pynsbind.spec import Spec
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Sequence
+    from typing import IO, Any
 
 __all__ = [
     "DEVNULL",
@@ -36,9 +36,19 @@ __all__ = [
     "spawn",
 ]
 
-PIPE = subprocess.PIPE
-STDOUT = subprocess.STDOUT
-DEVNULL = subprocess.DEVNULL
+# subprocess's values (subprocess itself is loaded only to raise its exceptions:
+# it is not free to import)
+PIPE = -1
+STDOUT = -2
+DEVNULL = -3
+
+
+def _timeout_expired() -> type[subprocess.TimeoutExpired]:
+    """subprocess.TimeoutExpired, what a wait that times out raises."""
+    import subprocess
+
+    return subprocess.TimeoutExpired
+
 
 _STAGES = {
     lib.NSB_STAGE_PARENT: "parent",
@@ -86,13 +96,24 @@ def _init_exe_fd() -> int:
     global _init_fd
     with _init_lock:
         if _init_fd < 0:
-            found = importlib.util.find_spec("pynsbind._nsbinit")
-            if found is None or not found.origin:
-                raise SpecError("init", "the container init (pynsbind._nsbinit) is not installed")
-            with open(found.origin, "rb") as f:
+            path = _installed_init()
+            with open(path, "rb") as f:
                 data = f.read()
             _init_fd = _sealed_copy(data)
         return _init_fd
+
+
+def _installed_init() -> str:
+    """The path of pynsbind/_nsbinit, built and installed as an extension (its
+    name carries the extension suffix: _nsbinit.cpython-311-x86_64-linux-gnu.so)."""
+    from importlib.machinery import EXTENSION_SUFFIXES  # (importlib.util is not free)
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for suffix in EXTENSION_SUFFIXES:
+        path = os.path.join(here, "_nsbinit" + suffix)
+        if os.path.exists(path):
+            return path
+    raise SpecError("init", "the container init (pynsbind._nsbinit) is not installed")
 
 
 def _sealed_copy(data: bytes) -> int:
@@ -533,7 +554,7 @@ class Process:
                 return rc
             left = deadline - time.monotonic()
             if left <= 0:
-                raise subprocess.TimeoutExpired(list(self.args), timeout)
+                raise _timeout_expired()(list(self.args), timeout)
             self._sleep_until_exit(left)
 
     def _sleep_until_exit(self, limit: float) -> None:
@@ -649,7 +670,7 @@ class Process:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             self.wait(left)
-        except subprocess.TimeoutExpired:
+        except _timeout_expired():
             raise self._timeout(timeout) from None
         return out, err
 
@@ -663,7 +684,7 @@ class Process:
         return self._collect(1), self._collect(2)
 
     def _timeout(self, timeout: float | None) -> subprocess.TimeoutExpired:
-        return subprocess.TimeoutExpired(list(self.args), timeout or 0.0)
+        return _timeout_expired()(list(self.args), timeout or 0.0)
 
     # -- more processes in the container --
 
@@ -733,7 +754,7 @@ class Process:
                 _active.append(self)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CompletedContainer:
     """What :func:`run` returns, like ``subprocess.CompletedProcess``."""
 
@@ -744,6 +765,8 @@ class CompletedContainer:
 
     def check_returncode(self) -> None:
         if self.returncode:
+            import subprocess
+
             raise subprocess.CalledProcessError(
                 self.returncode, list(self.args), self.stdout, self.stderr
             )
@@ -797,7 +820,7 @@ def run(
                 proc.wait(timeout)
             else:
                 out, err = proc.communicate(input, timeout)
-        except subprocess.TimeoutExpired as exc:
+        except _timeout_expired() as exc:
             proc.kill()
             proc.wait()
             exc.output, exc.stderr = proc._partial()

@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Union
 
+from pynsbind._record import fields, record
+from pynsbind._regex import regex
 from pynsbind.devices import DeviceRule, normalize_rules
 from pynsbind.errors import SpecError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    Max = Literal["max"]
+    Limit = int | Max
+    SizeArg = int | str | None
+
 
 __all__ = [
     "IO_KEYS",
@@ -38,17 +46,15 @@ __all__ = [
     "weight_to_shares",
 ]
 
-Max = Literal["max"]
-Limit = Union[int, Max]  # noqa: UP007 - a runtime alias, evaluated on 3.10
 
 #: the keys of one device's io_max entry, as io.max names them
 IO_KEYS = ("rbps", "wbps", "riops", "wiops")
 
-_SIZE_RE = re.compile(r"^(\d+)\s*([kmgtpe]?)(?:i?b)?$", re.IGNORECASE)
+_SIZE_RE = r"^(\d+)\s*([kmgtpe]?)(?:i?b)?$"
 _UNITS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
-_DEVICE_RE = re.compile(r"^(\d+):(\d+)$")
-_UNIFIED_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$")
-_PAGE_RE = re.compile(r"^(\d+)\s*([kmg])i?b?$", re.IGNORECASE)
+_DEVICE_RE = r"^(\d+):(\d+)$"
+_UNIFIED_KEY_RE = r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$"
+_PAGE_RE = r"^(\d+)\s*([kmg])i?b?$"
 _LIMIT_MAX = 2**63 - 1
 _NAME_MAX = 255  # a cgroup's directory name
 
@@ -93,7 +99,7 @@ def parse_size(value: object, name: str = "size", *, minimum: int = 0) -> Limit:
         text = value.strip()
         if text == "max":
             return "max"
-        m = _SIZE_RE.match(text)
+        m = regex(_SIZE_RE, ignore_case=True).match(text)
         if m is None:
             raise _err(
                 name,
@@ -173,14 +179,17 @@ def _pairs(value: object) -> object:
 def _device(key: object, name: str) -> str:
     if isinstance(key, tuple) and len(key) == 2:
         key = f"{key[0]}:{key[1]}"
-    if not isinstance(key, str) or _DEVICE_RE.match(key.strip()) is None:
+    if not isinstance(key, str) or regex(_DEVICE_RE).match(key.strip()) is None:
         raise _err(name, f"a device is 'MAJOR:MINOR' or (major, minor), not {key!r}")
     major, minor = (int(x) for x in key.strip().split(":"))
     return f"{major}:{minor}"
 
 
 def _page_size(key: object, name: str) -> str:
-    if not isinstance(key, str) or (m := _PAGE_RE.match(key.strip())) is None:
+    if (
+        not isinstance(key, str)
+        or (m := regex(_PAGE_RE, ignore_case=True).match(key.strip())) is None
+    ):
         raise _err(name, f"a huge page size is such as '2MB' or '1GB', not {key!r}")
     size = int(m.group(1)) << {"k": 10, "m": 20, "g": 30}[m.group(2).lower()]
     if size <= 0:
@@ -258,10 +267,8 @@ def normalize_cgroup_path(path: object) -> str:
 
 # ---- the model -------------------------------------------------------------------
 
-SizeArg = Union[int, str, None]  # noqa: UP007
 
-
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Resources:
     """Limits for a cgroup; every field is optional (None: not set).
 
@@ -338,7 +345,7 @@ class Resources:
         # it): computed once
         cached: int | None = self.__dict__.get("_hash")
         if cached is None:
-            cached = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
             object.__setattr__(self, "_hash", cached)
         return cached
 
@@ -393,7 +400,7 @@ class Resources:
             raise _err("unified", f"expected a mapping of cgroup v2 file to value, got {value!r}")
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str) or _UNIFIED_KEY_RE.match(k) is None:
+            if not isinstance(k, str) or regex(_UNIFIED_KEY_RE).match(k) is None:
                 raise _err("unified", f"{k!r} is not a cgroup v2 file name such as 'memory.high'")
             if k.startswith("cgroup."):
                 raise _err("unified", f"{k!r}: core cgroup files are not limits")

@@ -24,15 +24,18 @@ from __future__ import annotations
 import enum
 import errno as _errno
 import functools
-import importlib
-import re
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias
 
+from pynsbind._record import record
+from pynsbind._regex import regex
 from pynsbind._version import __version__
 from pynsbind.errors import SpecError, strerror
 from pynsbind.flags import Capability
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -102,7 +105,7 @@ FLAGS = (
 )
 _U64 = 2**64 - 1
 _MAX_ERRNO = 4095  # the kernel caps SECCOMP_RET_ERRNO's data there
-_NAME = re.compile(r"[a-z0-9_]{1,64}")
+_NAME = r"[a-z0-9_]{1,64}"
 
 
 # ---- the compiled layer, loaded on first use --------------------------------------
@@ -111,7 +114,8 @@ _NAME = re.compile(r"[a-z0-9_]{1,64}")
 @functools.cache
 def _native() -> tuple[Any, Any]:
     try:
-        mod = importlib.import_module("pynsbind._seccomp")
+        __import__("pynsbind._seccomp")  # (a compiled module: see pynsbind._ffi)
+        mod = sys.modules["pynsbind._seccomp"]
     except ImportError as exc:  # pragma: no cover - only without a build
         raise ImportError(
             "pynsbind's libseccomp extension (pynsbind._seccomp) is not built or libseccomp "
@@ -192,7 +196,7 @@ def _unique(items: tuple[str, ...], where: str, what: str) -> None:
 # ---- the model --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ArgCondition:
     """A comparison of the call's argument ``index`` (0-5) with ``value``.
 
@@ -217,7 +221,7 @@ class ArgCondition:
             raise SpecError("ArgCondition.value_two", f"only SCMP_CMP_MASKED_EQ uses it, not {op}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SyscallRule:
     """``action`` for the calls ``names`` (when every condition in ``args`` holds).
 
@@ -235,7 +239,7 @@ class SyscallRule:
         if not names:
             raise SpecError("SyscallRule.names", "must name at least one call")
         for i, name in enumerate(names):
-            if not _NAME.fullmatch(_str(name, f"SyscallRule.names[{i}]")):
+            if not regex(_NAME).fullmatch(_str(name, f"SyscallRule.names[{i}]")):
                 raise SpecError(f"SyscallRule.names[{i}]", f"not a system call name: {name!r}")
         _unique(names, "SyscallRule.names", "call")
         object.__setattr__(self, "names", names)
@@ -257,7 +261,7 @@ class SyscallRule:
         object.__setattr__(self, "args", args)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CompiledFilter:
     """A profile compiled by libseccomp."""
 
@@ -275,7 +279,7 @@ class CompiledFilter:
         return len(self.program) // 8
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SeccompProfile:
     """An OCI seccomp profile: ``default_action`` for every call no rule matches.
 
@@ -727,7 +731,7 @@ def _default_profile(caps: frozenset[Capability]) -> SeccompProfile:
 # ---- seccomp user notification ------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Notification:
     """A call that met ``SCMP_ACT_NOTIFY``: the target thread waits for the answer."""
 
@@ -743,7 +747,7 @@ class Notification:
     instruction_pointer: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Response:
     """The answer to a notification: ``value`` returned, or ``error`` (a positive
     errno) as the call's failure, or ``continue_``: let the kernel run the call.

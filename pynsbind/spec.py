@@ -1,39 +1,44 @@
 """The container model: :class:`Spec` and the pieces it is made of.
 
-A Spec is a frozen dataclass with keyword-only fields, validated and normalised
-when it is built: any problem raises :class:`~pynsbind.errors.SpecError` naming
-the field.  Specs are hashable, which lets the plan compiler cache their plans.
+A Spec is a frozen record (pynsbind._record: a dataclass to the dataclasses
+module) with keyword-only fields, validated and normalised when it is built: any
+problem raises :class:`~pynsbind.errors.SpecError` naming the field.  Specs are
+hashable, which lets the plan compiler cache their plans.
 Nothing here touches the kernel; checks that need the filesystem (does the rootfs
 exist?) happen when a spec is compiled into a plan, still before any clone.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import collections
 import functools
 import itertools
 import os
-import re
 import resource
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Union
 
+from pynsbind._record import field, record, replace
 from pynsbind.errors import SpecError
 from pynsbind.flags import Capability, Namespace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from typing import Any, Literal, NamedTuple
+
+    from pynsbind._spec_types import CgroupRef, JoinTarget, MountKind
     from pynsbind.resources import Resources
     from pynsbind.seccomp import SeccompProfile
 
+_TYPING_ONLY = ("CgroupRef", "JoinTarget", "MountKind")
 
-class CgroupRef(Protocol):
-    """What ``Spec.cgroup`` takes besides a path: a ``pynsbind.cgroups.Cgroup``
-    (the model does not import pynsbind.cgroups, which sits above it; the plan
-    compiler checks the type)."""
 
-    @property
-    def path(self) -> str: ...
+def __getattr__(name: str) -> Any:
+    """The typing-only names (pynsbind._spec_types), loaded when asked for."""
+    if name in _TYPING_ONLY:
+        from pynsbind import _spec_types
+
+        return getattr(_spec_types, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -42,12 +47,14 @@ __all__ = [
     "DEFAULT_MASKED_PATHS",
     "DEFAULT_PATH",
     "DEFAULT_READONLY_PATHS",
+    "MOUNT_KINDS",
     "CgroupRef",
     "Device",
     "IdMap",
     "Join",
     "JoinTarget",
     "Mount",
+    "MountKind",
     "NormalizedSpec",
     "Rlimit",
     "Spec",
@@ -89,7 +96,20 @@ DEFAULT_READONLY_PATHS: tuple[str, ...] = (
 )
 
 _PROPAGATIONS = ("private", "slave", "shared", "unbindable")
-_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _host_label(label: str) -> bool:
+    """A label of a host name (RFC 1123): 1 to 63 letters, digits and inner
+    hyphens."""
+    return (
+        0 < len(label) <= 63
+        and label[0] in _ALNUM
+        and label[-1] in _ALNUM
+        and all(c in _ALNUM or c == "-" for c in label)
+    )
+
+
 _RLIMIT_NAMES = {
     name[len("RLIMIT_") :]: getattr(resource, name)
     for name in dir(resource)
@@ -245,7 +265,7 @@ def _check_exec_size(
 # ---- pieces --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdMap:
     """One line of a uid or gid map: ``count`` ids from ``inside`` (in the
     container) map to ids from ``outside`` (in the caller's user namespace)."""
@@ -265,7 +285,7 @@ class IdMap:
         return self.inside <= inside < self.inside + self.count
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Device:
     """A device node in the container's minimal /dev."""
 
@@ -297,12 +317,11 @@ DEFAULT_DEVICES: tuple[Device, ...] = (
     Device("/dev/tty", "c", 5, 0),
 )
 
-MountKind = Literal[
-    "bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "overlay", "dev"
-]
+#: the kinds of Mount (MountKind, at run time)
+MOUNT_KINDS = ("bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "overlay", "dev")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mount:
     """A mount in the container.  Build them with the class methods:
     ``Mount.bind``, ``Mount.tmpfs``, ``Mount.proc``, ``Mount.sysfs``,
@@ -322,7 +341,7 @@ class Mount:
     options: tuple[tuple[str, str | None], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in MountKind.__args__:  # type: ignore[attr-defined]
+        if self.kind not in MOUNT_KINDS:
             raise SpecError("Mount.kind", f"unknown kind {self.kind!r}")
         object.__setattr__(self, "target", _abspath(self.target, f"Mount({self.kind}).target"))
         if self.kind == "bind":
@@ -535,13 +554,24 @@ def _freeze_maps(value: object, where: str) -> tuple[IdMap, ...]:
     return tuple(maps)
 
 
-class Rlimit(NamedTuple):
-    """One resource limit: ``resource`` (an ``RLIMIT_*`` number), ``soft`` and
-    ``hard`` (2**64 - 1 is unlimited)."""
+if TYPE_CHECKING:
 
-    resource: int
-    soft: int
-    hard: int
+    class Rlimit(NamedTuple):
+        resource: int
+        soft: int
+        hard: int
+
+    class Join(NamedTuple):
+        kinds: Namespace
+        target: JoinTarget
+
+else:  # the same named tuples without typing (which is not free to import)
+    Rlimit = collections.namedtuple("Rlimit", ["resource", "soft", "hard"])
+    Join = collections.namedtuple("Join", ["kinds", "target"])
+Rlimit.__doc__ = """One resource limit: ``resource`` (an ``RLIMIT_*`` number), ``soft``
+and ``hard`` (2**64 - 1 is unlimited)."""
+Join.__doc__ = """Namespaces to join: ``kinds`` (one or several ``Namespace`` flags)
+through ``target``."""
 
 
 def _freeze_rlimits(value: object) -> tuple[Rlimit, ...]:
@@ -569,19 +599,6 @@ def _freeze_rlimits(value: object) -> tuple[Rlimit, ...]:
             raise SpecError("rlimits", f"{k!r}: soft limit {soft} is above the hard limit {hard}")
         out[res] = Rlimit(res, soft, hard)
     return tuple(sorted(out.values()))
-
-
-#: What a namespace is joined through: a path (/proc/PID/ns/KIND), an fd, or a
-#: process with a pidfd (a pynsbind.Process)
-JoinTarget = Union[str, int, Any]  # noqa: UP007 - a runtime alias, evaluated on 3.10
-
-
-class Join(NamedTuple):
-    """Namespaces to join: ``kinds`` (one or several ``Namespace`` flags) through
-    ``target``."""
-
-    kinds: Namespace
-    target: JoinTarget
 
 
 def _freeze_join(value: object) -> tuple[Join, ...]:
@@ -618,7 +635,7 @@ def _freeze_join(value: object) -> tuple[Join, ...]:
 # ---- the spec ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@record(frozen=True, kw_only=True, eq=False)
 class Spec:
     """Everything about one container, as the caller gives it (see docs/api.md
     for each field).
@@ -681,10 +698,10 @@ class Spec:
 
     def replace(self, **changes: Any) -> Spec:
         """A copy with some fields changed (checked again)."""
-        return dataclasses.replace(self, **changes)
+        return replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NormalizedSpec:
     """A spec checked and in canonical form: every default resolved, mappings as
     sorted tuples, paths normalised; what the plan compiler reads."""
@@ -789,7 +806,7 @@ def _namespaces(spec: Spec) -> dict[str, Any]:
         if value is None:
             continue
         text = _text(value, name)
-        if name == "hostname" and not all(_HOSTNAME_RE.match(p) for p in text.split(".")):
+        if name == "hostname" and not all(_host_label(p) for p in text.split(".")):
             raise SpecError(name, f"{text!r} is not a valid host name")
         if len(os.fsencode(text)) > 64:
             raise SpecError(name, f"{text!r} is longer than 64 bytes")

@@ -20,17 +20,15 @@ docs/cgroups.md.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import functools
 import itertools
 import os
 import signal as _signal
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from pynsbind._ffi import ffi, lib
+from pynsbind._record import record, replace
 from pynsbind.cgroups import _bpf, _v1, _v2
 from pynsbind.cgroups._common import (
     DIR_FLAGS,
@@ -58,9 +56,11 @@ from pynsbind.errors import strerror
 from pynsbind.resources import Resources
 from pynsbind.resources import normalize_cgroup_path as normalize
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
+    from typing import Any
 
 __all__ = [
     "AUTO_PREFIX",
@@ -706,7 +706,7 @@ class Cgroup:
 # ---- for spawners ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AttachPoint:
     """How a new process gets into a cgroup in one hierarchy: ``slot`` names the
     fd a spawner holds for it.  With ``clone_into`` (cgroup2, and clone3 with
@@ -797,7 +797,7 @@ def device_host(h: Host) -> Host | None:
     home = h.devices_home()
     if home is None:
         return None
-    return dataclasses.replace(h, hierarchies=(home,))
+    return replace(h, hierarchies=(home,))
 
 
 def _stale_program(prog: Program, fd: int, err: int) -> bool:

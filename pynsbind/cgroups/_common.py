@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from pynsbind._ffi import ffi, lib
+from pynsbind._record import record
 from pynsbind.errors import strerror
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 __all__ = [
     "Batch",
@@ -167,7 +168,7 @@ class Dirs:
 # ---- stats -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MemoryStats:
     """Bytes, and counts of events; None where this host does not say."""
 
@@ -183,7 +184,7 @@ class MemoryStats:
     oom_kill: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CpuStats:
     """Microseconds and counts."""
 
@@ -195,7 +196,7 @@ class CpuStats:
     throttled_usec: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PidsStats:
     current: int | None = None
     limit: int | None = None
@@ -203,7 +204,7 @@ class PidsStats:
     max_events: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IoDeviceStats:
     device: str
     rbytes: int = 0
@@ -212,7 +213,7 @@ class IoDeviceStats:
     wios: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stats:
     """What :meth:`Cgroup.stats` returns."""
 

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
-from typing import Literal
 
+from pynsbind._record import field, record
 from pynsbind.resources import hugepage_name, parse_cpuset
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Layout = Literal["unified", "hybrid", "legacy", "none"]
+
 
 __all__ = [
     "Hierarchy",
     "Host",
-    "Layout",
     "detect",
     "mode",
     "parse_cpuset",
@@ -29,7 +34,6 @@ __all__ = [
     "parse_proc_cgroup",
 ]
 
-Layout = Literal["unified", "hybrid", "legacy", "none"]
 
 #: cgroup v1 controllers pynsbind knows how to use or must follow the container into
 V1_CONTROLLERS = frozenset(
@@ -122,7 +126,7 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hierarchy:
     """One cgroup hierarchy: the cgroup2 tree (``name == "unified"``) or a v1 one
     (``name`` is its controller list, ``cpu`` or ``cpu,cpuacct``)."""
@@ -143,7 +147,7 @@ class Hierarchy:
         return f"{self.base}/{path}" if path else self.base
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Host:
     """A host's cgroups as pynsbind sees them (see :func:`detect`)."""
 

@@ -14,27 +14,30 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
 from pynsbind._ffi import ffi, lib
+from pynsbind._record import record
 from pynsbind.cgroups import _v1
 from pynsbind.cgroups._common import read_kv, write_file
 from pynsbind.errors import strerror
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from types import TracebackType
+    from typing import Literal
 
     from pynsbind.cgroups import Cgroup
 
+    EventKind = Literal["populated", "frozen", "oom", "oom_kill"]
+
+
 __all__ = ["Event", "EventStream"]
 
-EventKind = Literal["populated", "frozen", "oom", "oom_kill"]
 _KINDS: tuple[EventKind, ...] = ("populated", "frozen", "oom", "oom_kill")
 _INOTIFY_HEADER = struct.Struct("iIII")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Event:
     """A change: ``populated``/``frozen`` with value 1 or 0; ``oom`` and
     ``oom_kill`` with the new count for this cgroup."""

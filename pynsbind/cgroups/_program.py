@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from pynsbind._record import field, record
 from pynsbind.cgroups import _bpf, _v1, _v2
 from pynsbind.cgroups._common import Batch, Dirs
 from pynsbind.devices import bpf_program, v1_writes
 from pynsbind.errors import SpecError
 from pynsbind.resources import Resources, format_cpuset
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from pynsbind.cgroups._detect import Hierarchy, Host
 
@@ -47,7 +47,7 @@ def _field(res: Resources, controller: str) -> str:
     return "resources.unified"
 
 
-@dataclass
+@record()
 class Program:
     """The writes for one Resources on one host, per hierarchy name."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 from pynsbind.cgroups._common import (
     CpuStats,
@@ -30,6 +29,7 @@ from pynsbind.cgroups._common import (
 from pynsbind.errors import SpecError
 from pynsbind.resources import io_weight_to_blkio_weight, weight_to_shares
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from pynsbind.resources import Resources
 

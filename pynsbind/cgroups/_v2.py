@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 from pynsbind.cgroups._common import (
     CpuStats,
@@ -22,6 +21,7 @@ from pynsbind.cgroups._common import (
     write_file,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from pynsbind.resources import Resources
 
