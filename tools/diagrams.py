@@ -90,6 +90,7 @@ CONTRACT = "pynsbind's layers go one way"
 ABOUT: dict[str, tuple[str, str]] = {
     "pynsbind.testing": ("the test seam (documented, unstable)", "surface"),
     "pynsbind.cli": ("pynsbind-run", "surface"),
+    "pynsbind._cli_sandbox": ("pynsbind-run sandbox: options -> a Spec", "surface"),
     "pynsbind.process": ("run, spawn, Process, explain", "surface"),
     "pynsbind._container_cgroup": ("the container's cgroup at spawn time", "engine"),
     "pynsbind._plan": ("Spec -> Plan (the compiler)", "engine"),
@@ -105,6 +106,10 @@ ABOUT: dict[str, tuple[str, str]] = {
     "pynsbind.flags": ("Namespace, Capability, MountFlags... (enums)", "kernel"),
     "pynsbind._ffi": ("the compiled module (cffi, csrc/)", "kernel"),
     "pynsbind._version": ("the version", "kernel"),
+    "pynsbind._record | pynsbind._spec_types | pynsbind._regex | pynsbind._args": (
+        "records, typing names, lazy regexes, argv parser",
+        "base",
+    ),
 }
 
 
@@ -134,20 +139,24 @@ GROUPS = {
     "cgroups": ("#dcfce7", "cgroups"),
     "model": ("#fce7f3", "the model"),
     "kernel": ("#e5e7eb", "the kernel interface"),
+    "base": ("#f3f4f6", "helpers below every layer"),
 }
 
 
 def layers_svg() -> str:
     drawn = layers()
-    row, top, left, box_w = 30, 46, 20, 610
-    svg = Svg(width=860, height=top + row * len(drawn) + 40)
+    row, top, left = 30, 46, 20
+    name_w = max(len(module) for module, _, _ in drawn) * 7.9 + 24  # 13px monospace
+    what_w = max(len(what) for _, what, _ in drawn) * 7.0 + 20
+    box_w = name_w + what_w
+    svg = Svg(width=int(left + box_w + 250), height=top + row * len(drawn) + 40)
     svg.text(left, 24, "pynsbind's layers: each imports only from the layers below it", bold=True)
     for i, (module, what, group) in enumerate(drawn):
         y = top + i * row
         fill = GROUPS[group][0]
         svg.rect(left, y, box_w, row - 6, fill)
         svg.text(left + 10, y + 17, module, mono=True)
-        svg.text(left + 260, y + 17, what, color=MUTED)
+        svg.text(left + name_w, y + 17, what, color=MUTED)
     # a bracket and a name for each group
     start = 0
     for i in range(1, len(drawn) + 1):

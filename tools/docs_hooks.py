@@ -60,21 +60,39 @@ def _help(*args: str) -> str:
     return res.stdout.rstrip() + "\n"
 
 
-def subcommands(top_help: str) -> list[str]:
-    """The subcommands named in the top-level usage line: ``{sandbox,features}``."""
-    found = re.search(r"\{([a-z0-9_,-]+)\}", top_help)
-    if found is None:
-        raise RuntimeError("pynsbind-run --help names no subcommand")
-    return found.group(1).split(",")
+def subcommands(top_help: str) -> dict[str, str]:
+    """The commands the top-level help lists, with their one-line descriptions:
+    an argparse ``{sandbox,features}`` with its ``positional arguments``, or a
+    ``commands:`` section of ``NAME   description`` lines."""
+    found: dict[str, str] = {}
+    section = re.search(r"^commands:\n((?:  \S.*\n?)+)", top_help, re.M)
+    if section is not None:
+        for line in section.group(1).splitlines():
+            name, _, what = line.strip().partition(" ")
+            found[name] = what.strip()
+    else:
+        choices = re.search(r"\{([a-z0-9_,-]+)\}", top_help)
+        for name in choices.group(1).split(",") if choices else ():
+            what = re.search(rf"^    {re.escape(name)}\s+(.*)$", top_help, re.M)
+            found[name] = what.group(1).strip() if what else ""
+    if not found:
+        raise RuntimeError("pynsbind-run --help names no command")
+    return found
 
 
 def cli_page() -> str:
-    """The whole command-line reference page, in Markdown."""
+    """The whole command-line reference page, in Markdown.  A command whose
+    ``--help`` prints no usage line (it has no options) is described by its line
+    of the top-level help."""
     top = _help()
     parts = [_INTRO, "## `pynsbind-run`\n", "```text\n" + top + "```\n"]
-    for name in subcommands(top):
+    for name, what in subcommands(top).items():
         parts.append(f"## `pynsbind-run {name}`\n")
-        parts.append("```text\n" + _help(name) + "```\n")
+        text = _help(name)
+        if text.startswith("usage:"):
+            parts.append("```text\n" + text + "```\n")
+        else:
+            parts.append(f"`pynsbind-run {name}`: {what}.  It takes no option.\n")
     return "\n".join(parts)
 
 
