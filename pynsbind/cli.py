@@ -52,6 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sandbox(rest)
     if command == "features":
+        if rest in (["-h"], ["--help"]):
+            sys.stdout.write("usage: pynsbind-run features\n\nWhat this kernel supports.\n")
+            return 0
+        if rest:
+            sys.stderr.write(f"pynsbind-run features: unexpected arguments {rest}\n")
+            return 1
         return _features()
     from pynsbind._args import closest
 

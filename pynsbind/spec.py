@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pynsbind._record import field, record, replace
 from pynsbind.errors import SpecError
-from pynsbind.flags import Capability, Namespace
+from pynsbind.flags import Capability, Namespace, describe_namespaces
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -609,26 +609,27 @@ def _freeze_join(value: object) -> tuple[Join, ...]:
     for kinds, target in value.items():
         if not isinstance(kinds, Namespace) or not kinds:
             raise SpecError("join", f"keys are Namespace flags, not {kinds!r}")
+        which = describe_namespaces(kinds)
         if seen & kinds:
-            raise SpecError("join", f"{kinds!r} is joined twice")
+            raise SpecError("join", f"{which} is joined twice")
         seen |= kinds
         if isinstance(target, bool):
-            raise SpecError("join", f"{kinds!r}: expected a path, fd or Process, not bool")
+            raise SpecError("join", f"{which}: expected a path, fd or Process, not bool")
         if isinstance(target, int):
             if target < 0:
-                raise SpecError("join", f"{kinds!r}: bad fd {target}")
+                raise SpecError("join", f"{which}: bad fd {target}")
             out.append(Join(kinds, target))
         elif isinstance(target, (str, bytes, os.PathLike)):
             if len(kinds) != 1:  # type: ignore[arg-type]
                 raise SpecError(
                     "join",
-                    f"{kinds!r}: a path names one namespace; use a pidfd or Process for several",
+                    f"{which}: a path names one namespace; use a pidfd or Process for several",
                 )
-            out.append(Join(kinds, _hostpath(target, f"join[{kinds!r}]")))
+            out.append(Join(kinds, _hostpath(target, f"join[{which}]")))
         elif hasattr(target, "pidfd") and hasattr(target, "pid"):
             out.append(Join(kinds, target))
         else:
-            raise SpecError("join", f"{kinds!r}: expected a path, fd or Process, not {target!r}")
+            raise SpecError("join", f"{which}: expected a path, fd or Process, not {target!r}")
     return tuple(out)
 
 
@@ -798,7 +799,8 @@ def _namespaces(spec: Spec) -> dict[str, Any]:
     for j in joins:
         joined |= j.kinds
     if ns & joined:
-        raise SpecError("namespaces", f"{ns & joined!r} is both created and joined")
+        both = describe_namespaces(ns & joined)
+        raise SpecError("namespaces", f"{both} is both created and joined")
     names: dict[str, str | None] = {}
     for name in ("hostname", "domainname"):
         value = getattr(spec, name)
