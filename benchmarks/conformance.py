@@ -162,38 +162,31 @@ def stale(out: Path, sources: list[Path]) -> bool:
     return any(s.stat().st_mtime > mtime for s in sources)
 
 
-def build(checkout: Path, go: str, names: list[str]) -> None:
-    """runtimetest (static) and the validation binaries named, when stale."""
-    env = go_env(go, checkout)
-
-    def run(args: list[str]) -> None:
-        res = subprocess.run(args, cwd=checkout, env=env, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise Unavailable(f"{' '.join(args)} failed: {res.stderr.strip()[-800:]}")
-
+def build(checkout: Path, go_arg: str | None, names: list[str]) -> None:
+    """runtimetest (static) and the validation binaries named, those missing or
+    older than their sources (Go is looked for only then)."""
     rt_sources = sorted((checkout / "cmd" / "runtimetest").rglob("*.go"))
-    if stale(checkout / "runtimetest", rt_sources):
-        print("building runtimetest", file=sys.stderr)
-        run(
-            [
-                go,
-                "build",
-                "-tags",
-                "netgo osusergo",
-                "-ldflags",
-                "-extldflags -static",
-                "-o",
-                "runtimetest",
-                "./cmd/runtimetest",
-            ]
-        )
     util = sorted((checkout / "validation" / "util").glob("*.go"))
+    jobs: list[list[str]] = []
+    if stale(checkout / "runtimetest", rt_sources):
+        static = ["-tags", "netgo osusergo", "-ldflags", "-extldflags -static"]
+        jobs.append(["build", *static, "-o", "runtimetest", "./cmd/runtimetest"])
     for name in names:
         src = checkout / "validation" / name / f"{name}.go"
         out = src.with_suffix(".t")
         if stale(out, [src, *util]):
-            print(f"building {name}", file=sys.stderr)
-            run([go, "build", "-o", str(out.relative_to(checkout)), str(src.relative_to(checkout))])
+            jobs.append(
+                ["build", "-o", str(out.relative_to(checkout)), str(src.relative_to(checkout))]
+            )
+    if not jobs:
+        return
+    go = find_go(go_arg)
+    env = go_env(go, checkout)
+    for job in jobs:
+        print(f"go {' '.join(job)}", file=sys.stderr)
+        res = subprocess.run([go, *job], cwd=checkout, env=env, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise Unavailable(f"go {' '.join(job)} failed: {res.stderr.strip()[-800:]}")
 
 
 def test_names(checkout: Path) -> list[str]:
@@ -403,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"unknown tests: {', '.join(unknown)}", file=sys.stderr)
                 return 2
             names = [n for n in names if n in wanted]
-        build(checkout, find_go(args.go), names)
+        build(checkout, args.go, names)
         workdir.mkdir(mode=0o700)
         runtime = resolve_runtime(args.runtime, workdir)
         tapdir = args.keep_tap.resolve() if args.keep_tap else workdir / "tap"

@@ -143,14 +143,16 @@ def trace_wrapper(binary: str, log_dir: Path, dest: Path) -> str:
         f"""#!/bin/sh
 LOG='{log_dir}'
 n=$(date +%s%N)-$$
+# the fds as the caller passed them (read before the log's redirection)
+fds=$(for fd in 0 1 2 3 4 5 6 7 8 9; do
+  [ -e /proc/$$/fd/$fd ] && printf 'fd %s -> %s\\n' $fd "$(readlink /proc/$$/fd/$fd)"
+done)
 {{
   printf '=== %s cwd=%s\\n' "$n" "$(pwd)"
   printf 'argv:'; for a in "$@"; do printf ' %s' "$a"; done; printf '\\n'
   printf 'parent: %s\\n' "$(tr '\\0' ' ' < /proc/$PPID/cmdline | cut -c1-300)"
   env | grep -E '^(_OCI_|NOTIFY_SOCKET|LISTEN_|XDG_RUNTIME_DIR|GOMAXPROCS)' | sed 's/^/env: /'
-  for fd in 0 1 2 3 4 5 6 7 8 9; do
-    [ -e /proc/$$/fd/$fd ] && printf 'fd %s -> %s\\n' $fd "$(readlink /proc/$$/fd/$fd)"
-  done
+  printf '%b\\n' "$fds"
 }} >> "$LOG/calls.log" 2>&1
 bundle=
 prev=
