@@ -36,6 +36,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 from dataclasses import dataclass
@@ -75,8 +76,6 @@ class Runtime:
     def find(self) -> str:
         """The runtime's executable, or Unavailable."""
         if self.venv_script:
-            import sys
-
             cand = Path(sys.executable).parent / self.venv_script
             if cand.exists():
                 return str(cand)
@@ -356,7 +355,7 @@ def processes_naming(text: str) -> list[int]:
     return found
 
 
-def _force_gone(root: Path, parent: str, *, mounts: bool = True) -> list[str]:
+def _force_gone(root: Path, parent: str) -> list[str]:
     """Kill what still runs with root on its command line or in the cgroups
     beneath parent, unmount what is mounted under root, remove the cgroups:
     what had to be forced, as sentences (empty when all was clean)."""
@@ -366,10 +365,9 @@ def _force_gone(root: Path, parent: str, *, mounts: bool = True) -> list[str]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         wait_gone(pid, 10)
-    if mounts:
-        for point in sorted(mounts_under(root), key=len, reverse=True):
-            forced.append(f"{point} still mounted: unmounted")
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    for point in sorted(mounts_under(root), key=len, reverse=True):
+        forced.append(f"{point} still mounted: unmounted")
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
     dirs = cgroup_dirs(parent)
     busy = []
     for d in dirs:
@@ -377,8 +375,7 @@ def _force_gone(root: Path, parent: str, *, mounts: bool = True) -> list[str]:
             if f.read().split():
                 busy.append(d)
     if busy:
-        forced.append(f"processes left in cgroups: {sorted(busy)}")
-    forced.extend(f"cgroup {d} left: removed" for d in dirs if d in busy)
+        forced.append(f"processes left in cgroups (killed): {sorted(busy)}")
     left = remove_cgroups(dirs, kill=True)
     forced.extend(f"cgroup {d} cannot be removed" for d in left)
     return forced
@@ -449,10 +446,10 @@ def run_in_pty(
             proc.wait()
 
 
-def _need(*programs: str) -> None:
+def _need(*programs: str, install: str) -> None:
     missing = [p for p in programs if shutil.which(p) is None]
     if missing:
-        raise Unavailable(f"needs {', '.join(missing)} (Debian: podman containerd conmon)")
+        raise Unavailable(f"needs {', '.join(missing)} ({install})")
 
 
 def private_lib_run(
@@ -501,7 +498,7 @@ class PodmanEnv:
         runtime_name: str | None = None,
         storage_driver: str = "overlay",
     ) -> None:
-        _need("podman", "conmon")
+        _need("podman", "conmon", install="Debian: podman conmon")
         self.runtime_path = runtime_path
         self.runtime_name = runtime_name or os.path.basename(runtime_path)
         self.root = Path(root_dir).resolve()
@@ -734,7 +731,7 @@ class ContainerdEnv:
     everything."""
 
     def __init__(self, runtime_path: str, root_dir: Path | str) -> None:
-        _need("containerd", "ctr", "containerd-shim-runc-v2")
+        _need("containerd", "ctr", "containerd-shim-runc-v2", install="Debian: containerd")
         self.runtime_path = runtime_path
         self.root = Path(root_dir).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -901,12 +898,10 @@ disabled_plugins = {json.dumps(disabled)}
                 return fields[2]
         return None
 
-    def cleanup(self) -> list[str]:
+    def stop(self) -> list[str]:
         """Kill and delete every task and container, remove the image, stop
-        the daemon; then make sure nothing is left (processes naming root_dir,
-        the shims included; cgroups under cgroup_parent) and remove root_dir.
-        What had to be forced, as sentences."""
-        forced = []
+        the daemon: what went wrong, as sentences."""
+        forced: list[str] = []
         if self.daemon is not None and self.daemon.poll() is None:
             try:
                 for line in self.ok("task", "ls").splitlines()[1:]:
@@ -927,6 +922,14 @@ disabled_plugins = {json.dumps(disabled)}
                 forced.append("containerd ignored SIGTERM: killed")
                 self.daemon.kill()
                 self.daemon.wait()
+        return forced
+
+    def cleanup(self) -> list[str]:
+        """:meth:`stop`, then make sure nothing is left (processes naming
+        root_dir, the shims included; cgroups under cgroup_parent) and remove
+        root_dir.  What had to be forced, as sentences: empty when containerd
+        and the runtime cleaned up after themselves."""
+        forced = self.stop()
         # the containers' mounts lived in the daemon's mount namespace, gone
         # with it and its shims; none of them was in this one
         forced.extend(_force_gone(self.root, self.cgroup_parent))
