@@ -273,15 +273,21 @@ def check_placed(pid: int, mark: str) -> None:
             raise RuntimeError(f"the runner is in {ctrl or 'cgroup2'}:{path}, not /{mark}")
 
 
-def run_suite(runtime: str, checkout: Path, names: list[str], timeout: float, tapdir: Path) -> None:
+def run_suite(
+    runtime: str, checkout: Path, names: list[str], timeout: float, tapdir: Path, tmp: Path
+) -> None:
     """Run the binaries in a child placed in our cgroups, in new cgroup and
     mount namespaces; each binary's TAP is written to tapdir/NAME.tap and its
     exit status to NAME.rc."""
     mark = f"pynsbind-conformance-{os.getpid()}"
     made = make_cgroups(mark)
     try:
-        jobs = tapdir / "jobs.json"
-        jobs.write_text(json.dumps({"runtime": runtime, "names": names, "timeout": timeout}))
+        # the suite's bundles (ocitestNNN, some left behind) go to tmp, ours
+        tmp.mkdir(exist_ok=True)
+        jobs = tmp / "jobs.json"
+        jobs.write_text(
+            json.dumps({"runtime": runtime, "names": names, "timeout": timeout, "tmp": str(tmp)})
+        )
         child = subprocess.Popen(
             [
                 "sh",
@@ -327,7 +333,7 @@ def _beneath(tops: list[str]) -> list[str]:
 def inner(jobs_path: str, tapdir: str) -> int:
     """In the private namespaces: run each binary, keep its TAP."""
     jobs = json.loads(Path(jobs_path).read_text())
-    env = dict(os.environ, RUNTIME=jobs["runtime"])
+    env = dict(os.environ, RUNTIME=jobs["runtime"], TMPDIR=jobs["tmp"])
     for name in jobs["names"]:
         out = Path(tapdir, f"{name}.tap")
         with out.open("wb") as f:
@@ -402,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         tapdir = args.keep_tap.resolve() if args.keep_tap else workdir / "tap"
         tapdir.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
-        run_suite(runtime, checkout, names, args.timeout, tapdir)
+        run_suite(runtime, checkout, names, args.timeout, tapdir, workdir / "tmp")
         seconds = time.monotonic() - start
     except Unavailable as exc:
         print(f"conformance.py: {exc}", file=sys.stderr)

@@ -232,8 +232,12 @@ def test_conformance_runs_the_suite_in_a_cgroup_of_its_own(tmp_path: Path) -> No
     checkout with RUNTIME set, in a cgroup namespace whose root is the script's
     own pynsbind-conformance-PID cgroup (so the suite's /cgrouptest lands
     there, as the host sees it), the TAP is counted, and nothing is left."""
-    if shutil.which("runc") is None:
+    if shutil.which("runc", path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
         pytest.skip("needs runc")
+    if not os.path.isdir("/sys/fs/cgroup/memory"):
+        pytest.skip("needs a cgroup v1 memory hierarchy (the script handles v1 and hybrid hosts)")
+    at_root = "/sys/fs/cgroup/memory/cgrouptest"
+    assert not os.path.exists(at_root)
     checkout = tmp_path / "runtime-tools"
     (checkout / "cmd" / "runtimetest").mkdir(parents=True)
     (checkout / "cmd" / "runtimetest" / "main.go").write_text("package main\n")
@@ -268,6 +272,9 @@ def test_conformance_runs_the_suite_in_a_cgroup_of_its_own(tmp_path: Path) -> No
     finally:
         (checkout / "looked").touch()
         stdout, stderr = proc.communicate(timeout=120)
+        if os.path.isdir(at_root):  # the sandbox failed: undo what it let through
+            os.rmdir(at_root)
+            pytest.fail("the suite's /cgrouptest was made at the host's cgroup root")
     assert proc.returncode == 0, stderr
     mark = f"/pynsbind-conformance-{proc.pid}"
     lines = dict(line.split(":", 2)[1:] for line in host_view.splitlines())
