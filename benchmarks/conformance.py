@@ -284,6 +284,7 @@ def run_suite(
     try:
         # the suite's bundles (ocitestNNN, some left behind) go to tmp, ours
         tmp.mkdir(exist_ok=True)
+        tmp.chmod(0o755)
         jobs = tmp / "jobs.json"
         jobs.write_text(
             json.dumps({"runtime": runtime, "names": names, "timeout": timeout, "tmp": str(tmp)})
@@ -403,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             names = [n for n in names if n in wanted]
         build(checkout, args.go, names)
-        workdir.mkdir(mode=0o700)
+        workdir.mkdir()
+        workdir.chmod(0o755)  # user-namespace containers' roots must reach their bundles
         runtime = resolve_runtime(args.runtime, workdir)
         tapdir = args.keep_tap.resolve() if args.keep_tap else workdir / "tap"
         tapdir.mkdir(parents=True, exist_ok=True)

@@ -674,7 +674,7 @@ def test_cleanup_leaves_nothing(runtime: str) -> None:
         assert cgroup_dirs(env.cgroup_parent)
     finally:
         forced = env.cleanup()
-    shutil.rmtree(work)
+        shutil.rmtree(work)
     assert forced == []
     assert not cgroup_dirs(env.cgroup_parent)
     assert wait_for(lambda: before.diff(HostState.now()) == {}, 10), before.diff(HostState.now())
