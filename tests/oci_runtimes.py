@@ -505,7 +505,7 @@ class PodmanEnv:
         self.cgroup_parent = f"/pynsbind-podman-{os.getpid()}-{next(_SEQ)}"
         self.image = IMAGE_NAME
         self.root.mkdir(parents=True, exist_ok=True)
-        for d in ("tmp", "tmpfiles"):
+        for d in ("tmp", "tmpfiles", "cwd"):
             (self.root / d).mkdir(exist_ok=True)
         self.conf = self.root / "containers.conf"
         self.storage_conf = self.root / "storage.conf"
@@ -636,11 +636,14 @@ runroot = "{r}/run"
         self, *args: str, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """``podman ARGS`` (stdin from input, else /dev/null; output captured
-        as text)."""
-        return _run(self.argv(*args), self.env, input, timeout)
+        as text), in root_dir/cwd: conmon 2.1.6, which podman 4.3 starts in
+        its own working directory, writes a file ``oom`` there when the
+        container is OOM-killed."""
+        return _run(self.argv(*args), self.env, input, timeout, cwd=self.root / "cwd")
 
     def popen(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
         """``podman ARGS`` started, for a test that talks to it while it runs."""
+        kw.setdefault("cwd", self.root / "cwd")
         return subprocess.Popen(self.argv(*args), env=self.env, text=True, **kw)
 
     def ok(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
