@@ -11,10 +11,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import pynsbind_cgroups
+from tests.helpers import pynsbind_cgroups, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks" / "bench_spawn.py"
@@ -172,3 +173,122 @@ def test_bench_import_reports_every_line_and_what_import_pynsbind_brings(
         "pynsbind._native" in rows["pynsbind.run (the process layer, the engine)"]["module_names"]
     )
     assert "import pynsbind" in res.stdout
+
+
+# ---- benchmarks/conformance.py: runtime-tools' validation suite --------------------------
+
+CONFORMANCE = ROOT / "benchmarks" / "conformance.py"
+
+#: a stand-in for a validation binary: it reports where it runs, makes the
+#: suite's absolute cgroup /cgrouptest, waits there to be looked at, and
+#: prints TAP (2 ok, 1 not ok, 1 skip)
+FAKE_TEST = """#!/bin/sh
+cat /proc/self/cgroup > cgroup-inside
+mkdir /sys/fs/cgroup/memory/cgrouptest
+echo $$ > /sys/fs/cgroup/memory/cgrouptest/cgroup.procs
+echo "$RUNTIME" > runtime-seen
+echo $$ > pid
+while [ ! -e looked ]; do sleep 0.05; done
+echo "TAP version 13"
+echo "ok 1 - first"
+echo "not ok 2 - second"
+echo "ok 3 # SKIP third"
+echo "ok 4 - fourth"
+echo "1..4"
+"""
+
+
+def load_conformance() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("conformance", CONFORMANCE)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["conformance"] = mod  # its dataclass looks itself up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_conformance_counts_tap() -> None:
+    conf = load_conformance()
+    r = conf.parse_tap("t", "TAP version 13\nok 1 - a\nnot ok 2 - b\nok 3 # SKIP c\n1..3\n", 0)
+    assert (r.passed, r.failed, r.skipped, r.failures) == (1, 1, 1, ["b"])
+    r = conf.parse_tap("t", "failed to create the container\nexit status 1\n", 1)
+    assert (r.passed, r.failed, r.skipped) == (0, 1, 0)
+    assert r.failures == ["incomplete: no plan (exit status 1, 0 results)"]
+    r = conf.parse_tap("t", "TAP version 13\nok 1 - a\n1..3\n", 0)
+    assert (r.passed, r.failed) == (1, 1)
+    assert "1 of 3 planned" in r.failures[0]
+    r = conf.parse_tap("t", "TAP version 13\n1..0\n", 1)
+    assert (r.passed, r.failed, r.failures) == (0, 1, ["exit status 1 without a failing result"])
+    r = conf.parse_tap("t", "TAP version 13\n  ---\n  {}\n  ...\n1..0\n", 0)
+    assert (r.passed, r.failed, r.skipped) == (0, 0, 0)
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_conformance_runs_the_suite_in_a_cgroup_of_its_own(tmp_path: Path) -> None:
+    """With a fake checkout (no Go, no network): the binaries run from the
+    checkout with RUNTIME set, in a cgroup namespace whose root is the script's
+    own pynsbind-conformance-PID cgroup (so the suite's /cgrouptest lands
+    there, as the host sees it), the TAP is counted, and nothing is left."""
+    if shutil.which("runc", path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
+        pytest.skip("needs runc")
+    if not os.path.isdir("/sys/fs/cgroup/memory"):
+        pytest.skip("needs a cgroup v1 memory hierarchy (the script handles v1 and hybrid hosts)")
+    at_root = "/sys/fs/cgroup/memory/cgrouptest"
+    assert not os.path.exists(at_root)
+    checkout = tmp_path / "runtime-tools"
+    (checkout / "cmd" / "runtimetest").mkdir(parents=True)
+    (checkout / "cmd" / "runtimetest" / "main.go").write_text("package main\n")
+    (checkout / "validation" / "fake").mkdir(parents=True)
+    (checkout / "validation" / "fake" / "fake.go").write_text("package main\n")
+    for built in (checkout / "runtimetest", checkout / "validation" / "fake" / "fake.t"):
+        built.write_text(FAKE_TEST)
+        built.chmod(0o755)  # newer than its source: not rebuilt
+    out = tmp_path / "out.json"
+    before = pynsbind_cgroups(prefix="pynsbind-conformance")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(CONFORMANCE),
+            "--checkout",
+            str(checkout),
+            "--runtime",
+            "runc",
+            "--json",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(
+            lambda: (checkout / "pid").exists() and (checkout / "pid").read_text().strip() != "", 60
+        )
+        pid = int((checkout / "pid").read_text())
+        host_view = Path(f"/proc/{pid}/cgroup").read_text()
+    finally:
+        (checkout / "looked").touch()
+        stdout, stderr = proc.communicate(timeout=120)
+        if os.path.isdir(at_root):  # the sandbox failed: undo what it let through
+            os.rmdir(at_root)
+            pytest.fail("the suite's /cgrouptest was made at the host's cgroup root")
+    assert proc.returncode == 0, stderr
+    mark = f"/pynsbind-conformance-{proc.pid}"
+    lines = dict(line.split(":", 2)[1:] for line in host_view.splitlines())
+    assert lines["memory"] == mark + "/cgrouptest"
+    assert all(path.startswith(mark) for path in lines.values()), host_view
+    inside = dict(
+        line.split(":", 2)[1:] for line in (checkout / "cgroup-inside").read_text().splitlines()
+    )
+    assert set(inside.values()) == {"/"}  # the namespace's root
+    assert (checkout / "runtime-seen").read_text().strip() == shutil.which(
+        "runc", path="/usr/sbin:/usr/bin:/sbin:/bin"
+    )
+    res = json.loads(out.read_text())
+    assert (res["passed"], res["failed"], res["skipped"]) == (2, 1, 1)
+    assert res["tests"][0]["failures"] == ["second"]
+    assert "fake" in stdout and "total" in stdout
+    assert pynsbind_cgroups(prefix="pynsbind-conformance") == before
