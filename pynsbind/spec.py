@@ -23,6 +23,7 @@ from pynsbind.flags import Capability, Namespace, describe_namespaces
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Literal, NamedTuple
 
     from pynsbind._spec_types import CgroupRef, JoinTarget, MountKind
@@ -676,6 +677,9 @@ class Spec:
     init: bool = False
     seccomp: SeccompProfile | bytes | str | None = "default"
     time_offsets: Mapping[str, int] = field(default_factory=dict)
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None
+    hook: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         self.normalized  # noqa: B018 - checked now, so that a bad spec fails where it is built
@@ -739,6 +743,12 @@ class NormalizedSpec:
     init: bool
     seccomp: SeccompProfile | bytes | Literal["default", "unconfined"]
     time_offsets: tuple[tuple[str, int], ...]
+    #: the container's stdio is a new pty (its devpts's, or the host's /dev/ptmx
+    #: without a mount namespace): ``devpts`` is its ptmx
+    terminal: bool
+    console_size: tuple[int, int] | None
+    ptmx: str | None
+    hook: Callable[[int], None] | None
 
     @property
     def joined(self) -> Namespace:
@@ -770,6 +780,7 @@ def _normalize(spec: Spec) -> NormalizedSpec:
     process = _process(spec)
     placement = _placement(spec)
     time_offsets = _time_offsets(spec, ns)
+    lifecycle = _lifecycle(spec, ns, filesystem["mounts"])
     _check_exec_size(command["args"], command["env"], process["rlimits"])
     return NormalizedSpec(
         **command,
@@ -779,6 +790,7 @@ def _normalize(spec: Spec) -> NormalizedSpec:
         **process,
         **placement,
         time_offsets=time_offsets,
+        **lifecycle,
     )
 
 
@@ -957,3 +969,41 @@ def _time_offsets(spec: Spec, ns: Namespace) -> tuple[tuple[str, int], ...]:
     if offsets and not ns & Namespace.TIME:
         raise SpecError("time_offsets", "needs a new time namespace (Namespace.TIME)")
     return tuple(sorted(offsets.items()))
+
+
+def _lifecycle(spec: Spec, ns: Namespace, mounts: tuple[Mount, ...]) -> dict[str, Any]:
+    """The terminal and the setup hook."""
+    terminal = _bool(spec.terminal, "terminal")
+    size = spec.console_size
+    if size is not None:
+        if not terminal:
+            raise SpecError("console_size", "needs terminal=True")
+        if not isinstance(size, tuple) or len(size) != 2:
+            raise SpecError("console_size", f"expected (rows, columns), got {size!r}")
+        size = (
+            _int(size[0], "console_size rows", 1, 65535),
+            _int(size[1], "console_size columns", 1, 65535),
+        )
+    ptmx = None
+    if terminal:
+        if ns & Namespace.MNT:
+            # the container's own devpts: the last one mounted (a later mount on
+            # the same place hides an earlier one)
+            for m in mounts:
+                if m.kind == "devpts":
+                    ptmx = m.target.rstrip("/") + "/ptmx"
+                elif m.kind == "dev":
+                    ptmx = m.target.rstrip("/") + "/pts/ptmx"
+            if ptmx is None:
+                raise SpecError(
+                    "terminal",
+                    "the container has no devpts to make its terminal in: add Mount.dev() "
+                    "or Mount.devpts() to mounts",
+                )
+        else:
+            ptmx = "/dev/ptmx"  # no mount namespace: the host's /dev is the container's
+    if spec.hook is not None and not callable(spec.hook):
+        raise SpecError(
+            "hook", f"expected a callable taking the pid, got {type(spec.hook).__name__}"
+        )
+    return {"terminal": terminal, "console_size": size, "ptmx": ptmx, "hook": spec.hook}
