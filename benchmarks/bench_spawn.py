@@ -622,11 +622,16 @@ class Bench:
 
     def close(self) -> None:
         self.load_after = loadavg()
+        hidden: list[str] = []
         if self.helper is not None:
+            try:  # what crun made where the helper's namespace has no cgroup2 mount
+                hidden = self.helper.call("remove_hidden", prefix=self.prefix)
+            except Failed as exc:
+                hidden = [f"helper: {exc}"]
             self.helper.close()
             self.helper = None
         # the cgroups crun and runc made under our prefix, deepest first
-        self.left_behind = remove_cgroups(
+        self.left_behind = hidden + remove_cgroups(
             pynsbind_cgroups(pid=os.getpid(), prefix="pynsbind-bench-")
         )
         for label, (_, _, state, _) in self.oci.items():

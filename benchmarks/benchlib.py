@@ -25,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -145,16 +146,46 @@ def set_subreaper() -> None:
         raise OSError(err, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
 
 
+def cgroup_mounts() -> list[str]:
+    """The mount points of the cgroup hierarchies this process sees (cgroup and
+    cgroup2 mounts in its mountinfo), under /sys/fs/cgroup."""
+    out = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        point, fstype = left.split()[4], right.split()[0]
+        if fstype in ("cgroup", "cgroup2") and point.startswith(str(CGROUP_ROOT)):
+            out.append(point)
+    return sorted(set(out))
+
+
 def cgroup_dirs(rel: str) -> list[str]:
-    """The directory of cgroup ``rel`` in every hierarchy of this host (each
-    mounted /sys/fs/cgroup/NAME, or /sys/fs/cgroup itself on cgroup v2 alone)."""
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
-        return [str(CGROUP_ROOT / rel)]
-    return [
-        str(CGROUP_ROOT / n / rel)
-        for n in sorted(os.listdir(CGROUP_ROOT))
-        if os.path.ismount(CGROUP_ROOT / n)
-    ]
+    """The directory of cgroup ``rel`` in every hierarchy this process sees."""
+    return [os.path.join(m, rel) for m in cgroup_mounts()]
+
+
+def remove_hidden(prefix: str) -> list[str]:
+    """In a mount namespace where a hierarchy is unmounted (the helper's, where
+    the cgroup2 mount of a hybrid host is gone), crun 1.8 still makes its cgroup
+    directories there, as plain directories of the tmpfs under /sys/fs/cgroup
+    that no other namespace sees (crun's writes become plain files in them).
+    Remove those under ``prefix``, bottom up; what could not be removed."""
+    mounted = set(cgroup_mounts())
+    left = []
+    for name in sorted(os.listdir(CGROUP_ROOT)):
+        top = CGROUP_ROOT / name
+        if str(top) in mounted or not top.is_dir() or top.is_symlink():
+            continue
+        for entry in os.listdir(top):
+            if not entry.startswith(prefix):
+                continue
+            for dirpath, _, files in os.walk(top / entry, topdown=False):
+                try:
+                    for f in files:  # crun's writes: plain files here
+                        os.unlink(os.path.join(dirpath, f))
+                    os.rmdir(dirpath)
+                except OSError:
+                    left.append(dirpath)
+    return left
 
 
 def wait_gone(paths: Sequence[str], limit: float = 30.0) -> None:
@@ -370,13 +401,22 @@ class CliOps:
             raise Failed(errors[0])
         return dt
 
-    def maxrss(self, rt: dict[str, Any], root: str, bundle: str, cid: str) -> int:
+    def output(self, rt: dict[str, Any], root: str, bundle: str, cid: str) -> str:
+        """``run`` one container to its end; what it printed on stdout."""
+        r = _rt(rt)
+        argv = self._cmd(r, root, "run", "--bundle", bundle, cid)
+        res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if res.returncode:
+            raise Failed(f"{r.exe} run: exit status {res.returncode}: {res.stderr.strip()[-200:]}")
+        return res.stdout
+
+    def maxrss(self, rt: dict[str, Any], root: str, bundle: str, cid: str, launcher: str) -> int:
         """Peak RSS (bytes) of the runtime's ``run`` of one container: wait4's
         ru_maxrss, the largest of the process and the descendants it waited
         for (the container's /bin/true among them)."""
         r = _rt(rt)
         argv = self._cmd(r, root, "run", "--bundle", bundle, cid)
-        return maxrss_of(argv)
+        return maxrss_of(argv, launcher)
 
     # -- detached containers: stop, density, exec --
 
@@ -391,6 +431,7 @@ class CliOps:
         times: list[int] = []
         pids: list[int] = []
         error = ""
+        err = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
         for bundle, cid in jobs:
             if r.start == "run":
                 steps = [self._cmd(r, root, "run", "-d", "--bundle", bundle, cid)]
@@ -402,14 +443,15 @@ class CliOps:
             t0 = time.perf_counter_ns()
             why = ""
             for argv in steps:
+                # a file, not a pipe: the detached container keeps what it inherits
+                err.seek(0)
+                err.truncate()
                 res = subprocess.run(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
                 )
                 if res.returncode:
-                    why = f"{r.exe} {argv[3]} {cid}: {res.stderr.decode(errors='replace')[-200:]}"
+                    err.seek(0)
+                    why = f"{r.exe} {argv[3]} {cid}: {err.read().decode(errors='replace')[-200:]}"
                     break
             dt = time.perf_counter_ns() - t0
             if why:
@@ -420,6 +462,7 @@ class CliOps:
                 break
             times.append(dt)
             pids.append(self.pid_of(r, root, cid))
+        err.close()
         return {"times": times, "pids": pids, "error": error}
 
     def pid_of(self, rt: OciRuntime, root: str, cid: str) -> int:
@@ -443,11 +486,13 @@ class CliOps:
                 raise Failed(f"{dirs[0]} holds {self.count_procs(dirs)} of {count} processes")
             time.sleep(0.002)
 
-    def stop(self, rt: dict[str, Any], root: str, cid: str, pid: int, dirs: list[str]) -> int:
+    def stop(self, rt: dict[str, Any], root: str, cid: str, pid: int, rel: str) -> int:
         """From the stop request to the container reaped and its cgroup gone:
         ``kill ID KILL``, the wait for its process (ours: a subreaper), then
-        ``delete ID`` and its cgroup directories gone.  Nanoseconds."""
+        ``delete ID`` and its cgroup directories gone (``rel`` in every hierarchy
+        this process sees).  Nanoseconds."""
         r = _rt(rt)
+        dirs = cgroup_dirs(rel)
         t0 = time.perf_counter_ns()
         if subprocess.run(self._cmd(r, root, "kill", cid, "KILL")).returncode:
             raise Failed(f"{r.exe} kill {cid} failed")
@@ -458,11 +503,12 @@ class CliOps:
         return time.perf_counter_ns() - t0
 
     def stop_all(
-        self, rt: dict[str, Any], root: str, ids: list[str], pids: list[int], dirs: list[str]
+        self, rt: dict[str, Any], root: str, ids: list[str], pids: list[int], rels: list[str]
     ) -> int:
         """Stop every container: all the kills, then the waits, then the deletes,
         then every cgroup directory gone.  Nanoseconds for the whole."""
         r = _rt(rt)
+        dirs = [d for rel in rels for d in cgroup_dirs(rel)]
         t0 = time.perf_counter_ns()
         for cid in ids:
             if subprocess.run(self._cmd(r, root, "kill", cid, "KILL")).returncode:
@@ -493,6 +539,9 @@ class CliOps:
         reap_orphans()
         return left
 
+    def remove_hidden(self, prefix: str) -> list[str]:
+        return remove_hidden(prefix)
+
     def true_times(self, k: int) -> list[int]:
         """subprocess.run(['/bin/true']) k times: a reference."""
         return [timed(["/bin/true"]) for _ in range(k)]
@@ -509,15 +558,18 @@ def reap_orphans() -> None:
             return
 
 
-def maxrss_of(argv: Sequence[str]) -> int:
-    """Run argv (output discarded); peak RSS in bytes from wait4 (the process and
-    the descendants it waited for); Failed unless it exits 0."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise Failed(f"{argv[0]}: exit status {proc.returncode}")
-    return int(usage.ru_maxrss) * 1024
+def maxrss_of(argv: Sequence[str], launcher: str) -> int:
+    """Peak RSS in bytes of one run of argv, from wait4 (the process and the
+    descendants it waited for), measured by ``launcher rss`` (benchmarks/work.c:
+    a small static program, since a process's peak counts the memory of the
+    process it was forked from); Failed unless it exits 0."""
+    exe = shutil.which(argv[0]) or argv[0]
+    res = subprocess.run(
+        [launcher, "rss", exe, *argv[1:]], stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
+    if res.returncode:
+        raise Failed(f"{argv[0]}: exit status {res.returncode}: {res.stderr.strip()[-200:]}")
+    return int(res.stdout.split()[-1]) * 1024
 
 
 class Runner:
