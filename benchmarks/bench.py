@@ -191,6 +191,7 @@ class Cli:
         self.suite = suite
         self.runner = runner
         self.slug = rt.label.replace(" ", "-").replace("+", "-")
+        self.name = short(rt.label)
         self.state = str(suite.tmp / f"state-{self.slug}")
         os.makedirs(self.state)
         assert suite.rootfs is not None
@@ -345,6 +346,14 @@ class Suite:
         fields.update(kw)
         return Spec(**fields)
 
+    def skipped_lines(self) -> list[Line]:
+        """A line for each OCI runtime that cannot run here, with the reason."""
+        return [
+            Line(short(label), "contender", "", reason=why)
+            for label, why in self.skipped.items()
+            if label != "bwrap"
+        ]
+
     # -- cleanup --
 
     def close(self) -> list[str]:
@@ -372,6 +381,11 @@ class Suite:
                 left.append(f"{cli.rt.label} state: {sorted(os.listdir(cli.state))}")
         shutil.rmtree(self.tmp, ignore_errors=True)
         return left
+
+
+def short(label: str) -> str:
+    """A runtime's name in the sections after start: its label less " run"."""
+    return label.removesuffix(" run")
 
 
 def pids_dir(dirs: dict[str, str] | list[str]) -> str:
@@ -544,16 +558,14 @@ def section_stop(suite: Suite) -> dict[str, Any]:
 
             lines.append(
                 Step(
-                    cli.rt.label.split()[0],
+                    cli.name,
                     "contender",
                     f"{cli.rt.exe} kill ID KILL, wait for the process, {cli.rt.exe} delete ID, "
                     "cgroup directories gone",
                     step=stop_cli,
                 )
             )
-        for rt_label, why in suite.skipped.items():
-            if rt_label != "bwrap":
-                lines.append(Line(rt_label.split()[0], "contender", "", reason=why))
+        lines += suite.skipped_lines()
         rounds(lines, count, suite.log, f"stop, {gname}")
         groups[gname] = {"rows": table_rows(lines, lines[0].name), "processes": procs}
     return {
@@ -734,9 +746,7 @@ def section_density(suite: Suite) -> dict[str, Any]:
             (PYNSBIND, functools.partial(pynsbind_level, n, until_full))
         ]
         for cli in suite.clis:
-            contenders.append(
-                (cli.rt.label.split()[0], functools.partial(cli_level, cli, n, until_full))
-            )
+            contenders.append((cli.name, functools.partial(cli_level, cli, n, until_full)))
         # a new order at each level
         shift = len(results) % len(contenders)
         level: dict[str, Any] = {}
@@ -756,7 +766,7 @@ def section_density(suite: Suite) -> dict[str, Any]:
                 )
         for rt_label, why in suite.skipped.items():
             if rt_label != "bwrap":
-                level[rt_label.split()[0]] = {"skipped": why, "containers": 0, "asked": n}
+                level[short(rt_label)] = {"skipped": why, "containers": 0, "asked": n}
         results[label] = level
     return {
         "what": "N idle containers (each a sleep in its own cgroup, with a memory and a pids "
@@ -858,9 +868,7 @@ def section_overhead(suite: Suite) -> dict[str, Any]:
             def run_cli(cli: Cli = cli, b: str = b) -> float:
                 return parse(cli.call("output", bundle=b, cid=suite.cid()))
 
-            lines.append(
-                Step(cli.rt.label.split()[0], "contender", f"{cli.rt.exe} run", step=run_cli)
-            )
+            lines.append(Step(cli.name, "contender", f"{cli.rt.exe} run", step=run_cli))
         bwrap = shutil.which("bwrap")
         if bwrap:
             argv = [
@@ -880,6 +888,7 @@ def section_overhead(suite: Suite) -> dict[str, Any]:
                 )
 
             lines.append(Step("bwrap", "contender", "bwrap", step=run_bwrap))
+        lines += suite.skipped_lines()
         rounds(lines, count, suite.log, f"overhead, {kind}")
         groups[f"{kind}: {' '.join(args[1:])}"] = {"rows": table_rows(lines, "host")}
     return {
@@ -939,7 +948,7 @@ def section_exec(suite: Suite) -> dict[str, Any]:
             pid = cli.start(b, cid)
             wait_exec(pid)
         except Failed as exc:
-            lines.append(Line(cli.rt.label.split()[0], "contender", "", reason=str(exc)))
+            lines.append(Line(cli.name, "contender", "", reason=str(exc)))
             continue
         running.append((cli, cid))
 
@@ -949,13 +958,14 @@ def section_exec(suite: Suite) -> dict[str, Any]:
 
         lines.append(
             Step(
-                cli.rt.label.split()[0],
+                cli.name,
                 "contender",
                 f"{cli.rt.exe} exec ID /bin/true",
                 step=cli_exec,
             )
         )
     try:
+        lines += suite.skipped_lines()
         rounds(lines, count * per, suite.log, "exec")
     finally:
         proc.kill()
@@ -1065,7 +1075,7 @@ def section_rss(suite: Suite) -> dict[str, Any]:
         def rss_cli(cli: Cli = cli, b: str = b) -> float:
             return float(cli.call("maxrss", bundle=b, cid=suite.cid(), launcher=work))
 
-        lines.append(Step(cli.rt.label.split()[0], "contender", f"{cli.rt.exe} run", step=rss_cli))
+        lines.append(Step(cli.name, "contender", f"{cli.rt.exe} run", step=rss_cli))
     bwrap = shutil.which("bwrap")
     if bwrap:
         argv_b = [
@@ -1081,6 +1091,7 @@ def section_rss(suite: Suite) -> dict[str, Any]:
         lines.append(
             Step("bwrap", "contender", "bwrap", step=lambda: float(maxrss_of(argv_b, work)))
         )
+    lines += suite.skipped_lines()
     rounds(lines, count, suite.log, "peak RSS")
     return {
         "what": "peak RSS of one run of one /bin/true container (wait4 ru_maxrss: the process and "
@@ -1357,7 +1368,7 @@ def draw_charts(res: dict[str, Any], out: Path) -> tuple[list[str], str]:
         if "skipped" in sec:
             continue
         if name == "start":
-            rows = [dict(r, min_ns=r["min_ns"], max_ns=r["max_ns"]) for r in sec["rows"]]
+            rows = sec["rows"]
             bars(
                 "start: one /bin/true container, run to its end", rows, 1e6, "ms", out / "start.png"
             )
@@ -1474,6 +1485,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--no-install", action="store_true", help="do not apt-get install what is missing"
     )
+    ap.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="LABEL=EXE[:create+start]",
+        help="one more OCI runtime line (benchlib.OCI_RUNTIMES holds the standing ones), e.g. "
+        "'pynsbind-run run=pynsbind-run' or 'pynsbind-run create+start=pynsbind-run:create+start'",
+    )
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print(
@@ -1488,6 +1507,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.density_max is None:
         args.density_max = 20 if args.quick else 2000
     args.runtimes = list(OCI_RUNTIMES)
+    for entry in args.runtime:
+        label, sep, rest = entry.partition("=")
+        exe, _, mode = rest.partition(":")
+        if not sep or not label or not exe or mode not in ("", "run", "create+start"):
+            ap.error(f"--runtime {entry!r}: expected LABEL=EXE or LABEL=EXE:create+start")
+        args.runtimes.append(OciRuntime(label, exe, start=mode or "run"))
     log = Log()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
