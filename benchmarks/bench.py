@@ -67,7 +67,6 @@ from benchlib import (  # noqa: E402
     maxrss_of,
     quiet,
     runtime_dict,
-    set_subreaper,
     summarize,
     timed,
     version,
@@ -249,11 +248,14 @@ class Suite:
         self.clis: list[Cli] = []
         self.skipped: dict[str, str] = {}
         self.helper: Helper | None = None
-        self.local = Runner()
+        self.plain: Helper | None = None
         self.procs: list[Any] = []  # pynsbind containers still running
         self.versions: dict[str, str] = {}
         self.notes: list[str] = []
         self.ids = 0
+        #: the processes of the suite's other than this one that run pynsbind
+        #: containers (a line of the rss section), one pid a line
+        self.spawners = self.tmp / "spawners"
 
     def cid(self) -> str:
         self.ids += 1
@@ -308,8 +310,14 @@ class Suite:
             self.versions["bwrap"] = version([bwrap, "--version"])
 
     def runner_for(self, rt: OciRuntime) -> Runner:
+        """Every OCI runtime runs from a helper, a subreaper that waits for the
+        detached containers (this process is not one: the orphans of bwrap and
+        the other commands it runs must go on to be reaped by init); crun's in a
+        private mount namespace."""
         if not rt.private_mount_ns:
-            return self.local
+            if self.plain is None:
+                self.plain = Helper(unmount_unified=False)
+            return self.plain
         if self.helper is None:
             hybrid = os.path.ismount(UNIFIED)
             if hybrid and shutil.which("unshare") is None:
@@ -375,6 +383,9 @@ class Suite:
                 left.append(f"helper: {exc}")
             self.helper.close()
             self.helper = None
+        if self.plain is not None:
+            self.plain.close()
+            self.plain = None
         left += remove_cgroups(pynsbind_cgroups(pid=os.getpid(), prefix="pynsbind-bench-"))
         for cli in self.clis:
             if os.path.isdir(cli.state) and os.listdir(cli.state):
@@ -1036,14 +1047,17 @@ def section_rss(suite: Suite) -> dict[str, Any]:
         return {"skipped": "benchmarks/work.c (the launcher that reads the peak RSS) did not build"}
     script = suite.tmp / "one_run.py"
     script.write_text(
-        "import sys\nsys.path[:0] = " + repr([str(HERE.parent), str(HERE)]) + "\n"
+        "import os, sys\nsys.path[:0] = " + repr([str(HERE.parent), str(HERE)]) + "\n"
         "import pynsbind\nfrom pynsbind import Mount, Namespace, Spec\n"
         "ns = Namespace.PID | Namespace.MNT | Namespace.UTS | Namespace.IPC | Namespace.NET "
         "| Namespace.CGROUP\n"
         f"spec = Spec(args=['/bin/true'], rootfs={str(suite.rootfs)!r}, namespaces=ns, "
         "mounts=[Mount.proc()], masked_paths=(), readonly_paths=(), env={'PATH': '/bin'}, "
         "seccomp='unconfined')\n"
-        "if sys.argv[1:] == ['run']:\n    sys.exit(pynsbind.run(spec=spec).returncode)\n"
+        "if sys.argv[1:] == ['run']:\n"
+        f"    with open({str(suite.spawners)!r}, 'a') as f:\n"
+        "        f.write(f'{os.getpid()}\\n')\n"
+        "    sys.exit(pynsbind.run(spec=spec).returncode)\n"
     )
     lines: list[Line] = []
     if suite.floor:
@@ -1519,7 +1533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     installed = install(log, not args.no_install)
-    set_subreaper()
+    # a SIGTERM cleans up like an exception: containers, cgroups, temp dirs
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_before = loadavg()
     suite = Suite(args, log)
     sections: dict[str, Any] = {}
@@ -1547,6 +1562,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"section {name} failed: {exc}")
             sections[name]["seconds"] = time.monotonic() - t0
     finally:
+        spawners = [os.getpid()]
+        with contextlib.suppress(OSError):
+            spawners += [int(x) for x in suite.spawners.read_text().split()]
         left = suite.close()
     res: dict[str, Any] = {
         "benchmark": "suite",
@@ -1567,6 +1585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notes": suite.notes,
         "sections": sections,
         "workdir": str(suite.tmp),
+        "pynsbind_spawners": spawners,
         "left_behind": left,
     }
     res["targets"] = targets(res)

@@ -153,6 +153,7 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="pynsbind-bench-"))
         self.prefix = f"pynsbind-bench-{os.getpid()}"
         self.helper: Helper | None = None
+        self.plain: Helper | None = None  # a helper in this mount namespace
         self.rows: list[Row] = []
         self.notes: list[str] = []
         self.versions: dict[str, str] = {}
@@ -371,6 +372,14 @@ class Bench:
         state = self.tmp / f"state-{slug}"
         state.mkdir()
         runner: Runner = self.local
+        if rt.start != "run" and not rt.private_mount_ns:
+            # create + start: the container's process is waited for by a subreaper
+            if self.plain is None:
+                try:
+                    self.plain = Helper(unmount_unified=False)
+                except (OSError, Failed) as exc:
+                    return f"cannot start the helper: {exc}"
+            runner = self.plain
         if rt.private_mount_ns:
             hybrid = os.path.ismount(UNIFIED)
             if self.helper is None:
@@ -630,6 +639,9 @@ class Bench:
                 hidden = [f"helper: {exc}"]
             self.helper.close()
             self.helper = None
+        if self.plain is not None:
+            self.plain.close()
+            self.plain = None
         # the cgroups crun and runc made under our prefix, deepest first
         self.left_behind = hidden + remove_cgroups(
             pynsbind_cgroups(pid=os.getpid(), prefix="pynsbind-bench-")

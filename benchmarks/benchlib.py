@@ -665,7 +665,9 @@ def helper_main() -> int:
     for line in proto_in:
         req = json.loads(line)
         try:
-            send({"result": getattr(ops, req["op"])(**req["args"])})
+            result = getattr(ops, req["op"])(**req["args"])
+            reap_orphans()  # what was left to this subreaper (each op waits for its own)
+            send({"result": result})
         except (Failed, OSError, ValueError, KeyError) as exc:
             send(
                 {

@@ -191,6 +191,16 @@ def _finite_stats(row: dict, where: str) -> None:
     assert len(row["samples"]) == row["count"], where
 
 
+def _maker(cgroup: str) -> int | None:
+    """PID of a fresh pynsbind cgroup's name (pynsbind-c-PID-START-N, at the root
+    of its hierarchy), else None."""
+    top = next(p for p in cgroup.split("/") if p.startswith("pynsbind"))
+    parts = top.split("-")
+    if top.startswith("pynsbind-c-") and len(parts) == 5 and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
 def _rows(section: dict, group: str) -> dict[str, dict]:
     return {r["name"]: r for r in section["groups"][group]["rows"]}
 
@@ -340,12 +350,19 @@ def test_bench_suite_quick_runs_every_section_and_contender(tmp_path: Path) -> N
     assert res["left_behind"] == []
     assert pynsbind_cgroups(pid=proc.pid) == set()
     assert not Path(res["workdir"]).exists()
-    # the host as it was; other test runs on this machine mount and make network
-    # interfaces meanwhile (podman's), so mounts count only where the suite makes
-    # them (its temp dirs) and interfaces not at all (its containers have their own)
+    # the host as it was.  Other test runs on this machine mount, make network
+    # interfaces (podman's) and pynsbind cgroups meanwhile, and some of theirs
+    # outlive their makers (a spawner SIGKILLed on purpose); so mounts count where
+    # the suite makes them (its temp dirs), interfaces not at all (its containers
+    # have their own), and fresh pynsbind-c-PID-... cgroups when PID is one of
+    # the suite's processes that run containers (the JSON lists them)
+    spawners = set(res["pynsbind_spawners"])
+    assert proc.pid in spawners
     diff = before.diff(HostState.now())
     assert [m for m in diff.pop("mounts", []) if "pynsbind-bench" in m] == []
     diff.pop("ifaces", None)
+    cgroups = [c for c in diff.pop("cgroups", []) if _maker(c) in spawners or _maker(c) is None]
+    assert cgroups == []
     assert diff == {}
 
 
