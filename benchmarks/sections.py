@@ -675,6 +675,9 @@ def section_rss(suite: Suite) -> dict[str, Any]:
         )
     )
     for cli in suite.clis:
+        if cli.rt.start != "run":  # its peak is its run's: one command, one process
+            lines.append(Line(cli.name, "contender", "", reason="measured on 'run' lines only"))
+            continue
         b = cli.bundle("rss", ("/bin/true",), cli.cgroup("rss"))
 
         def rss_cli(cli: Cli = cli, b: str = b) -> float:
