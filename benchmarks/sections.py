@@ -270,10 +270,8 @@ def section_density(suite: Suite) -> dict[str, Any]:
                 break
             try:
                 procs.append(pynsbind.spawn(spec))
-            except OSError as exc:
+            except OSError as exc:  # the first failure ends the level (the max one's way)
                 error = f"spawn {i + 1}: {exc}"
-                if not until_full:
-                    break
                 break
             suite.procs.append(procs[-1])
         t_start = time.perf_counter_ns() - t0
