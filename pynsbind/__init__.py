@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         explain,
         run,
         spawn,
+        start_gate,
     )
     from pynsbind.spec import Device, IdMap, Mount, Spec, default_mounts
 
@@ -54,6 +55,7 @@ __all__ = [
     "features",
     "run",
     "spawn",
+    "start_gate",
 ]
 
 _WHERE = {
@@ -73,6 +75,7 @@ _WHERE = {
     "explain": "pynsbind.process",
     "run": "pynsbind.process",
     "spawn": "pynsbind.process",
+    "start_gate": "pynsbind.process",
     "Device": "pynsbind.spec",
     "IdMap": "pynsbind.spec",
     "Mount": "pynsbind.spec",

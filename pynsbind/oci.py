@@ -621,7 +621,8 @@ def _terminal_fields(process: Mapping[str, Any], path: str) -> dict[str, Any]:
                 raise SpecError(f"{path}.consoleSize.{key}", "is required")
         rows = _int(box["height"], f"{path}.consoleSize.height", 0, 65535)
         cols = _int(box["width"], f"{path}.consoleSize.width", 0, 65535)
-        out["console_size"] = (rows, cols)
+        if rows or cols:  # 0x0: the kernel's own size, as for no consoleSize
+            out["console_size"] = (rows, cols)
     return out
 
 

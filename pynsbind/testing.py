@@ -17,6 +17,7 @@ that).  Nothing here is a stable API: it changes with the engine.
   ``cgroups_bpf``, ``compile_program``, ``Dirs``, ``parse_proc_cgroup``,
   ``parse_auto_name``, ``prepare_cgroup``;
 - the default seccomp profile's data: ``seccomp_default``;
+- the command line's parser (runc's and docker's option syntax): ``cli_args``;
 - the model's record maker (dataclasses without their import cost): ``records``
   (``record``, ``field``, ``fields``, ``replace``, ``FrozenInstanceError``).
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynsbind import _args as cli_args
 from pynsbind import _ops as ops
 from pynsbind import _record as records
 from pynsbind import _seccomp_default as seccomp_default
@@ -56,6 +58,7 @@ __all__ = [
     "cgroups_bpf",
     "cgroups_v1",
     "cgroups_v2",
+    "cli_args",
     "compile_plan",
     "compile_program",
     "dropped_processes",

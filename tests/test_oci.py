@@ -333,9 +333,16 @@ def test_a_terminal_needs_a_pynsbind_that_has_terminals(bundle: Path) -> None:
     if "terminal" not in names:
         exc = error(config, bundle)
         assert exc.field == "process.terminal" and "no terminal support" in str(exc)
-    else:  # pragma: no cover - once the engine has terminals
-        spec = to_spec(config, bundle)
-        assert spec.terminal is True  # type: ignore[attr-defined]
+    else:
+        s = to_spec(config, bundle).normalized
+        assert s.terminal is True and s.console_size == (24, 80)
+        assert s.ptmx == "/dev/pts/ptmx"  # the /dev the mapping adds
+        zero = with_process(terminal=True, consoleSize={"height": 0, "width": 0})
+        assert to_spec(zero, bundle).normalized.console_size is None
+        half = with_process(terminal=True, consoleSize={"height": 0, "width": 80})
+        assert error(half, bundle).field == "process.consoleSize"
+        off = to_spec(with_process(terminal=False), bundle).normalized
+        assert off.terminal is False
 
 
 # ---- root, hostname, mounts -------------------------------------------------------------
@@ -1310,3 +1317,25 @@ def test_every_option_features_lists_mounts(bundle: Path, rootfs: str) -> None:
     res = pynsbind.run(spec=to_spec(config, bundle), capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res
     assert int(res.stdout) == len(entries)
+
+
+@pytest.mark.root
+def test_podman_tty_config_gives_a_terminal(saved: Any) -> None:
+    b = saved("podman-tty-config")
+    b.config["process"]["consoleSize"] = {"height": 24, "width": 80}
+    spec = to_spec(b.config, b.top).replace(
+        args=["sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; readlink /proc/self/fd/0"]
+    )
+    with pynsbind.spawn(spec) as proc:
+        assert proc.terminal is not None
+        out = b""
+        while True:
+            try:
+                chunk = proc.terminal.read(4096)
+            except OSError:  # EIO: the container's side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(timeout=60) == 0
+    assert out.replace(b"\r\n", b"\n") == b"is-a-tty\n/dev/pts/0\n"
