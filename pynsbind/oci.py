@@ -1232,7 +1232,9 @@ def _make_spec(found: dict[str, Any]) -> Spec:
         path = SPEC_FIELD_PATHS.get(head)
         if path is None:
             raise
-        raise SpecError(path, str(exc)) from None
+        # the Spec's own words, with its field where it says more than the path
+        detail = str(exc)[len(exc.field) + 2 :] if exc.field == head else str(exc)
+        raise SpecError(path, detail) from None
 
 
 def spec_from_config(
