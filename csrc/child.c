@@ -679,6 +679,15 @@ static long nsb_run_op(struct child *c, int index)
         return op_terminal(c, op);
     case NSB_OP_GATE:
         return op_gate(c, index);
+    case NSB_OP_SYSCTL:
+        return op_sysctl(c, op);
+    case NSB_OP_PERSONALITY:
+        /* the execution domain and its flags, kept across exec (the kernel
+         * clears the unsafe flags for a set-id program) */
+        r = nsb_sys1(SYS_personality, op->a);
+        return r < 0 ? r : 0;
+    case NSB_OP_COPYUP:
+        return op_copyup(c, op);
     case NSB_OP_KEYRING:
         /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: a new anonymous
          * session keyring, so the caller's keys are out of reach.  ENOSYS or

@@ -33,5 +33,7 @@ long op_remount(struct child *c, const struct nsb_op *op);
 long op_mask(struct child *c, const struct nsb_op *op);
 long op_ropath(struct child *c, const struct nsb_op *op);
 long op_pivot(struct child *c, const struct nsb_op *op);
+long op_sysctl(struct child *c, const struct nsb_op *op);
+long op_copyup(struct child *c, const struct nsb_op *op);
 
 #endif

@@ -490,15 +490,19 @@ long op_bind(struct child *c, const struct nsb_op *op)
 }
 
 /* Open a host path before anything is mounted over it: a detached clone of its
- * mount (new mount API), or an O_PATH fd (NSB_F_LEGACY). */
+ * mount (new mount API), or an O_PATH fd (NSB_F_LEGACY).  With NSB_F_IN_ROOT the
+ * path is inside the container root (an O_PATH fd of a directory, what a copy-up
+ * reads once its tmpfs hides it). */
 long op_preopen(struct child *c, const struct nsb_op *op)
 {
     long fd;
     int reg = op->out;
     if (reg < 0 || reg >= NSB_MAX_REGS)
         return -EINVAL;
+    if (op->flags & NSB_F_IN_ROOT)
+        fd = nsb_open_path(c, op, op->s1, O_PATH | O_DIRECTORY);
 #if NSB_HAS_NEW_MOUNT_API
-    if (!(op->flags & NSB_F_LEGACY))
+    else if (!(op->flags & NSB_F_LEGACY))
         fd = nsb_clone_tree(c, op);
     else
 #endif
@@ -773,4 +777,238 @@ long op_pivot(struct child *c, const struct nsb_op *op)
         }
     }
     return nsb_sys1(SYS_chdir, "/");
+}
+
+/* ---- sysctl ------------------------------------------------------------ */
+
+/* Write s1 into s2, a file of the container's proc resolved beneath register
+ * reg (never leaving that mount), checked to be on proc (c: its magic), then
+ * opened for writing through its O_PATH fd.  What a sysctl file governs is the
+ * writer's namespace (net, ipc, uts, user): this process is in the container's. */
+long op_sysctl(struct child *c, const struct nsb_op *op)
+{
+    struct statfs sfs;
+    char buf[40];
+    size_t n = nsb_strlen(op->s1);
+    long fd = nsb_open_path(c, op, op->s2, O_PATH), wfd, r;
+    if (fd < 0)
+        return fd;
+    r = nsb_sys2(SYS_fstatfs, fd, &sfs);
+    if (r >= 0 && (uint64_t)sfs.f_type != op->c)
+        r = -EXDEV; /* not the proc the plan mounted: refuse */
+    if (r < 0) {
+        nsb_sys1(SYS_close, fd);
+        return r;
+    }
+    nsb_fd_path(buf, fd);
+    wfd = NSB_RETRY(nsb_sys4(SYS_openat, AT_FDCWD, buf, O_WRONLY | O_CLOEXEC, 0));
+    nsb_sys1(SYS_close, fd);
+    if (wfd < 0)
+        return wfd;
+    r = NSB_RETRY(nsb_sys3(SYS_write, wfd, op->s1, n));
+    nsb_sys1(SYS_close, wfd);
+    if (r >= 0 && (size_t)r != n)
+        return -EIO;
+    return r < 0 ? r : 0;
+}
+
+/* ---- copy-up ----------------------------------------------------------- */
+
+struct nsb_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* The owner, the mode (after the owner: chown clears set-id bits) and the times
+ * of a copied entry, by fd (fd >= 0) or by name in dfd (a symlink: no mode).  An
+ * owner the container's user namespace does not map (EINVAL) stays the
+ * creator's (its root): the source shows it as the overflow id, which nobody in
+ * the container is. */
+static long nsb_copy_meta(int fd, int dfd, const char *name, const struct stat *st)
+{
+    struct timespec ts[2];
+    long r;
+    int link = S_ISLNK(st->st_mode);
+    if (fd >= 0)
+        r = nsb_sys3(SYS_fchown, fd, st->st_uid, st->st_gid);
+    else
+        r = nsb_sys5(SYS_fchownat, dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+    if (r < 0 && r != -EINVAL)
+        return r;
+    if (!link) {
+        if (fd >= 0)
+            r = nsb_sys2(SYS_fchmod, fd, st->st_mode & 07777);
+        else
+            r = nsb_sys4(SYS_fchmodat, dfd, name, st->st_mode & 07777, 0);
+        if (r < 0)
+            return r;
+    }
+    ts[0] = st->st_atim;
+    ts[1] = st->st_mtim;
+    if (fd >= 0)
+        return nsb_sys4(SYS_utimensat, fd, 0, ts, 0);
+    return nsb_sys4(SYS_utimensat, dfd, name, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+static long nsb_copy_data(int in, int out, const struct stat *st)
+{
+    char buf[4096];
+    uint64_t left = (uint64_t)st->st_size;
+    long r;
+    /* sendfile first (no copy through this stack); read/write where it cannot */
+    while (left > 0) {
+        r = NSB_RETRY(nsb_sys4(SYS_sendfile, out, in, 0, left > 0x40000000 ? 0x40000000 : left));
+        if (r == -EINVAL || r == -ENOSYS)
+            break;
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return 0; /* the file shrank meanwhile: what is there is copied */
+        left -= (uint64_t)r;
+    }
+    for (;;) {
+        long n = NSB_RETRY(nsb_sys3(SYS_read, in, buf, sizeof(buf))), done = 0;
+        if (n <= 0)
+            return n;
+        while (done < n) {
+            r = NSB_RETRY(nsb_sys3(SYS_write, out, buf + done, (size_t)(n - done)));
+            if (r < 0)
+                return r;
+            done += r;
+        }
+    }
+}
+
+static long nsb_copy_tree(int sfd, int tfd, int depth);
+
+/* One entry `name` of the directory sfd, copied into the directory tfd.  Nothing
+ * is followed: a symlink is copied as a symlink, every open is O_NOFOLLOW, and
+ * a regular file is checked again once open (a FIFO swapped in meanwhile would
+ * not block: O_NONBLOCK). */
+static long nsb_copy_entry(int sfd, int tfd, const char *name, int depth)
+{
+    struct stat st, now;
+    long r = nsb_sys4(SYS_newfstatat, sfd, name, &st, AT_SYMLINK_NOFOLLOW), in, out;
+    if (r < 0)
+        return r;
+    switch (st.st_mode & S_IFMT) {
+    case S_IFDIR:
+        if (depth <= 0)
+            return -ELOOP;
+        r = nsb_sys3(SYS_mkdirat, tfd, name, 0700);
+        if (r < 0)
+            return r;
+        in = NSB_RETRY(
+            nsb_sys4(SYS_openat, sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0));
+        if (in < 0)
+            return in;
+        out = NSB_RETRY(
+            nsb_sys4(SYS_openat, tfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0));
+        r = out;
+        if (out >= 0) {
+            r = nsb_copy_tree((int)in, (int)out, depth - 1);
+            if (r >= 0)
+                r = nsb_copy_meta((int)out, -1, 0, &st);
+            nsb_sys1(SYS_close, out);
+        }
+        nsb_sys1(SYS_close, in);
+        return r;
+    case S_IFREG:
+        in = NSB_RETRY(nsb_sys4(SYS_openat, sfd, name,
+                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0));
+        if (in < 0)
+            return in;
+        r = nsb_sys4(SYS_newfstatat, in, "", &now, AT_EMPTY_PATH);
+        if (r >= 0 && (!S_ISREG(now.st_mode) || now.st_ino != st.st_ino))
+            r = -EAGAIN; /* changed under us: refuse rather than copy something else */
+        out = -1;
+        if (r >= 0) {
+            out = NSB_RETRY(
+                nsb_sys4(SYS_openat, tfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+            r = out;
+        }
+        if (r >= 0)
+            r = nsb_copy_data((int)in, (int)out, &now);
+        if (r >= 0)
+            r = nsb_copy_meta((int)out, -1, 0, &now);
+        if (out >= 0)
+            nsb_sys1(SYS_close, out);
+        nsb_sys1(SYS_close, in);
+        return r;
+    case S_IFLNK: {
+        char link[NSB_PATH_MAX];
+        long n = nsb_sys4(SYS_readlinkat, sfd, name, link, sizeof(link));
+        if (n < 0)
+            return n;
+        if (n >= (long)sizeof(link))
+            return -ENAMETOOLONG;
+        link[n] = '\0';
+        r = nsb_sys3(SYS_symlinkat, link, tfd, name);
+        return r < 0 ? r : nsb_copy_meta(-1, tfd, name, &st);
+    }
+    default: /* device nodes, FIFOs, sockets */
+        r = nsb_sys4(SYS_mknodat, tfd, name, st.st_mode & (S_IFMT | 0700), st.st_rdev);
+        return r < 0 ? r : nsb_copy_meta(-1, tfd, name, &st);
+    }
+}
+
+/* Every entry of the directory sfd (open for reading) into the directory tfd,
+ * at most `depth` directories deep (the recursion lives on this stack). */
+static long nsb_copy_tree(int sfd, int tfd, int depth)
+{
+    union {
+        char bytes[1024];
+        struct nsb_dirent64 align;
+    } buf;
+    for (;;) {
+        long n = NSB_RETRY(nsb_sys3(SYS_getdents64, sfd, buf.bytes, sizeof(buf.bytes))), off;
+        if (n <= 0)
+            return n;
+        for (off = 0; off < n;) {
+            struct nsb_dirent64 *d = (struct nsb_dirent64 *)(void *)(buf.bytes + off);
+            const char *name = d->d_name;
+            off += d->d_reclen;
+            if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+                continue;
+            {
+                long r = nsb_copy_entry(sfd, tfd, name, depth);
+                if (r < 0)
+                    return r;
+            }
+        }
+    }
+}
+
+/* tmpcopyup: the directory that register b holds (opened before the tmpfs hid
+ * it) copied into the tmpfs: s2 resolved as the flags say (beneath the tmpfs's
+ * own register), a directories deep at most.  Register b is used once. */
+long op_copyup(struct child *c, const struct nsb_op *op)
+{
+    long src, dst, opath, r;
+    int sreg = op->b < NSB_MAX_REGS ? (int)op->b : -1;
+    if (sreg < 0 || c->regs[sreg] < 0)
+        return -EBADF;
+    src =
+        NSB_RETRY(nsb_sys4(SYS_openat, c->regs[sreg], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+    nsb_sys1(SYS_close, c->regs[sreg]);
+    c->regs[sreg] = -1;
+    if (src < 0)
+        return src;
+    opath = nsb_open_path(c, op, op->s2, O_PATH | O_DIRECTORY);
+    dst = opath;
+    if (opath >= 0) {
+        dst = NSB_RETRY(nsb_sys4(SYS_openat, opath, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+        nsb_sys1(SYS_close, opath);
+    }
+    if (dst < 0) {
+        nsb_sys1(SYS_close, src);
+        return dst;
+    }
+    r = nsb_copy_tree((int)src, (int)dst, op->a > 64 ? 64 : (int)op->a);
+    nsb_sys1(SYS_close, dst);
+    nsb_sys1(SYS_close, src);
+    return r;
 }

@@ -90,9 +90,18 @@ enum nsb_op_kind {
     NSB_OP_TERMINAL = 41, /* a new pty from the ptmx s1: its slave the controlling terminal and
                              stdio slots 0-2, window a rows by b columns (0: as the kernel
                              makes it); the master sent to the parent (TERMINAL), then closed */
-    NSB_OP_GATE = 42      /* tell the parent the set-up is done (READY), then wait: for a byte
+    NSB_OP_GATE = 42,     /* tell the parent the set-up is done (READY), then wait: for a byte
                              on the FIFO of fd slot `fd`, or (the slot holds -1) for GO on the
                              sync socket */
+
+    /* what OCI configs need besides (pynsbind.oci): 45-49 */
+    NSB_OP_SYSCTL = 45,      /* write s1 into the file s2 resolved beneath register reg (the
+                                container's proc), which must be on the filesystem of magic c */
+    NSB_OP_PERSONALITY = 46, /* personality(a) */
+    NSB_OP_COPYUP = 47       /* copy the tree of the directory in register b (opened before the
+                                tmpfs was mounted over it) into s2 (the new tmpfs, resolved as
+                                the flags say): files, directories, symlinks, device nodes and
+                                FIFOs with their modes, owners and times; a: the depth limit */
 };
 
 /* nsb_op.flags */
@@ -282,7 +291,7 @@ int nsb_bpf_prog_info(int prog_fd, uint32_t *id, uint32_t *type, char *name);
  * attached). */
 int nsb_hook_call(int64_t key, int32_t pact, int32_t pid);
 
-#define NSB_ABI_VERSION 4
+#define NSB_ABI_VERSION 5
 #define NSB_MAX_FDS 1024
 #define NSB_MAX_REGS 64
 

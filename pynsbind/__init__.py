@@ -91,6 +91,7 @@ _SUBMODULES = {
     "errors",
     "flags",
     "lowlevel",
+    "oci",
     "process",
     "resources",
     "seccomp",

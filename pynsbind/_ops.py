@@ -65,6 +65,9 @@ class OpKind(enum.IntEnum):
     FINDEXEC = lib.NSB_OP_FINDEXEC
     TERMINAL = lib.NSB_OP_TERMINAL
     GATE = lib.NSB_OP_GATE
+    SYSCTL = lib.NSB_OP_SYSCTL
+    PERSONALITY = lib.NSB_OP_PERSONALITY
+    COPYUP = lib.NSB_OP_COPYUP
 
 
 class OpFlag(enum.IntFlag):
@@ -231,11 +234,13 @@ def bind(
     source: str | None = None,
     source_reg: int = -1,
     attrs: MountAttr = NO_ATTRS,
+    clear_attrs: MountAttr = NO_ATTRS,
     propagation: int = 0,
     opflags: OpFlag = NONE,
 ) -> Op:
     """open_tree(source, or the tree pre-opened in ``source_reg``) +
-    mount_setattr + move_mount onto ``target``."""
+    mount_setattr (set ``attrs``, clear ``clear_attrs``) + move_mount onto
+    ``target``."""
     return Op(
         OpKind.BIND,
         desc,
@@ -243,15 +248,19 @@ def bind(
         s2=target,
         reg=source_reg,
         a=int(attrs),
+        b=int(clear_attrs),
         c=propagation,
         flags=opflags,
     )
 
 
-def preopen(desc: str, path: str, reg: int, *, legacy: bool) -> Op:
+def preopen(desc: str, path: str, reg: int, *, legacy: bool, in_root: bool = False) -> Op:
     """Open the host's ``path`` into register ``reg`` before anything is mounted
-    over it: a detached clone of its mount, or (legacy) an O_PATH fd."""
-    return Op(OpKind.PREOPEN, desc, s1=path, out=reg, flags=OpFlag.LEGACY if legacy else NONE)
+    over it: a detached clone of its mount, or (legacy) an O_PATH fd; with
+    ``in_root``, an O_PATH fd of the directory ``path`` inside the container root
+    (what a copy-up reads once its tmpfs hides it)."""
+    flags = (OpFlag.LEGACY if legacy else NONE) | (OpFlag.IN_ROOT if in_root else NONE)
+    return Op(OpKind.PREOPEN, desc, s1=path, out=reg, flags=flags)
 
 
 def setattr_(
@@ -313,7 +322,7 @@ def guard(
         desc,
         s2=path,
         reg=base_reg,
-        b=null_reg,
+        b=null_reg & 0xFFFFFFFFFFFFFFFF,  # -1 (no /dev/null opened): a register no op has
         c=magic,
         flags=opflags | (OpFlag.LEGACY if legacy else NONE),
     )
@@ -375,6 +384,35 @@ def caps(
 def seccomp(desc: str, program: bytes, flags: int) -> Op:
     """Load a classic BPF filter (8 bytes per instruction) with seccomp(2) flags."""
     return Op(OpKind.SECCOMP, desc, a=len(program) // 8, b=flags, blob=program)
+
+
+def personality(persona: int, desc: str) -> Op:
+    """personality(2): the execution domain and its flags, kept across exec."""
+    return Op(OpKind.PERSONALITY, desc, a=persona)
+
+
+def sysctl(key: str, value: str, path: str, *, base_reg: int, magic: int) -> Op:
+    """Write ``value`` into ``path``, a file of the proc mount in register
+    ``base_reg`` resolved beneath it and checked to be on a filesystem of
+    ``magic`` (proc's)."""
+    return Op(
+        OpKind.SYSCTL,
+        f"set sysctl {key} to {value!r}",
+        s1=value,
+        s2=path,
+        reg=base_reg,
+        c=magic,
+        flags=OpFlag.BENEATH,
+    )
+
+
+def copyup(
+    desc: str, target: str, *, source_reg: int, depth: int, base_reg: int, opflags: OpFlag
+) -> Op:
+    """Copy the directory pre-opened in ``source_reg`` into the tmpfs at
+    ``target`` (resolved as ``opflags`` say, from ``base_reg`` with BENEATH), at
+    most ``depth`` directories deep."""
+    return Op(OpKind.COPYUP, desc, s2=target, b=source_reg, a=depth, reg=base_reg, flags=opflags)
 
 
 def umask(mask: int) -> Op:

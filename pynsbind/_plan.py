@@ -21,9 +21,17 @@ import stat
 from pynsbind import _ops as ops
 from pynsbind._ffi import ffi, lib
 from pynsbind._ops import NO_PLAN_FLAGS, Op, OpFlag, OpKind, PlanFlag
-from pynsbind._record import field, record
+from pynsbind._record import field, record, replace
 from pynsbind.errors import SpawnError, SpecError
-from pynsbind.flags import Capability, MountAttr, MountFlags, Namespace, describe_namespaces
+from pynsbind.flags import (
+    PERSONALITY_DOMAIN_MASK,
+    Capability,
+    MountAttr,
+    MountFlags,
+    Namespace,
+    Personality,
+    describe_namespaces,
+)
 from pynsbind.spec import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_PATH,
@@ -32,6 +40,8 @@ from pynsbind.spec import (
     Mount,
     NormalizedSpec,
     Spec,
+    sysctl_namespace,
+    sysctl_path,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -337,6 +347,7 @@ class _Compiler:
             plan.flags |= PlanFlag.WATCH_STOPS
         if self.exposed:
             plan.add(ops.dumpable(False, "make the process non-dumpable (it will be visible)"))
+        self.check_joined()
         self.namespaces()
         if self.ns & Namespace.MNT:
             self.filesystem()  # the hook runs before its pivot_root
@@ -344,6 +355,26 @@ class _Compiler:
             self.hook()
         self.process()
         return plan
+
+    def check_joined(self) -> None:
+        """A joined namespace the spec changes (its host name, its sysctls) must
+        not be this process's own: that would change the host's."""
+        spec = self.spec
+        changed: dict[Namespace, str] = {}
+        if spec.hostname is not None or spec.domainname is not None:
+            changed[Namespace.UTS] = "hostname" if spec.hostname is not None else "domainname"
+        for key, _ in spec.sysctl:
+            changed.setdefault(sysctl_namespace(key), "sysctl")
+        for kind, field_name in changed.items():
+            if self.ns & kind:
+                continue  # made for the container
+            for kinds, target in spec.joins:
+                if kinds & kind and _is_own_namespace(target, kind):
+                    raise SpecError(
+                        field_name,
+                        f"the {kind.proc_name} namespace joined is this process's own: "
+                        "setting it would change the host's",
+                    )
 
     def hook(self) -> None:
         """The caller's hook, called with the child's pid once its namespaces,
@@ -387,8 +418,10 @@ class _Compiler:
                 )
             )
         if joins:
-            # a user namespace first: the others are then joined with its rights
-            joins.sort(key=lambda j: 0 if j[0] & Namespace.USER else 1)
+            # a user namespace first: the others are then joined with its
+            # rights; a mount namespace last: a path joined after it would be
+            # looked up in the joined namespace's tree, not the caller's
+            joins.sort(key=_join_order)
             for kinds, target in joins:
                 if kinds & Namespace.USER and not _setgroups_allowed(target):
                     # a user namespace whose maker gave up setgroups (rootless)
@@ -562,15 +595,19 @@ class _Compiler:
         spec, plan = self.spec, self.plan
         joined_mnt = bool(spec.joined & Namespace.MNT)
         if not joined_mnt:
+            # a slave rootfs receives the host's mount events: / is made a slave
+            # of the host's mounts, recursively (a mount left shared with the
+            # host would send the container's mounts back to it), and the
+            # rootfs bound from it stays one
+            slave = spec.rootfs_propagation in ("slave", "rslave")
+            prop = MountFlags.SLAVE if slave else MountFlags.PRIVATE
             desc = "make / private (rprivate)"
+            if slave:
+                desc = "make / a slave of the host's mounts (rslave)"
             if self.modern:
-                plan.add(
-                    ops.setattr_(
-                        desc, "/", propagation=int(MountFlags.PRIVATE), opflags=OpFlag.RECURSIVE
-                    )
-                )
+                plan.add(ops.setattr_(desc, "/", propagation=int(prop), opflags=OpFlag.RECURSIVE))
             else:
-                plan.add(ops.mount(desc, "/", flags=MountFlags.REC | MountFlags.PRIVATE))
+                plan.add(ops.mount(desc, "/", flags=MountFlags.REC | prop))
         mounts = spec.mounts
         devices = spec.devices
         dev_mount = any(m.kind == "dev" for m in mounts)
@@ -632,6 +669,9 @@ class _Compiler:
                 plan.add(ops.remount(desc, "/", flags))
         for m in mounts:
             self.mount(m, devices, dev_regs)
+        # sysctls, through the container's proc before /proc/sys is made
+        # read-only: what a sysctl file governs is the writer's namespace
+        self.sysctls()
         # masked and read-only paths, each resolved once from the mount that
         # holds it, before pivot_root (while the plan's mounts are at hand)
         for p, default in masked:
@@ -647,6 +687,49 @@ class _Compiler:
                     plan.add(ops.setattr_(desc, "/", set_attrs=MountAttr.RDONLY))
                 else:
                     plan.add(ops.remount(desc, "/", MountFlags.RDONLY))
+        self.root_propagation()
+
+    def root_propagation(self) -> None:
+        """rootfs_propagation shared or unbindable: set on the container's own /
+        once it is the root (a new peer group for shared: the host's mounts stay
+        out of it); private and slave were set when the namespace was made."""
+        wanted = self.spec.rootfs_propagation
+        if wanted is None or wanted.lstrip("r") in ("private", "slave"):
+            return
+        recursive = wanted.startswith("r")
+        prop = MountFlags.SHARED if wanted.endswith("shared") else MountFlags.UNBINDABLE
+        desc = f"make / {wanted}"
+        if self.modern:
+            self.plan.add(
+                ops.setattr_(
+                    desc,
+                    "/",
+                    propagation=int(prop),
+                    opflags=OpFlag.RECURSIVE if recursive else ops.NONE,
+                )
+            )
+        else:
+            flags = prop | (MountFlags.REC if recursive else 0)
+            self.plan.add(ops.mount(desc, "/", flags=MountFlags(flags)))
+
+    def sysctls(self) -> None:
+        """The spec's sysctls, each written into its file beneath the container's
+        proc mount (a SpecError when it has none)."""
+        if not self.spec.sysctl:
+            return
+        procs = [(target, op) for target, kind, op in self.mounted if kind == "proc"]
+        if not procs:
+            raise SpecError(
+                "sysctl", "is written through the container's /proc: mount one (Mount.proc())"
+            )
+        # /proc itself if it is mounted, else the first proc mount
+        op = next((o for t, o in procs if t == "/proc"), procs[0][1])
+        if op.out < 0:
+            op.out = self.plan.reg()
+        for key, value in self.spec.sysctl:
+            self.plan.add(
+                ops.sysctl(key, value, sysctl_path(key), base_reg=op.out, magic=_MAGIC["proc"])
+            )
 
     def guard(self, kind: OpKind, desc: str, path: str, default: bool, legacy: bool) -> None:
         """A MASK or ROPATH op for ``path``, resolved from the mount holding it.
@@ -728,11 +811,11 @@ class _Compiler:
         if kind == "sysfs" and self.ns & Namespace.USER and not self.ns & Namespace.NET:
             # in a user namespace, sysfs may only be mounted for a network
             # namespace of its own: else bind the host's
-            m = Mount.bind("/sys", m.target, readonly=True, nosuid=True, nodev=True, noexec=True)
+            m = replace(m, kind="bind", source="/sys", readonly=True, nosuid=True, noexec=True)
             kind = "bind"
         elif kind == "proc" and self.ns & Namespace.USER and not self.ns & Namespace.PID:
             # likewise proc and the pid namespace
-            m = Mount.bind("/proc", m.target, nosuid=True, nodev=True, noexec=True)
+            m = replace(m, kind="bind", source="/proc", nosuid=True, noexec=True)
             kind = "bind"
         # nodev for everything but devpts and /dev itself (nodev once filled)
         nodev = kind not in ("devpts", "dev")
@@ -753,10 +836,17 @@ class _Compiler:
             (m.nosuid, MountAttr.NOSUID, MountFlags.NOSUID),
             (nodev, MountAttr.NODEV, MountFlags.NODEV),
             (m.noexec, MountAttr.NOEXEC, MountFlags.NOEXEC),
+            (m.atime == "noatime", MountAttr.NOATIME, MountFlags.NOATIME),
+            (m.atime == "strictatime", MountAttr.STRICTATIME, MountFlags.STRICTATIME),
+            (m.atime == "relatime", MountAttr.RELATIME, MountFlags.RELATIME),
+            (m.nodiratime, MountAttr.NODIRATIME, MountFlags.NODIRATIME),
+            (m.nosymfollow, MountAttr.NOSYMFOLLOW, MountFlags.NOSYMFOLLOW),
         ):
             if wanted:
                 attrs |= attr
                 msflags |= flag
+        # an access-time mode is changed on a bind by clearing the old one
+        clear = MountAttr.ATIME if m.atime is not None else ops.NO_ATTRS
         prop = int(_PROPAGATION[m.propagation])
         t, inroot = self.target(m.target)
         if kind == "bind":
@@ -772,6 +862,7 @@ class _Compiler:
                         t,
                         source=m.source,
                         attrs=attrs,
+                        clear_attrs=clear,
                         propagation=prop,
                         opflags=inroot | rec | host_source,
                     )
@@ -794,9 +885,31 @@ class _Compiler:
         options = list(m.options)
         if kind == "devpts" and self.gid_ok(5):
             options.append(("gid", "5"))
-        if kind == "dev" and ("size", None) not in options:
+        if kind == "cgroup":
+            # a cgroup2 mount made in the initial cgroup namespace sets the
+            # hierarchy's flags (nsdelegate, memory_recursiveprot...) for the
+            # whole host to its options: it repeats the host's
+            given = {k for k, _ in options}
+            options += [(flag, None) for flag in _cgroup2_flags() if flag not in given]
+        if kind == "dev" and not any(k == "size" for k, _ in options):
             options.append(("size", "65536k"))
         self.mountpoint(m, m.target)
+        copy_reg = -1
+        if m.copy_up:
+            # what the tmpfs will hide, opened first: copied into it below (a
+            # read-only one is made read-only once it is filled)
+            attrs &= ~MountAttr.RDONLY
+            msflags &= ~MountFlags.RDONLY
+            copy_reg = plan.reg()
+            plan.add(
+                ops.preopen(
+                    f"open {m.target} to copy it up",
+                    t,
+                    copy_reg,
+                    legacy=not inroot,
+                    in_root=bool(inroot),
+                )
+            )
         desc = f"mount {kind if kind != 'dev' else 'tmpfs'} on {m.target}"
         if self.modern:
             params = b"".join(
@@ -834,6 +947,25 @@ class _Compiler:
             )
             if prop:
                 plan.add(self.propagation(m.target, t, prop, inroot))
+        if copy_reg >= 0:
+            if op.out < 0:
+                op.out = plan.reg()
+            plan.add(
+                ops.copyup(
+                    f"copy what {m.target} held into its tmpfs",
+                    "",
+                    source_reg=copy_reg,
+                    depth=_COPYUP_DEPTH,
+                    base_reg=op.out,
+                    opflags=OpFlag.BENEATH,
+                )
+            )
+            if m.readonly:
+                desc = f"make {m.target} read-only"
+                if self.modern:
+                    plan.add(ops.setattr_(desc, t, set_attrs=MountAttr.RDONLY, opflags=inroot))
+                else:
+                    plan.add(ops.remount(desc, t, MountFlags.RDONLY, opflags=inroot))
         self.mounted.append((m.target, fskind, op))
         if kind in ("dev", "tmpfs") and not m.readonly:
             self.own_fs.append(m.target)
@@ -893,8 +1025,12 @@ class _Compiler:
         ]
         if self.ns & Namespace.IPC:
             extra.append(Mount.mqueue(f"{dev}/mqueue"))
+        # what the spec mounts there itself (an OCI config lists them) is left
+        # to the spec's own mount
+        listed = {m.target for m in self.spec.mounts}
         for m in extra:
-            self.mount(m, devices, dev_regs)
+            if m.target not in listed:
+                self.mount(m, devices, dev_regs)
         t, inroot = self.target(dev)
         if self.modern:
             nodev = ops.setattr_(f"make {dev} nodev", t, set_attrs=MountAttr.NODEV, opflags=inroot)
@@ -942,11 +1078,24 @@ class _Compiler:
             name = _RLIMIT_NAMES.get(res, str(res))
             desc = f"set rlimit {name} to {_lim(soft)}/{_lim(hard)}"
             plan.add(ops.rlimit(res, soft, hard, desc))
+        if spec.personality is not None:
+            plan.add(ops.personality(spec.personality, _persona_desc(spec.personality)))
         uid, gid = spec.uid, spec.gid
         bounding = spec.bounding_capabilities
-        # Docker's rule: root gets the set; another user gets none unless the
-        # spec names them, and then through the ambient set
-        granted = bounding if uid == 0 or spec.capabilities is not None else frozenset()
+        sets = spec.capability_sets
+        # Loading a filter without no_new_privs takes CAP_SYS_ADMIN: where the
+        # capability sets given leave it out of the effective set, the filter
+        # is loaded before the uid and the capabilities change (as runc does):
+        # the steps after it must then be ones the profile allows
+        early_seccomp = (
+            sets is not None
+            and not spec.no_new_privs
+            and spec.seccomp != "unconfined"
+            and Capability["SYS_ADMIN"] not in sets.effective
+        )
+        early_filt = self.seccomp(bounding) if early_seccomp else None
+        if early_filt is not None:
+            plan.add(early_filt)
         if uid != 0:
             # keep the permitted set across the uid change: the child stays
             # untraceable by the container until exec (see op_caps)
@@ -955,19 +1104,39 @@ class _Compiler:
             plan.add(ops.setgroups(list(spec.groups)))
         plan.add(ops.setid(OpKind.SETGID, gid, f"set gid {gid}"))
         plan.add(ops.setid(OpKind.SETUID, uid, f"set uid {uid}"))
-        ambient = granted if uid != 0 else frozenset()
-        plan.add(
-            ops.caps(
-                f"set capabilities ({len(bounding)} bounding, {len(granted)} granted)",
-                bounding=_mask(bounding),
-                effective=_mask(granted),
-                permitted=_mask(granted),
-                inheritable=_mask(granted),
-                ambient=_mask(ambient),
-                last_cap=self.f.cap_last_cap,
-                keep_permitted=True,
+        if sets is not None:
+            # each set as given; exec derives what the command runs with
+            plan.add(
+                ops.caps(
+                    f"set capabilities ({len(sets.bounding)} bounding, "
+                    f"{len(sets.permitted)} permitted, {len(sets.effective)} effective, "
+                    f"{len(sets.inheritable)} inheritable, {len(sets.ambient)} ambient)",
+                    bounding=_mask(sets.bounding),
+                    effective=_mask(sets.effective),
+                    permitted=_mask(sets.permitted),
+                    inheritable=_mask(sets.inheritable),
+                    ambient=_mask(sets.ambient),
+                    last_cap=self.f.cap_last_cap,
+                    keep_permitted=False,
+                )
             )
-        )
+        else:
+            # Docker's rule: root gets the set; another user gets none unless
+            # the spec names them, and then through the ambient set
+            granted = bounding if uid == 0 or spec.capabilities is not None else frozenset()
+            ambient = granted if uid != 0 else frozenset()
+            plan.add(
+                ops.caps(
+                    f"set capabilities ({len(bounding)} bounding, {len(granted)} granted)",
+                    bounding=_mask(bounding),
+                    effective=_mask(granted),
+                    permitted=_mask(granted),
+                    inheritable=_mask(granted),
+                    ambient=_mask(ambient),
+                    last_cap=self.f.cap_last_cap,
+                    keep_permitted=True,
+                )
+            )
         if spec.no_new_privs:
             plan.add(ops.simple(OpKind.NNP, "set no_new_privs"))
         plan.add(ops.umask(spec.umask))
@@ -992,7 +1161,7 @@ class _Compiler:
             path = spec.environ.get("PATH", DEFAULT_PATH)
             plan.add(ops.findexec(cmd, path, search=search))
         sync_target = self.fds("set up stdio and close the other fds", keep_sync=not detached)
-        filt = self.seccomp(bounding)
+        filt = early_filt if early_seccomp else self.seccomp(bounding)
         notify = filt is not None and bool(filt.b & lib.SECCOMP_FILTER_FLAG_NEW_LISTENER)
         # A gated process may wait long, and be seen by whatever enters its
         # namespaces: nothing of the caller's memory readable (a copy of it: no
@@ -1007,7 +1176,7 @@ class _Compiler:
                 plan.add(ops.wipe(start, end, what))
         if self.gated and not self.exposed and not notify:
             plan.add(undump)
-        if filt is not None:
+        if filt is not None and not early_seccomp:
             plan.add(filt)
         if self.gated:
             if not self.exposed and notify:
@@ -1064,6 +1233,8 @@ class _Compiler:
 
 
 _MAGIC = {"proc": 0x9FA0, "sysfs": 0x62656572}
+#: how many directories deep a copy-up goes (its recursion is on the child's stack)
+_COPYUP_DEPTH = 32
 
 
 _arg_env: list[tuple[int, int, str]] | None = None
@@ -1092,11 +1263,88 @@ def _guards(paths: Sequence[str] | None, defaults: Sequence[str]) -> list[tuple[
     return [(p, False) for p in paths]
 
 
+#: the cgroup2 mount options that are flags of the whole hierarchy
+_CGROUP2_FLAGS = (
+    "nsdelegate",
+    "favordynmods",
+    "memory_localevents",
+    "memory_recursiveprot",
+    "memory_hugetlb_accounting",
+    "pids_localevents",
+)
+
+
+def _cgroup2_flags() -> list[str]:
+    """The hierarchy-wide flags the host's cgroup2 has now (the super options
+    of a cgroup2 mount in /proc/self/mountinfo); none where it is not mounted."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                _, _, rest = line.partition(" - ")
+                fields = rest.split()
+                if len(fields) >= 3 and fields[0] == "cgroup2":
+                    return [o for o in fields[2].split(",") if o in _CGROUP2_FLAGS]
+    except OSError:
+        pass
+    return []
+
+
+def _persona_desc(persona: int) -> str:
+    domain = Personality(persona & PERSONALITY_DOMAIN_MASK)
+    flags = persona & ~PERSONALITY_DOMAIN_MASK
+    names = [domain.name or f"{int(domain):#x}"]
+    names += [f.name or "" for f in Personality if f.value & ~PERSONALITY_DOMAIN_MASK & flags]
+    return f"set the personality {'|'.join(names)}"
+
+
 def _mask(caps: frozenset[Capability]) -> int:
     out = 0
     for cap in caps:
         out |= 1 << int(cap)
     return out
+
+
+def _join_order(join: tuple[Namespace, object]) -> int:
+    kinds = join[0]
+    if kinds & Namespace.USER:
+        return 0
+    return 2 if kinds & Namespace.MNT else 1
+
+
+def _is_own_namespace(target: object, kind: Namespace) -> bool:
+    """Whether a join target (a path, an fd of a namespace or a pidfd, a
+    Process) leads to this process's own namespace of ``kind``.  A target that
+    cannot be looked at is not (the join itself fails then)."""
+    name = kind.proc_name
+    try:
+        own = os.stat(f"/proc/self/ns/{name}")
+        if isinstance(target, str):
+            st = os.stat(target)
+        elif isinstance(target, int):
+            st = os.fstat(target)
+            if st.st_dev != own.st_dev:  # not a namespace file: a pidfd
+                pid = _pidfd_pid(target)
+                if pid is None:
+                    return False
+                st = os.stat(f"/proc/{pid}/ns/{name}")
+        else:
+            st = os.stat(f"/proc/{getattr(target, 'pid', -1)}/ns/{name}")
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def _pidfd_pid(fd: int) -> int | None:
+    """The pid a pidfd refers to (its fdinfo's Pid line), or None."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("Pid:"):
+                    pid = int(line.split()[1])
+                    return pid if pid > 0 else None
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _setgroups_allowed(target: object) -> bool:

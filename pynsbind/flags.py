@@ -12,6 +12,7 @@ from pynsbind._ffi import lib
 
 __all__ = [
     "CAP_LAST_CAP",
+    "PERSONALITY_DOMAIN_MASK",
     "Capability",
     "CloseRangeFlags",
     "FsconfigCmd",
@@ -23,6 +24,7 @@ __all__ = [
     "MoveMountFlags",
     "Namespace",
     "OpenTreeFlags",
+    "Personality",
     "UmountFlags",
     "describe_namespaces",
 ]
@@ -164,6 +166,29 @@ class FsconfigCmd(enum.IntEnum):
     SET_FD = lib.FSCONFIG_SET_FD
     CMD_CREATE = lib.FSCONFIG_CMD_CREATE
     CMD_RECONFIGURE = lib.FSCONFIG_CMD_RECONFIGURE
+
+
+class Personality(enum.IntFlag):
+    """personality(2): the execution domain (the low byte: ``LINUX`` or
+    ``LINUX32``, whose ``uname -m`` is a 32-bit machine) and its flags."""
+
+    LINUX = lib.PER_LINUX
+    LINUX32 = lib.PER_LINUX32
+    UNAME26 = lib.UNAME26
+    ADDR_NO_RANDOMIZE = lib.ADDR_NO_RANDOMIZE
+    FDPIC_FUNCPTRS = lib.FDPIC_FUNCPTRS
+    MMAP_PAGE_ZERO = lib.MMAP_PAGE_ZERO
+    ADDR_COMPAT_LAYOUT = lib.ADDR_COMPAT_LAYOUT
+    READ_IMPLIES_EXEC = lib.READ_IMPLIES_EXEC
+    ADDR_LIMIT_32BIT = lib.ADDR_LIMIT_32BIT
+    SHORT_INODE = lib.SHORT_INODE
+    WHOLE_SECONDS = lib.WHOLE_SECONDS
+    STICKY_TIMEOUTS = lib.STICKY_TIMEOUTS
+    ADDR_LIMIT_3GB = lib.ADDR_LIMIT_3GB
+
+
+#: the execution-domain part of a personality (PER_MASK)
+PERSONALITY_DOMAIN_MASK: int = lib.PER_MASK
 
 
 class CloseRangeFlags(enum.IntFlag):

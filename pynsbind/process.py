@@ -1052,8 +1052,9 @@ class Process:
     ) -> Process:
         """Run another command in this running container: all its namespaces are
         entered at once through its pidfd, with its root; env, cwd and user
-        default to the container's; its capabilities, no_new_privs, rlimits,
-        groups, seccomp filter and cgroup are the container's.
+        default to the container's; its capabilities (or capability sets),
+        no_new_privs, rlimits, groups, personality, seccomp filter and cgroup are
+        the container's.
 
         The new process never shares memory with the caller once it is visible
         in the container: it is cloned like fork, non-dumpable, holds none of the
@@ -1074,6 +1075,8 @@ class Process:
             groups=base.groups,
             umask=base.umask,
             capabilities=base.capabilities,
+            capability_sets=base.capability_sets,
+            personality=base.personality,
             no_new_privs=base.no_new_privs,
             rlimits={r.resource: (r.soft, r.hard) for r in base.rlimits},
             seccomp=base.seccomp,

@@ -19,7 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pynsbind._record import field, record, replace
 from pynsbind.errors import SpecError
-from pynsbind.flags import Capability, Namespace, describe_namespaces
+from pynsbind.flags import (
+    PERSONALITY_DOMAIN_MASK,
+    Capability,
+    Namespace,
+    Personality,
+    describe_namespaces,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -49,6 +55,8 @@ __all__ = [
     "DEFAULT_PATH",
     "DEFAULT_READONLY_PATHS",
     "MOUNT_KINDS",
+    "ROOTFS_PROPAGATIONS",
+    "CapabilitySets",
     "CgroupRef",
     "Device",
     "IdMap",
@@ -61,6 +69,8 @@ __all__ = [
     "Spec",
     "default_mounts",
     "default_namespaces",
+    "sysctl_namespace",
+    "sysctl_path",
 ]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -97,6 +107,27 @@ DEFAULT_READONLY_PATHS: tuple[str, ...] = (
 )
 
 _PROPAGATIONS = ("private", "slave", "shared", "unbindable")
+_ATIMES = (None, "relatime", "noatime", "strictatime")
+#: what Spec.rootfs_propagation takes (OCI linux.rootfsPropagation, with runc's
+#: recursive forms)
+ROOTFS_PROPAGATIONS = (
+    "private",
+    "rprivate",
+    "slave",
+    "rslave",
+    "shared",
+    "rshared",
+    "unbindable",
+    "runbindable",
+)
+#: the sysctls of the IPC namespace besides fs.mqueue.* (as runc lists them)
+_IPC_SYSCTLS = frozenset(
+    (
+        "kernel.msgmax kernel.msgmnb kernel.msgmni kernel.sem kernel.shmall kernel.shmmax "
+        "kernel.shmmni kernel.shm_rmid_forced"
+    ).split()
+)
+_SYSCTL_VALUE_MAX = 4095  # what one write of a /proc/sys file takes (a page, with its NUL)
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -318,6 +349,47 @@ DEFAULT_DEVICES: tuple[Device, ...] = (
     Device("/dev/tty", "c", 5, 0),
 )
 
+_CAP_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+
+@record(frozen=True, kw_only=True)
+class CapabilitySets:
+    """The five capability sets of the container's process, each given (OCI
+    ``process.capabilities``), instead of the rule ``Spec.capabilities``
+    applies.  Each takes capabilities by name (``"CHOWN"``, ``"CAP_CHOWN"``), by
+    number or as :class:`Capability`; each is kept as a frozenset.
+
+    They are checked with the kernel's rules: the effective and the ambient
+    sets lie within the permitted set, and the ambient set within the
+    inheritable set too.  What the command runs with is what execve makes of
+    them (capabilities(7)): a process of uid 0 gets its bounding and
+    inheritable sets as permitted and effective (cut to the permitted set under
+    no_new_privs), another user its ambient set."""
+
+    bounding: frozenset[Capability] = frozenset()
+    effective: frozenset[Capability] = frozenset()
+    permitted: frozenset[Capability] = frozenset()
+    inheritable: frozenset[Capability] = frozenset()
+    ambient: frozenset[Capability] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in _CAP_SETS:
+            value = _capability_set(getattr(self, name), f"capability_sets.{name}")
+            object.__setattr__(self, name, value)
+        for name, within, why in (
+            ("effective", "permitted", "capset keeps the effective set within the permitted set"),
+            ("ambient", "permitted", "an ambient capability must be permitted"),
+            ("ambient", "inheritable", "an ambient capability must be inheritable"),
+        ):
+            extra = getattr(self, name) - getattr(self, within)
+            if extra:
+                cap = min(extra)
+                raise SpecError(
+                    f"capability_sets.{name}",
+                    f"CAP_{cap.name} is not in the {within} set ({why})",
+                )
+
+
 #: the kinds of Mount (MountKind, at run time)
 MOUNT_KINDS = ("bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "overlay", "dev")
 
@@ -340,6 +412,14 @@ class Mount:
     recursive: bool = True
     propagation: str | None = None
     options: tuple[tuple[str, str | None], ...] = ()
+    #: the access-time mode: None (the kernel's default, relatime), "relatime",
+    #: "noatime" or "strictatime"
+    atime: str | None = None
+    nodiratime: bool = False
+    nosymfollow: bool = False
+    #: tmpfs only: the content of the directory it covers copied into it
+    #: (OCI's "tmpcopyup")
+    copy_up: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in MOUNT_KINDS:
@@ -353,6 +433,15 @@ class Mount:
             object.__setattr__(self, "source", _text(self.source, f"Mount({self.kind}).source"))
         for flag in ("readonly", "nosuid", "nodev", "noexec", "recursive"):
             _bool(getattr(self, flag), f"Mount({self.kind}).{flag}")
+        for flag in ("nodiratime", "nosymfollow", "copy_up"):
+            _bool(getattr(self, flag), f"Mount({self.kind}).{flag}")
+        if self.atime not in _ATIMES:
+            raise SpecError(
+                f"Mount({self.kind}).atime",
+                f"None, 'relatime', 'noatime' or 'strictatime', not {self.atime!r}",
+            )
+        if self.copy_up and self.kind != "tmpfs":
+            raise SpecError(f"Mount({self.kind}).copy_up", "only a tmpfs copies up what it covers")
         if self.propagation is not None and self.propagation not in _PROPAGATIONS:
             raise SpecError(
                 f"Mount({self.kind}).propagation",
@@ -414,8 +503,12 @@ class Mount:
         nodev: bool = True,
         noexec: bool = False,
         options: Mapping[str, str | None] | None = None,
+        copy_up: bool = False,
     ) -> Mount:
-        """A tmpfs; ``size`` in bytes or as tmpfs reads it (``"64m"``)."""
+        """A tmpfs; ``size`` in bytes or as tmpfs reads it (``"64m"``).  With
+        ``copy_up`` it starts with a copy of the directory it covers (files,
+        directories, symlinks, device nodes, FIFOs; their modes, owners and
+        times; not extended attributes, and hard links become copies)."""
         opts: dict[str, str | None] = dict(options or {})
         if size is not None:
             opts["size"] = str(
@@ -434,6 +527,7 @@ class Mount:
             nodev=nodev,
             noexec=noexec,
             options=tuple(opts.items()),
+            copy_up=copy_up,
         )
 
     @classmethod
@@ -680,6 +774,11 @@ class Spec:
     terminal: bool = False
     console_size: tuple[int, int] | None = None
     hook: Callable[[int], None] | None = None
+    # -- what OCI configs need besides (pynsbind.oci maps config.json onto them) --
+    sysctl: Mapping[str, str] = field(default_factory=dict)
+    capability_sets: CapabilitySets | None = None
+    personality: int | None = None
+    rootfs_propagation: str | None = None
 
     def __post_init__(self) -> None:
         self.normalized  # noqa: B018 - checked now, so that a bad spec fails where it is built
@@ -749,6 +848,11 @@ class NormalizedSpec:
     console_size: tuple[int, int] | None
     ptmx: str | None
     hook: Callable[[int], None] | None
+    #: (key, value), keys in their dotted form (sysctl_path gives the file), sorted
+    sysctl: tuple[tuple[str, str], ...]
+    capability_sets: CapabilitySets | None
+    personality: int | None
+    rootfs_propagation: str | None
 
     @property
     def joined(self) -> Namespace:
@@ -764,7 +868,10 @@ class NormalizedSpec:
 
     @property
     def bounding_capabilities(self) -> frozenset[Capability]:
-        """The bounding set: the spec's capabilities, or the default set."""
+        """The bounding set: capability_sets.bounding, the spec's capabilities, or
+        the default set."""
+        if self.capability_sets is not None:
+            return self.capability_sets.bounding
         return DEFAULT_CAPABILITIES if self.capabilities is None else self.capabilities
 
 
@@ -781,6 +888,7 @@ def _normalize(spec: Spec) -> NormalizedSpec:
     placement = _placement(spec)
     time_offsets = _time_offsets(spec, ns)
     lifecycle = _lifecycle(spec, ns, filesystem["mounts"])
+    oci = _oci_fields(spec, ns, namespaces["joins"], namespaces["domainname"])
     _check_exec_size(command["args"], command["env"], process["rlimits"])
     return NormalizedSpec(
         **command,
@@ -791,6 +899,7 @@ def _normalize(spec: Spec) -> NormalizedSpec:
         **placement,
         time_offsets=time_offsets,
         **lifecycle,
+        **oci,
     )
 
 
@@ -824,8 +933,10 @@ def _namespaces(spec: Spec) -> dict[str, Any]:
             raise SpecError(name, f"{text!r} is not a valid host name")
         if len(os.fsencode(text)) > 64:
             raise SpecError(name, f"{text!r} is longer than 64 bytes")
-        if not ns & Namespace.UTS:
-            raise SpecError(name, "setting it needs a new UTS namespace (Namespace.UTS)")
+        if not (ns | joined) & Namespace.UTS:
+            raise SpecError(
+                name, "setting it needs a UTS namespace, created or joined (Namespace.UTS)"
+            )
         names[name] = text
     return {"namespaces": ns, "joins": joins, **names}
 
@@ -898,22 +1009,28 @@ def _filesystem(spec: Spec, ns: Namespace) -> dict[str, Any]:
     }
 
 
+def _capability_set(value: object, where: str) -> frozenset[Capability]:
+    """Capabilities given as names (``"CHOWN"``, ``"CAP_CHOWN"``), numbers or
+    Capability members, as a frozenset."""
+    found = []
+    for c in _seq(value, where):
+        if isinstance(c, str):
+            name = c.upper().removeprefix("CAP_")
+            if name not in Capability.__members__:
+                raise SpecError(where, f"unknown capability {c!r}")
+            found.append(Capability[name])
+        else:
+            try:
+                found.append(Capability(_int(c, where, 0, 63)))
+            except ValueError:
+                raise SpecError(where, f"unknown capability {c!r}") from None
+    return frozenset(found)
+
+
 def _process(spec: Spec) -> dict[str, Any]:
     caps = None
     if spec.capabilities is not None:
-        found = []
-        for c in _seq(spec.capabilities, "capabilities"):
-            if isinstance(c, str):
-                name = c.upper().removeprefix("CAP_")
-                if name not in Capability.__members__:
-                    raise SpecError("capabilities", f"unknown capability {c!r}")
-                found.append(Capability[name])
-            else:
-                try:
-                    found.append(Capability(_int(c, "capabilities", 0, 63)))
-                except ValueError:
-                    raise SpecError("capabilities", f"unknown capability {c!r}") from None
-        caps = frozenset(found)
+        caps = _capability_set(spec.capabilities, "capabilities")
     fds = tuple(_int(fd, "pass_fds", 3, 2**31 - 1) for fd in _seq(spec.pass_fds, "pass_fds"))
     if len(set(fds)) > _MAX_PASS_FDS:
         raise SpecError(
@@ -1007,3 +1124,134 @@ def _lifecycle(spec: Spec, ns: Namespace, mounts: tuple[Mount, ...]) -> dict[str
             "hook", f"expected a callable taking the pid, got {type(spec.hook).__name__}"
         )
     return {"terminal": terminal, "console_size": size, "ptmx": ptmx, "hook": spec.hook}
+
+
+# ---- what OCI configs need besides --------------------------------------------------
+
+
+def sysctl_path(key: str) -> str:
+    """The file of a sysctl under /proc: ``net.ipv4.ip_forward`` ->
+    ``sys/net/ipv4/ip_forward``.  ``key`` is in the dotted form (a ``/`` stands
+    for a dot inside a name: ``net.ipv4.conf.eth0/100.rp_filter``)."""
+    return "sys/" + "/".join(part.replace("/", ".") for part in key.split("."))
+
+
+def sysctl_namespace(key: str) -> Namespace:
+    """The namespace a sysctl belongs to (what runc allows: the IPC, network,
+    UTS and user namespaces' own); SpecError naming the key for any other,
+    which would change the whole host."""
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return Namespace.IPC
+    if key.startswith("net."):
+        return Namespace.NET
+    if key == "kernel.domainname":
+        return Namespace.UTS
+    if key == "kernel.hostname":
+        raise SpecError("sysctl", f"{key!r} would set the host name: use the hostname field")
+    if key.startswith("user."):
+        return Namespace.USER
+    raise SpecError(
+        "sysctl",
+        f"{key!r} is not namespaced: it would change the whole host (the namespaced ones are "
+        "kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.domainname and user.*)",
+    )
+
+
+def _sysctl_key(value: object) -> str:
+    """A sysctl key in its dotted form; a key whose first separator is ``/``
+    (``net/ipv4/conf/eth0.100/rp_filter``) has its ``/`` and ``.`` swapped, as
+    sysctl(8) reads it."""
+    key = _text(value, "sysctl key")
+    first = min((i for i in (key.find("."), key.find("/")) if i >= 0), default=-1)
+    if first >= 0 and key[first] == "/":
+        key = key.translate(str.maketrans("./", "/."))
+    parts = key.split(".")
+    if len(parts) < 2 or any(p in ("", "/", "..") for p in parts):
+        raise SpecError("sysctl", f"{value!r} is not a sysctl name such as 'net.ipv4.ip_forward'")
+    for part in parts:
+        names = part.split("/")
+        if any(n in ("", ".", "..") for n in names) or any(
+            c.isspace() or not c.isprintable() for c in part
+        ):
+            raise SpecError(
+                "sysctl", f"{value!r} is not a sysctl name such as 'net.ipv4.ip_forward'"
+            )
+    return key
+
+
+_PERSONALITY_FLAGS = 0
+for _flag in Personality:
+    if _flag.value & ~PERSONALITY_DOMAIN_MASK:
+        _PERSONALITY_FLAGS |= _flag.value
+
+
+def _oci_fields(
+    spec: Spec, ns: Namespace, joins: tuple[Join, ...], domainname: str | None
+) -> dict[str, Any]:
+    joined = Namespace(0)
+    for j in joins:
+        joined |= j.kinds
+    if not isinstance(spec.sysctl, Mapping):
+        raise SpecError("sysctl", "expected a mapping of sysctl name to value")
+    sysctl: dict[str, str] = {}
+    for k, v in spec.sysctl.items():
+        key = _sysctl_key(k)
+        if key in sysctl:
+            raise SpecError("sysctl", f"{k!r} is given twice")
+        value = _text(v, f"sysctl[{key!r}]", allow_empty=True)
+        if len(os.fsencode(value)) > _SYSCTL_VALUE_MAX:
+            raise SpecError(
+                f"sysctl[{key!r}]", f"the value is longer than {_SYSCTL_VALUE_MAX} bytes"
+            )
+        kind = sysctl_namespace(key)
+        if not (ns | joined) & kind:
+            raise SpecError(
+                "sysctl",
+                f"{key!r} needs a {kind.proc_name} namespace of the container's own "
+                f"(Namespace.{kind.name}, created or joined); else it would change the host's",
+            )
+        if key == "kernel.domainname" and domainname is not None:
+            raise SpecError("sysctl", "'kernel.domainname' and the domainname field both set it")
+        sysctl[key] = value
+    if sysctl and not ns & Namespace.MNT:
+        raise SpecError(
+            "sysctl", "is written through the container's own /proc: it needs Namespace.MNT"
+        )
+    sets = spec.capability_sets
+    if sets is not None:
+        if not isinstance(sets, CapabilitySets):
+            raise SpecError(
+                "capability_sets",
+                f"expected a CapabilitySets, got {type(sets).__name__}: {sets!r}",
+            )
+        if spec.capabilities is not None:
+            raise SpecError(
+                "capability_sets",
+                "give capabilities (pynsbind's rule) or capability_sets (each set), not both",
+            )
+    persona = spec.personality
+    if persona is not None:
+        persona = _int(persona, "personality", 0, 2**32 - 2)
+        domain = persona & PERSONALITY_DOMAIN_MASK
+        if domain not in (Personality.LINUX, Personality.LINUX32):
+            raise SpecError(
+                "personality",
+                f"the execution domain {domain:#x} is neither LINUX (0) nor LINUX32 (0x8)",
+            )
+        unknown = persona & ~PERSONALITY_DOMAIN_MASK & ~_PERSONALITY_FLAGS
+        if unknown:
+            raise SpecError("personality", f"unknown flags {unknown:#x}")
+    prop = spec.rootfs_propagation
+    if prop is not None:
+        if prop not in ROOTFS_PROPAGATIONS:
+            raise SpecError(
+                "rootfs_propagation", f"one of {', '.join(ROOTFS_PROPAGATIONS)}, not {prop!r}"
+            )
+        if not ns & Namespace.MNT:
+            raise SpecError("rootfs_propagation", "needs a new mount namespace (Namespace.MNT)")
+    return {
+        "sysctl": tuple(sorted(sysctl.items())),
+        "capability_sets": sets,
+        "personality": persona,
+        "rootfs_propagation": prop,
+    }

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from pynsbind import Capability, IdMap, Mount, Namespace
-from pynsbind.spec import DEFAULT_PATH
+from pynsbind.spec import DEFAULT_PATH, CapabilitySets
 
 # ---- pieces of valid specs ----------------------------------------------------------
 
@@ -192,6 +192,10 @@ FIELDS = [
     "init",
     "seccomp",
     "time_offsets",
+    "sysctl",
+    "capability_sets",
+    "personality",
+    "rootfs_propagation",
 ]
 PLAUSIBLE: dict[str, Any] = {
     "cwd": st.sampled_from(["/nope", "/proc/1", "/etc/passwd", "/../..", "/tmp/" + "x" * 300]),
@@ -243,6 +247,41 @@ PLAUSIBLE: dict[str, Any] = {
         max_size=2,
     ),
     "seccomp": st.binary(max_size=40),
+    "sysctl": st.dictionaries(
+        st.sampled_from(
+            [
+                "net.ipv4.ip_forward",
+                "net/ipv4/ping_group_range",
+                "kernel.shmmax",
+                "kernel.sem",
+                "fs.mqueue.msg_max",
+                "kernel.domainname",
+                "kernel.hostname",
+                "user.max_user_namespaces",
+                "vm.swappiness",
+                "kernel.panic",
+                "net..x",
+                "net.ipv4.conf.lo.forwarding",
+            ]
+        ),
+        st.one_of(st.sampled_from(["1", "0 0", "-1", "x" * 5000, "", "2\n"]), weird_text),
+        max_size=3,
+    ),
+    "capability_sets": st.sampled_from(
+        [
+            CapabilitySets(),
+            CapabilitySets(
+                bounding=["SYS_ADMIN"], permitted=["SYS_ADMIN"], effective=["SYS_ADMIN"]
+            ),
+            CapabilitySets(permitted=["KILL"], inheritable=["KILL"], ambient=["KILL"]),
+        ]
+    ),
+    "personality": st.one_of(
+        st.integers(-1, 2**33), st.sampled_from([8, 0x0040008, 0x0400000, 0x100, 0xFFFFFFFF])
+    ),
+    "rootfs_propagation": st.sampled_from(
+        ["rslave", "shared", "runbindable", "private", "bogus", "", "RSHARED"]
+    ),
 }
 
 

@@ -11,10 +11,20 @@ from typing import Any
 
 import pytest
 
-from pynsbind import Features, IdMap, Mount, Namespace, SpawnError, Spec, SpecError, features
+from pynsbind import (
+    Capability,
+    Features,
+    IdMap,
+    Mount,
+    Namespace,
+    SpawnError,
+    Spec,
+    SpecError,
+    features,
+)
 from pynsbind.cgroups import Host
 from pynsbind.seccomp import Action, SeccompProfile, SyscallRule, default_profile
-from pynsbind.spec import DEFAULT_CAPABILITIES
+from pynsbind.spec import DEFAULT_CAPABILITIES, CapabilitySets
 from pynsbind.testing import OpFlag, OpKind, Options, compile_plan, lib
 
 MODERN = Features(
@@ -202,6 +212,21 @@ def test_joins_come_first_user_first_and_a_pid_namespace_forks(tmp_path: Any) ->
     fork = kinds.index("FORK")
     unshared = sum(op.a for op in p.ops[:fork] if op.kind_name == "UNSHARE")
     assert unshared == int(Namespace.MNT | Namespace.PID)
+
+
+def test_a_mount_namespace_is_joined_last() -> None:
+    # the paths after it would be looked up in the joined namespace's tree
+    p = plan(
+        namespaces=Namespace(0),
+        join={
+            Namespace.MNT: "/proc/1/ns/mnt",
+            Namespace.NET: "/proc/1/ns/net",
+            Namespace.USER: "/proc/1/ns/user",
+            Namespace.UTS: "/proc/1/ns/uts",
+        },
+    )
+    joins = [op.s1 for op in p.ops if op.kind == OpKind.SETNS]
+    assert joins == ["/proc/1/ns/user", "/proc/1/ns/net", "/proc/1/ns/uts", "/proc/1/ns/mnt"]
 
 
 def test_joining_by_fd_uses_a_slot() -> None:
@@ -455,3 +480,218 @@ def test_lifecycle_fields_are_checked(tmp_path: Any) -> None:
 
     assert Spec(args=["sh"], hook=hook) == Spec(args=["sh"], hook=hook)
     assert Spec(args=["sh"], hook=hook) != Spec(args=["sh"], hook=lambda pid: None)
+
+
+# ---- what OCI configs need besides ------------------------------------------------------
+
+
+def test_sysctls_are_written_through_the_containers_proc_before_it_is_guarded(
+    tmp_path: Any,
+) -> None:
+    p = plan(rootfs=str(tmp_path), sysctl={"net.core.somaxconn": "256", "kernel.shmmax": "9"})
+    kinds = p.kinds()
+    proc = next(op for op in p.ops if op.desc == "mount proc on /proc")
+    writes = [op for op in p.ops if op.kind == OpKind.SYSCTL]
+    assert [(op.s2, op.s1) for op in writes] == [
+        ("sys/kernel/shmmax", "9"),
+        ("sys/net/core/somaxconn", "256"),
+    ]
+    assert all(op.reg == proc.out >= 0 and op.flags & OpFlag.BENEATH for op in writes)
+    assert all(op.c == 0x9FA0 for op in writes)  # PROC_SUPER_MAGIC
+    first = kinds.index("SYSCTL")
+    assert kinds.index("FSMOUNT") < first < kinds.index("MASK") < kinds.index("ROPATH")
+    assert writes[0].desc == "set sysctl kernel.shmmax to '9'"
+    with pytest.raises(SpecError, match=r"sysctl: .*mount one"):
+        plan(rootfs=str(tmp_path), mounts=[Mount.dev()], sysctl={"kernel.shmmax": "9"})
+
+
+def test_a_joined_namespace_that_is_the_callers_own_is_not_changed() -> None:
+    ns = Namespace.MNT | Namespace.PID
+    for fields in (
+        {"join": {Namespace.NET: "/proc/self/ns/net"}, "sysctl": {"net.ipv4.ip_forward": "1"}},
+        {"join": {Namespace.IPC: f"/proc/{os.getpid()}/ns/ipc"}, "sysctl": {"kernel.sem": "1"}},
+        {"join": {Namespace.UTS: "/proc/self/ns/uts"}, "hostname": "oops"},
+        {"join": {Namespace.UTS: "/proc/self/ns/uts"}, "domainname": "oops"},
+    ):
+        with pytest.raises(SpecError, match="this process's own"):
+            plan(namespaces=ns, **fields)
+    fd = os.open("/proc/self/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with pytest.raises(SpecError, match="hostname: the uts namespace joined"):
+            plan(namespaces=ns, join={Namespace.UTS: fd}, hostname="oops")
+    finally:
+        os.close(fd)
+    pidfd = os.pidfd_open(os.getpid())
+    try:
+        with pytest.raises(SpecError, match="this process's own"):
+            plan(namespaces=ns, join={Namespace.UTS | Namespace.NET: pidfd}, hostname="oops")
+    finally:
+        os.close(pidfd)
+    # another process's namespace is the caller's business
+    p = plan(namespaces=ns, join={Namespace.UTS: "/nonexistent/uts"}, hostname="ok")
+    assert "HOSTNAME" in p.kinds()
+
+
+def test_personality_is_set_with_the_process_state() -> None:
+    p = plan(personality=8)
+    op = next(op for op in p.ops if op.kind == OpKind.PERSONALITY)
+    assert op.a == 8 and op.desc == "set the personality LINUX32"
+    kinds = p.kinds()
+    assert kinds.index("PERSONALITY") < kinds.index("SETUID")
+    flags = plan(personality=0x0040000).ops
+    assert any(o.desc == "set the personality LINUX|ADDR_NO_RANDOMIZE" for o in flags)
+
+
+def test_capability_sets_are_set_as_given() -> None:
+    sets = CapabilitySets(
+        bounding=["CHOWN", "KILL", "NET_RAW"],
+        permitted=["CHOWN", "KILL"],
+        effective=["CHOWN"],
+        inheritable=["KILL"],
+        ambient=["KILL"],
+    )
+    p = plan(user=1000, capability_sets=sets, no_new_privs=True)
+    caps = next(op for op in p.ops if op.kind == OpKind.CAPS)
+    assert not caps.flags & OpFlag.KEEP_PERMITTED
+    got = dict(
+        zip(
+            ("bounding", "effective", "permitted", "inheritable", "ambient"),
+            struct.unpack("<5Q", caps.blob),
+            strict=True,
+        )
+    )
+    bit = {n: 1 << int(Capability[n]) for n in ("CHOWN", "KILL", "NET_RAW")}
+    assert got == {
+        "bounding": bit["CHOWN"] | bit["KILL"] | bit["NET_RAW"],
+        "effective": bit["CHOWN"],
+        "permitted": bit["CHOWN"] | bit["KILL"],
+        "inheritable": bit["KILL"],
+        "ambient": bit["KILL"],
+    }
+    assert "KEEPCAPS" in p.kinds()
+    assert "3 bounding, 2 permitted, 1 effective, 1 inheritable, 1 ambient" in caps.desc
+    # the filter is loaded last, with no_new_privs
+    assert p.kinds()[-2:] == ["SECCOMP", "EXEC"]
+
+
+def test_a_filter_without_no_new_privs_or_sys_admin_comes_before_the_identity() -> None:
+    sets = CapabilitySets(bounding=["CHOWN"], permitted=["CHOWN"], effective=["CHOWN"])
+    kinds = plan(user=1000, capability_sets=sets, no_new_privs=False).kinds()
+    assert kinds.index("SECCOMP") < kinds.index("SETGROUPS") < kinds.index("CAPS")
+    assert kinds.count("SECCOMP") == 1
+    # with CAP_SYS_ADMIN effective, or no_new_privs, or no filter: last, as usual
+    admin = CapabilitySets(bounding=["SYS_ADMIN"], permitted=["SYS_ADMIN"], effective=["SYS_ADMIN"])
+    assert plan(capability_sets=admin, no_new_privs=False).kinds()[-2] == "SECCOMP"
+    assert plan(capability_sets=sets, no_new_privs=True).kinds()[-2] == "SECCOMP"
+    assert "SECCOMP" not in plan(capability_sets=sets, no_new_privs=False, seccomp=None).kinds()
+
+
+@pytest.mark.parametrize("feats", [MODERN, OLD], ids=["modern", "legacy"])
+def test_rootfs_propagation(feats: Features, tmp_path: Any) -> None:
+    first = plan(feats, rootfs=str(tmp_path), rootfs_propagation="rslave").ops[0]
+    assert first.desc == "make / a slave of the host's mounts (rslave)"
+    assert "private" in plan(feats, rootfs=str(tmp_path), rootfs_propagation="private").ops[0].desc
+    for wanted, prop in (
+        ("shared", lib.MS_SHARED),
+        ("rshared", lib.MS_SHARED),
+        ("unbindable", lib.MS_UNBINDABLE),
+        ("runbindable", lib.MS_UNBINDABLE),
+    ):
+        p = plan(feats, rootfs=str(tmp_path), rootfs_propagation=wanted)
+        kinds = p.kinds()
+        op = next(op for op in p.ops if op.desc == f"make / {wanted}")
+        assert kinds.index("PIVOT") < p.ops.index(op)
+        if feats is MODERN:
+            assert op.kind == OpKind.SETATTR and op.c == prop
+            assert bool(op.flags & OpFlag.RECURSIVE) == wanted.startswith("r")
+        else:
+            assert op.kind == OpKind.MOUNT and op.a & prop
+            assert bool(op.a & lib.MS_REC) == wanted.startswith("r")
+    assert not [op for op in plan(feats, rootfs=str(tmp_path)).ops if "make / r" in op.desc]
+
+
+@pytest.mark.parametrize("feats", [MODERN, OLD], ids=["modern", "legacy"])
+def test_copy_up_opens_what_the_tmpfs_hides_then_copies_it(feats: Features, tmp_path: Any) -> None:
+    p = plan(feats, rootfs=str(tmp_path), mounts=[Mount.tmpfs("/srv", copy_up=True)])
+    ops = p.ops
+    pre = next(op for op in ops if op.kind == OpKind.PREOPEN and op.s1 == "srv")
+    mount = next(op for op in ops if op.desc == "mount tmpfs on /srv")
+    copy = next(op for op in ops if op.kind == OpKind.COPYUP)
+    assert ops.index(pre) < ops.index(mount) < ops.index(copy)
+    assert pre.flags & OpFlag.IN_ROOT and pre.out >= 0
+    assert copy.b == pre.out and copy.reg == mount.out >= 0 and copy.flags & OpFlag.BENEATH
+    assert copy.s2 == "" and copy.a == 32
+    assert copy.desc == "copy what /srv held into its tmpfs"
+    # a read-only one is filled first, then made read-only
+    ro = plan(
+        feats, rootfs=str(tmp_path), mounts=[Mount.tmpfs("/srv", copy_up=True, readonly=True)]
+    )
+    mount = next(op for op in ro.ops if op.desc == "mount tmpfs on /srv")
+    rdonly = lib.MOUNT_ATTR_RDONLY if feats is MODERN else lib.MS_RDONLY
+    assert not mount.a & rdonly
+    descs = [op.desc for op in ro.ops]
+    assert descs.index("copy what /srv held into its tmpfs") + 1 == descs.index(
+        "make /srv read-only"
+    )
+
+
+def test_mount_attributes_reach_the_ops(tmp_path: Any) -> None:
+    mounts = [
+        Mount("tmpfs", "/t", source="tmpfs", atime="noatime", nodiratime=True, nosymfollow=True),
+        Mount("bind", "/b", source=str(tmp_path), atime="strictatime"),
+        Mount("tmpfs", "/r", source="tmpfs", atime="relatime"),
+    ]
+    p = plan(rootfs=str(tmp_path), mounts=mounts)
+    t = next(op for op in p.ops if op.desc == "mount tmpfs on /t")
+    for attr in (lib.MOUNT_ATTR_NOATIME, lib.MOUNT_ATTR_NODIRATIME, lib.MOUNT_ATTR_NOSYMFOLLOW):
+        assert t.a & attr
+    b = next(op for op in p.ops if op.desc == f"bind {tmp_path} on /b")
+    assert b.a & lib.MOUNT_ATTR_STRICTATIME and b.b == lib.MOUNT_ATTR__ATIME
+    r = next(op for op in p.ops if op.desc == "mount tmpfs on /r")
+    assert r.a & lib.MOUNT_ATTR__ATIME == 0  # relatime is the absence of the others
+    old = plan(OLD, rootfs=str(tmp_path), mounts=mounts)
+    t = next(op for op in old.ops if op.desc == "mount tmpfs on /t")
+    assert t.a & lib.MS_NOATIME and t.a & lib.MS_NODIRATIME and t.a & lib.MS_NOSYMFOLLOW
+    r = next(op for op in old.ops if op.desc == "mount tmpfs on /r")
+    assert r.a & lib.MS_RELATIME
+
+
+def test_dev_leaves_what_the_spec_mounts_itself(tmp_path: Any) -> None:
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    mounts = [
+        Mount("dev", "/dev", source="tmpfs", options=(("mode", "755"), ("size", "1m"))),
+        Mount.devpts("/dev/pts"),
+        Mount.bind(str(shm), "/dev/shm"),
+    ]
+    p = plan(rootfs=str(tmp_path), mounts=mounts)
+    descs = [op.desc for op in p.ops]
+    assert descs.count("mount devpts on /dev/pts") == 1
+    assert "mount tmpfs on /dev/shm" not in descs and f"bind {shm} on /dev/shm" in descs
+    assert "mount mqueue on /dev/mqueue" in descs  # not in the spec: still made
+    dev = next(op for op in p.ops if op.desc == "mount tmpfs on /dev")
+    assert dev.blob is not None and dev.blob.count(b"size") == 1 and b"1m" in dev.blob
+
+
+def test_no_masked_paths_still_lays_out(tmp_path: Any) -> None:
+    # no /dev/null is opened then: the read-only paths' ops name no register
+    # (found by the hostile specs: it overflowed the C struct)
+    p = plan(rootfs=str(tmp_path), masked_paths=[])
+    assert "ROPATH" in p.kinds() and "MASK" not in p.kinds()
+    assert p.c_plan() is not None
+
+
+def test_a_cgroup2_mount_repeats_the_hosts_hierarchy_flags() -> None:
+    flags = set()
+    with open("/proc/self/mountinfo") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        fields = line.partition(" - ")[2].split()
+        if fields and fields[0] == "cgroup2":
+            flags = set(fields[2].split(",")) - {"rw", "ro"}
+            break
+    p = plan(namespaces=NS, mounts=[Mount.cgroup()])
+    op = next(op for op in p.ops if op.desc == "mount cgroup on /sys/fs/cgroup")
+    assert op.blob is not None
+    given = {part[1:] for part in op.blob.split(b"\0") if part.startswith(b"f")}
+    assert {f.encode() for f in flags} <= given

@@ -8,7 +8,15 @@ import resource
 import pytest
 
 from pynsbind import Capability, Device, IdMap, Mount, Namespace, Spec, SpecError
-from pynsbind.spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, default_namespaces
+from pynsbind.flags import Personality
+from pynsbind.spec import (
+    DEFAULT_CAPABILITIES,
+    DEFAULT_PATH,
+    CapabilitySets,
+    default_namespaces,
+    sysctl_namespace,
+    sysctl_path,
+)
 
 
 def test_defaults() -> None:
@@ -188,3 +196,138 @@ def test_names_that_are_not_utf8_are_taken_as_bytes() -> None:
     assert s.args[0] == "/bin/\udcff" and s.domainname == "\udc80dom"
     with pytest.raises(SpecError, match="longer than 64 bytes"):
         Spec(args=["x"], domainname=b"\xff" * 65)
+
+
+# ---- what OCI configs need besides: sysctl, capability sets, personality,
+# rootfs propagation, the mount attributes and copy-up ------------------------
+
+
+def test_sysctl_keys_take_their_dotted_form_and_their_file() -> None:
+    s = Spec(
+        args=["x"],
+        sysctl={
+            "net.ipv4.ping_group_range": "0 0",
+            "net/ipv4/conf/eth0.100/rp_filter": "1",
+            "kernel.shmmax": "1000",
+            "fs.mqueue.msg_max": "20",
+            "kernel.domainname": "example.org",
+        },
+    ).normalized
+    assert dict(s.sysctl) == {
+        "fs.mqueue.msg_max": "20",
+        "kernel.domainname": "example.org",
+        "kernel.shmmax": "1000",
+        "net.ipv4.conf.eth0/100.rp_filter": "1",
+        "net.ipv4.ping_group_range": "0 0",
+    }
+    assert [k for k, _ in s.sysctl] == sorted(k for k, _ in s.sysctl)
+    assert sysctl_path("net.ipv4.conf.eth0/100.rp_filter") == "sys/net/ipv4/conf/eth0.100/rp_filter"
+    assert sysctl_namespace("kernel.sem") == Namespace.IPC
+    assert sysctl_namespace("fs.mqueue.queues_max") == Namespace.IPC
+    assert sysctl_namespace("net.core.somaxconn") == Namespace.NET
+    assert sysctl_namespace("kernel.domainname") == Namespace.UTS
+    assert sysctl_namespace("user.max_user_namespaces") == Namespace.USER
+
+
+def test_sysctls_of_a_joined_namespace_are_allowed() -> None:
+    s = Spec(
+        args=["x"],
+        namespaces=Namespace.MNT | Namespace.PID,
+        join={Namespace.NET: "/proc/1/ns/net", Namespace.UTS: "/proc/1/ns/uts"},
+        sysctl={"net.ipv4.ip_forward": "1"},
+        hostname="joined",
+    ).normalized
+    assert s.sysctl == (("net.ipv4.ip_forward", "1"),) and s.hostname == "joined"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"sysctl": {"vm.swappiness": "1"}}, "'vm.swappiness' is not namespaced"),
+        ({"sysctl": {"kernel.hostname": "x"}}, "use the hostname field"),
+        ({"sysctl": {"kernel.shmmax": "1"}, "namespaces": Namespace.MNT}, "ipc namespace"),
+        ({"sysctl": {"net.ipv4.ip_forward": "1"}, "namespaces": Namespace.MNT}, "net namespace"),
+        ({"sysctl": {"kernel.domainname": "a"}, "namespaces": Namespace.MNT}, "uts namespace"),
+        ({"sysctl": {"user.max_user_namespaces": "1"}}, "user namespace"),
+        ({"sysctl": {"kernel.domainname": "a"}, "domainname": "b"}, "both set it"),
+        ({"sysctl": {"net.ipv4.ip_forward": "1"}, "namespaces": Namespace.NET}, "Namespace.MNT"),
+        ({"sysctl": {"net..x": "1"}}, "not a sysctl name"),
+        ({"sysctl": {"net": "1"}}, "not a sysctl name"),
+        ({"sysctl": {"net.a b": "1"}}, "not a sysctl name"),
+        ({"sysctl": {"net.ipv4.ip_forward": 1}}, "expected a string"),
+        ({"sysctl": {"net.ipv4.ip_forward": "1", "net/ipv4/ip_forward": "0"}}, "given twice"),
+        ({"sysctl": {"net.core.x": "x" * 5000}}, "longer than 4095"),
+        ({"sysctl": ["net.x"]}, "expected a mapping"),
+    ],
+)
+def test_bad_sysctls_name_the_key(fields: dict[str, object], message: str) -> None:
+    fields.setdefault("args", ["true"])
+    with pytest.raises(SpecError, match=message) as info:
+        Spec(**fields)  # type: ignore[arg-type]
+    assert info.value.field.startswith("sysctl")
+
+
+def test_capability_sets_are_checked_with_the_kernels_rules() -> None:
+    sets = CapabilitySets(
+        bounding={"CAP_CHOWN", "KILL", int(Capability["NET_RAW"])},
+        permitted=["CHOWN", "KILL"],
+        effective=["CHOWN"],
+        inheritable=["KILL"],
+        ambient=["KILL"],
+    )
+    assert sets.bounding == frozenset(Capability[n] for n in ("CHOWN", "KILL", "NET_RAW"))
+    assert sets.ambient == frozenset({Capability["KILL"]})
+    s = Spec(args=["x"], capability_sets=sets).normalized
+    assert s.capability_sets == sets and s.bounding_capabilities == sets.bounding
+    assert hash(Spec(args=["x"], capability_sets=sets)) == hash(
+        Spec(args=["x"], capability_sets=sets)
+    )
+    for kwargs, field, message in [
+        (
+            {"effective": ["CHOWN"]},
+            "capability_sets.effective",
+            "CAP_CHOWN is not in the permitted",
+        ),
+        ({"ambient": ["KILL"], "inheritable": ["KILL"]}, "capability_sets.ambient", "permitted"),
+        ({"ambient": ["KILL"], "permitted": ["KILL"]}, "capability_sets.ambient", "inheritable"),
+        ({"bounding": ["CAP_NOPE"]}, "capability_sets.bounding", "unknown capability"),
+        ({"permitted": "CHOWN"}, "capability_sets.permitted", "expected a sequence"),
+    ]:
+        with pytest.raises(SpecError, match=message) as info:
+            CapabilitySets(**kwargs)  # type: ignore[arg-type]
+        assert info.value.field == field
+    with pytest.raises(SpecError, match="not both"):
+        Spec(args=["x"], capability_sets=sets, capabilities=["CHOWN"])
+    with pytest.raises(SpecError, match="expected a CapabilitySets"):
+        Spec(args=["x"], capability_sets={"bounding": []})  # type: ignore[arg-type]
+
+
+def test_personality_and_rootfs_propagation() -> None:
+    s = Spec(args=["x"], personality=Personality.LINUX32, rootfs_propagation="rslave")
+    assert s.normalized.personality == 8 and s.normalized.rootfs_propagation == "rslave"
+    flags = int(Personality.LINUX | Personality.ADDR_NO_RANDOMIZE)
+    assert Spec(args=["x"], personality=flags).normalized.personality == flags
+    for value, message in [
+        (0x1, "execution domain 0x1"),
+        (0x80000000, "unknown flags"),
+        (-1, "out of range"),
+        ("LINUX32", "expected an int"),
+    ]:
+        with pytest.raises(SpecError, match=message):
+            Spec(args=["x"], personality=value)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="one of private, rprivate"):
+        Spec(args=["x"], rootfs_propagation="recursive")
+    with pytest.raises(SpecError, match=r"Namespace\.MNT"):
+        Spec(args=["x"], rootfs_propagation="shared", namespaces=Namespace.PID)
+
+
+def test_mount_attributes_and_copy_up() -> None:
+    m = Mount("tmpfs", "/t", source="tmpfs", atime="strictatime", nodiratime=True, nosymfollow=True)
+    assert (m.atime, m.nodiratime, m.nosymfollow, m.copy_up) == ("strictatime", True, True, False)
+    assert Mount.tmpfs("/t", copy_up=True).copy_up
+    with pytest.raises(SpecError, match="atime"):
+        Mount("tmpfs", "/t", atime="sometimes")
+    with pytest.raises(SpecError, match="only a tmpfs copies up"):
+        Mount("bind", "/t", source="/etc", copy_up=True)
+    with pytest.raises(SpecError, match="nosymfollow"):
+        Mount("tmpfs", "/t", nosymfollow="yes")  # type: ignore[arg-type]

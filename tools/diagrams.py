@@ -91,6 +91,7 @@ ABOUT: dict[str, tuple[str, str]] = {
     "pynsbind.testing": ("the test seam (documented, unstable)", "surface"),
     "pynsbind.cli": ("pynsbind-run", "surface"),
     "pynsbind._cli_sandbox": ("pynsbind-run sandbox: options -> a Spec", "surface"),
+    "pynsbind.oci": ("OCI bundles: config.json -> Spec, state, features", "surface"),
     "pynsbind.process": ("run, spawn, Process, explain", "surface"),
     "pynsbind._container_cgroup": ("the container's cgroup at spawn time", "engine"),
     "pynsbind._plan": ("Spec -> Plan (the compiler)", "engine"),
