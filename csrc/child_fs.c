@@ -355,7 +355,7 @@ static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_
 
 /* Keep fd in register `out` (closing what was there), or close it when out is
  * -1.  -EBADF (fd closed) for a register the table does not have. */
-static long nsb_keep(struct child *c, int out, long fd)
+long nsb_keep(struct child *c, int out, long fd)
 {
     if (out < 0 || out >= NSB_MAX_REGS) {
         nsb_sys1(SYS_close, fd);
@@ -497,11 +497,11 @@ long op_preopen(struct child *c, const struct nsb_op *op)
     int reg = op->out;
     if (reg < 0 || reg >= NSB_MAX_REGS)
         return -EINVAL;
-#if NSB_HAS_NEW_MOUNT_API
     if (!(op->flags & NSB_F_LEGACY))
-        fd = nsb_clone_tree(c, op);
+        fd = nsb_clone_tree(c, op); /* -ENOSYS without the new mount API */
+    else if (op->flags & NSB_F_SRC_NOSYMLINKS)
+        fd = nsb_open_host(c, op->s1);
     else
-#endif
         fd = nsb_sys4(SYS_openat, AT_FDCWD, op->s1, O_PATH | O_CLOEXEC, 0);
     if (fd < 0)
         return fd;

@@ -63,6 +63,7 @@ class OpKind(enum.IntEnum):
     KEYRING = lib.NSB_OP_KEYRING
     WIPE = lib.NSB_OP_WIPE
     FINDEXEC = lib.NSB_OP_FINDEXEC
+    RECVFD = lib.NSB_OP_RECVFD
 
 
 class OpFlag(enum.IntFlag):
@@ -144,6 +145,12 @@ def sync(step: int, what: str) -> Op:
     return Op(OpKind.SYNC, f"sync {step}: {what}", a=step)
 
 
+def recvfd(step: int, reg: int, desc: str) -> Op:
+    """Sync step ``step``, answered by an fd the parent made (an idmapped tree),
+    kept in register ``reg``."""
+    return Op(OpKind.RECVFD, f"sync {step}: {desc}", a=step, out=reg)
+
+
 def fork(desc: str) -> Op:
     """The second fork: the process that goes on is a new one (CLONE_PARENT)."""
     return Op(OpKind.FORK, desc)
@@ -207,8 +214,10 @@ def fsmount(
     attrs: MountAttr,
     propagation: int = 0,
     opflags: OpFlag = NONE,
+    out: int = -1,
 ) -> Op:
-    """fsopen + fsconfig (``params``: 'f'/'s' records) + fsmount + move_mount."""
+    """fsopen + fsconfig (``params``: 'f'/'s' records) + fsmount + move_mount;
+    the mount kept in register ``out`` (0: the container's root from now on)."""
     return Op(
         OpKind.FSMOUNT,
         desc,
@@ -219,6 +228,7 @@ def fsmount(
         a=int(attrs),
         c=propagation,
         flags=opflags,
+        out=out,
     )
 
 
@@ -246,10 +256,13 @@ def bind(
     )
 
 
-def preopen(desc: str, path: str, reg: int, *, legacy: bool) -> Op:
+def preopen(desc: str, path: str, reg: int, *, legacy: bool, opflags: OpFlag = NONE) -> Op:
     """Open the host's ``path`` into register ``reg`` before anything is mounted
-    over it: a detached clone of its mount, or (legacy) an O_PATH fd."""
-    return Op(OpKind.PREOPEN, desc, s1=path, out=reg, flags=OpFlag.LEGACY if legacy else NONE)
+    over it: a detached clone of its mount (``opflags``: RECURSIVE, and
+    SRC_NOSYMLINKS for a path that may hold no symlink), or (legacy) an O_PATH fd."""
+    return Op(
+        OpKind.PREOPEN, desc, s1=path, out=reg, flags=opflags | (OpFlag.LEGACY if legacy else NONE)
+    )
 
 
 def setattr_(
