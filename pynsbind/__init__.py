@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         run,
         spawn,
     )
+    from pynsbind.sandbox import sandbox
     from pynsbind.spec import Device, IdMap, Mount, Spec, default_mounts
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "explain",
     "features",
     "run",
+    "sandbox",
     "spawn",
 ]
 
@@ -73,6 +75,7 @@ _WHERE = {
     "explain": "pynsbind.process",
     "run": "pynsbind.process",
     "spawn": "pynsbind.process",
+    "sandbox": "pynsbind.sandbox",
     "Device": "pynsbind.spec",
     "IdMap": "pynsbind.spec",
     "Mount": "pynsbind.spec",

@@ -693,10 +693,13 @@ class _Compiler:
 
     def overlay_root(self, overlay: Overlay) -> None:
         """The container's root: an overlay whose lower layer is the rootfs or
-        the host's root, upper and work on a tmpfs of the container's (mounted on
-        the host's /tmp in its own mount namespace, out of sight once the root is
-        pivoted) or in the overlay's ``upper`` directory.  Its mount is register
-        0, the root, from then on."""
+        the host's root, its upper and work directories on a tmpfs of the
+        container's (mounted on the host's /tmp in the container's mount
+        namespace, out of sight once the root is pivoted) or in the overlay's
+        ``upper`` directory.  The layers are opened first (idmapped by the
+        parent, or cloned by the child before the tmpfs covers anything) and
+        attached inside the tmpfs; the overlay's mount is register 0, the root,
+        from then on."""
         plan, spec = self.plan, self.spec
         if not self.modern:
             raise SpecError("overlay", "an overlay root needs the new mount API (Linux 5.12)")
@@ -710,6 +713,29 @@ class _Compiler:
                 "an overlay over the host's root in a user namespace needs idmap=True (as root): "
                 "the host's mounts are locked there",
             )
+        if overlay.upper is not None:
+            _no_symlinks(overlay.upper, "overlay.upper", "")
+            if not stat.S_ISDIR(_stat(overlay.upper, "overlay.upper", "").st_mode):
+                raise SpecError("overlay.upper", f"{overlay.upper!r} is not a directory")
+        # the layers: one filesystem each (not recursive: an overlay layer is one)
+        layers = [("lower", lower, "overlay")]
+        if overlay.upper is not None:
+            layers.append(("keep", overlay.upper, "overlay.upper"))
+        regs = {}
+        for name, path, what in layers:
+            if overlay.idmap:
+                regs[name] = self.idmap_tree(path, MountAttr.NODEV, False, what)
+            else:
+                regs[name] = self.plan.reg()
+                plan.add(
+                    ops.preopen(
+                        f"open {path} (the overlay's {name} layer)",
+                        path,
+                        regs[name],
+                        legacy=False,
+                        opflags=OpFlag.SRC_NOSYMLINKS if path != "/" else ops.NONE,
+                    )
+                )
         params: list[tuple[str, str | None]] = [("mode", "755")]
         if overlay.size is not None:
             params.append(("size", str(overlay.size)))
@@ -724,45 +750,31 @@ class _Compiler:
             )
         )
         scratch = _SCRATCH + "/"
-        for d in ("lower", "root"):
-            plan.add(ops.mkdirs(f"create {scratch}{d}", scratch + d, 0o755))
-        if overlay.idmap:
-            reg = self.idmap_tree(lower, MountAttr.NODEV, False, "overlay")
+        plan.add(ops.mkdirs(f"create {scratch}root", scratch + "root", 0o755))
+        for name, path, _ in layers:
+            plan.add(ops.mkdirs(f"create {scratch}{name}", scratch + name, 0o755))
+            how = "idmapped " if overlay.idmap else ""
             plan.add(
                 ops.bind(
-                    f"attach the idmapped {lower} on {scratch}lower",
-                    scratch + "lower",
-                    source_reg=reg,
+                    f"attach the {how}{path} on {scratch}{name}",
+                    scratch + name,
+                    source_reg=regs[name],
                 )
             )
-            lower = scratch + "lower"
-        if overlay.upper is None:
-            top = scratch
-        elif overlay.idmap:
-            reg = self.idmap_tree(overlay.upper, MountAttr.NODEV, False, "overlay.upper")
-            plan.add(ops.mkdirs(f"create {scratch}keep", scratch + "keep", 0o755))
-            plan.add(
-                ops.bind(
-                    f"attach the idmapped {overlay.upper} on {scratch}keep",
-                    scratch + "keep",
-                    source_reg=reg,
-                )
-            )
-            top = scratch + "keep/"
-        else:
-            _no_symlinks(overlay.upper, "overlay.upper", "")
-            if not stat.S_ISDIR(_stat(overlay.upper, "overlay.upper", "").st_mode):
-                raise SpecError("overlay.upper", f"{overlay.upper!r} is not a directory")
-            top = overlay.upper.rstrip("/") + "/"
+        top = scratch + ("keep/" if overlay.upper is not None else "")
         for d in ("upper", "work"):
             plan.add(ops.mkdirs(f"create {top}{d}", top + d, 0o755))
-        params = [("lowerdir", lower), ("upperdir", top + "upper"), ("workdir", top + "work")]
+        params = [
+            ("lowerdir", scratch + "lower"),
+            ("upperdir", top + "upper"),
+            ("workdir", top + "work"),
+        ]
         if userns:
             params.append(("userxattr", None))
+        kept = overlay.upper + "/upper" if overlay.upper is not None else f"{top}upper"
         plan.add(
             ops.fsmount(
-                f"mount the overlay root (lower {spec.rootfs or '/'}, upper {top}upper) "
-                f"on {scratch}root",
+                f"mount the overlay root (lower {lower}, upper {kept}) on {scratch}root",
                 scratch + "root",
                 "overlay",
                 source="overlay",
