@@ -297,27 +297,46 @@ class _Forwarder:
         self.proc: Process | None = None
         self.interrupts = 0
         self.old: dict[int, Any] = {}
+        self.pending: list[int] = []
 
-    def start(self, proc: Process) -> None:
+    def install(self) -> None:
+        """Before the spawn: a signal that comes meanwhile waits for the sandbox."""
         import signal
 
-        self.proc = proc
         for name in self.SIGNALS:
             sig = getattr(signal, name)
             self.old[sig] = signal.signal(sig, self._forward)
 
+    def start(self, proc: Process) -> None:
+        """The sandbox runs: what came before goes to it now."""
+        self.proc = proc
+        pending, self.pending = self.pending, []
+        for sig in pending:
+            self._forward(sig, None)
+
     def _forward(self, sig: int, _frame: object) -> None:
+        """(In the main thread, which may be inside the Process's own wait,
+        holding its lock: straight to the pidfd, never through the Process.)"""
         import signal
+
+        from pynsbind.lowlevel import pidfd_send_signal
 
         proc = self.proc
         if proc is None:
+            self.pending.append(sig)
             return
         if sig == signal.SIGINT:
             self.interrupts += 1
             if self.interrupts > 1:
-                proc.kill()
-                return
-        proc.send_signal(sig)
+                sig = signal.SIGKILL
+        fd = proc.pidfd
+        try:
+            if fd >= 0:
+                pidfd_send_signal(fd, sig)
+            elif proc.returncode is None:
+                os.kill(proc.pid, sig)
+        except OSError:
+            pass  # gone meanwhile: its status says how it ended
 
     def stop(self) -> None:
         import signal
@@ -340,6 +359,7 @@ def _run(prepared: Prepared, parsed: Any) -> int:
             raise UsageError(f"--timeout takes a positive number of seconds, not {parsed.timeout}")
     forward = _Forwarder()
     stdin = None if parsed.interactive else -3  # DEVNULL
+    forward.install()
     try:
         result = prepared.run(stdin=stdin, timeout=timeout, on_start=forward.start)
     finally:

@@ -733,7 +733,9 @@ class Prepared:
                     else:
                         out, err = proc.communicate(input, timeout)
                 except Exception as exc:
-                    if type(exc).__name__ != "TimeoutExpired":
+                    import subprocess  # (not free to import: only now)
+
+                    if not isinstance(exc, subprocess.TimeoutExpired):
                         raise
                     timed_out = True
                     proc.kill()
@@ -934,6 +936,13 @@ def prepare(
         if overlay is None and rootfs is None:
             _check_target(m, private, user_mounts)
 
+    # Root's sandbox writes an idmapped volume (or kept changes) as the host's
+    # root: so that it cannot leave the host a setuid or file-capable program
+    # there, it makes no setuid or setgid file (seccomp), keeps no such bit when
+    # it writes one (no CAP_FSETID) and writes no file capability (no CAP_SETFCAP)
+    as_root = any(m.idmap for m in user_mounts) or (
+        overlay is not None and overlay.idmap and overlay.upper is not None
+    )
     uid, gid = _user(root, user)
     fields: dict[str, Any] = {}
     if euid == 0:
@@ -943,6 +952,16 @@ def prepare(
         fields["gid_map"] = [(gid, NOBODY, 1)]
     caps = _capabilities(cap_add, cap_drop)
     bounding = DEFAULT_CAPABILITIES if caps is None else caps
+    profile = _seccomp(seccomp, bounding)
+    if as_root:
+        asked = {str(c).upper().removeprefix("CAP_") for c in cap_add}
+        keep = {n for n in ("FSETID", "SETFCAP") if n in asked or "ALL" in asked}
+        bounding = frozenset(c for c in bounding if c.name not in {"FSETID", "SETFCAP"} - keep)
+        caps = bounding
+        if profile == "default":
+            from pynsbind.seccomp import default_profile
+
+            profile = default_profile(bounding, setid_files=False)
     rlimits: dict[str | int, Any] = {}
     items = ulimits.items() if hasattr(ulimits, "items") else [parse_ulimit(u) for u in ulimits]
     for name, value in items:
@@ -988,7 +1007,9 @@ def prepare(
             capabilities=caps,
             no_new_privs=no_new_privileges,
             init=init,
-            seccomp=_seccomp(seccomp, bounding),
+            # the sandbox ends with its caller (a killed pynsbind-run)
+            die_with_parent=True,
+            seccomp=profile,
             rlimits=rlimits,
             overlay=overlay,
             **fields,
@@ -1014,7 +1035,7 @@ _OPTION = {
 def _idmapped(m: Mount, euid: int) -> Mount:
     """A volume of root's sandbox is idmapped: its root reads and writes it as
     the caller (root); a plain user's sandbox root is that user already."""
-    return replace(m, idmap=True) if euid == 0 else m
+    return replace(m, idmap=True) if euid == 0 and m.kind == "bind" else m
 
 
 def _check_target(m: Mount, private: list[str], mounts: list[Mount]) -> None:
