@@ -1195,11 +1195,13 @@ class _Compiler:
         if isinstance(sc, bytes):
             program, flags, what = sc, 0, "the seccomp filter (raw)"
         else:
-            from pynsbind.seccomp import SeccompProfile, default_profile
+            from pynsbind.seccomp import SeccompProfile, compile_default
 
-            profile = default_profile(caps) if sc == "default" else sc
-            assert isinstance(profile, SeccompProfile)
-            compiled = profile.compile()
+            if sc == "default":
+                compiled = compile_default(caps)
+            else:
+                assert isinstance(sc, SeccompProfile)
+                compiled = sc.compile()
             if compiled.notify and not self.f.pidfd_getfd:
                 raise SpecError(
                     "seccomp",
