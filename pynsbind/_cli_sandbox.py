@@ -347,8 +347,6 @@ class _Forwarder:
 
 
 def _run(prepared: Prepared, parsed: Any) -> int:
-    import json
-
     timeout = None
     if parsed.timeout is not None:
         try:
@@ -369,6 +367,8 @@ def _run(prepared: Prepared, parsed: Any) -> int:
     if status.timed_out:
         _say(f"timed out after {parsed.timeout} seconds: the sandbox was killed")
     if parsed.json_status is not None:
+        import json
+
         text = json.dumps(status.to_json(), indent=2) + "\n"
         if parsed.json_status == "-":
             sys.stdout.flush()
@@ -384,8 +384,23 @@ def _run(prepared: Prepared, parsed: Any) -> int:
     return status.returncode
 
 
-def main(argv: Sequence[str]) -> int:
-    """``pynsbind-run sandbox ARGV``."""
+def main(argv: Sequence[str], *, exit_when_done: bool = False) -> int:
+    """``pynsbind-run sandbox ARGV``; its exit status.  With ``exit_when_done``
+    (the command line's own process) the process exits there, once stdout and
+    stderr are flushed: an interpreter that ran one sandbox has nothing left to
+    tear down but its modules, which takes longer than some sandboxes."""
+    code = _main(argv)
+    if exit_when_done:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str]) -> int:
     try:
         parsed = parse(argv, OPTIONS, stop_at_positional=True)
     except UsageError as exc:

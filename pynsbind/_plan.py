@@ -350,7 +350,7 @@ class _Compiler:
         # unshared late too.
         offsets = bool(spec.time_offsets)
         late = ns & (Namespace.PID | Namespace.TIME) if (joins or offsets) else Namespace(0)
-        early = ns & ~late
+        early = Namespace(int(ns) & ~int(late))  # (not ~late: Flag.__invert__ is slow)
         forks = bool(late or joined & Namespace.PID)
         if joined & Namespace.TIME or late & Namespace.TIME:
             # the kernel refuses to share memory with a process whose time
@@ -421,10 +421,13 @@ class _Compiler:
         CLONE_INTO_CGROUP) the parent writes its pid into cgroup.procs before
         the child runs anything of its own.  A spec with neither resources nor
         cgroup still gets a cgroup for its device rules, in the one hierarchy
-        that enforces them, where the caller can make one (not rootless)."""
+        that enforces them, where the caller can make one (not rootless), and
+        where they would add something (see devices_need_no_rules)."""
+        spec, plan = self.spec, self.plan
+        if spec.resources is None and spec.cgroup is None and self.devices_need_no_rules():
+            return []
         from pynsbind import cgroups
 
-        spec, plan = self.spec, self.plan
         if spec.resources is None and spec.cgroup is None:
             h = self.host or cgroups.host()
             if h.problem is not None:
@@ -462,6 +465,19 @@ class _Compiler:
                 {"kind": "FD_WRITE_PID", "desc": f"attach to the {where} cgroup", "fd": slot}
             )
         return acts
+
+    def devices_need_no_rules(self) -> bool:
+        """Whether device rules would add nothing: the container has a user
+        namespace of its own and no CAP_SYS_ADMIN in it.  The kernel refuses it
+        device nodes (mknod needs CAP_MKNOD in the initial user namespace), every
+        mount of the plan is nodev (but the nodes it binds), and without
+        CAP_SYS_ADMIN nothing in the container can clear that or unmount
+        anything (in a user namespace it makes, the flags are locked).  A cgroup
+        for the rules alone would cost a cgroup attach (on cgroup v1 an RCU grace
+        period, ~15 ms) for nothing."""
+        spec = self.spec
+        own_userns = bool(self.ns & Namespace.USER) and not spec.joined & Namespace.USER
+        return own_userns and Capability["SYS_ADMIN"] not in spec.bounding_capabilities
 
     def maps_and_attach(self, created: Namespace) -> int | None:
         """The first sync: id maps of a new user namespace, cgroup attach."""
@@ -1195,19 +1211,27 @@ class _Compiler:
         if isinstance(sc, bytes):
             program, flags, what = sc, 0, "the seccomp filter (raw)"
         else:
-            from pynsbind.seccomp import SeccompProfile, compile_default
+            from pynsbind import _seccomp_cache
 
-            if sc == "default":
-                compiled = compile_default(caps)
+            # the default profile's program, kept on disk: pynsbind.seccomp is
+            # not even imported then
+            found = _seccomp_cache.get_default(caps, True) if sc == "default" else None
+            if found is not None:
+                program, flags, notify = found[0], found[1], found[2]
             else:
-                assert isinstance(sc, SeccompProfile)
-                compiled = sc.compile()
-            if compiled.notify and not self.f.pidfd_getfd:
+                from pynsbind.seccomp import SeccompProfile, compile_default
+
+                if sc == "default":
+                    compiled = compile_default(caps)
+                else:
+                    assert isinstance(sc, SeccompProfile)
+                    compiled = sc.compile()
+                program, flags, notify = compiled.program, compiled.flags, compiled.notify
+            if notify and not self.f.pidfd_getfd:
                 raise SpecError(
                     "seccomp",
                     "SCMP_ACT_NOTIFY needs pidfd_getfd (Linux 5.6), which this kernel lacks",
                 )
-            program, flags = compiled.program, compiled.flags
             what = "the default seccomp profile" if sc == "default" else "the seccomp profile"
         self.plan.add(ops.seccomp(f"load {what}", program, flags))
 

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "sandbox":
         from pynsbind._cli_sandbox import main as sandbox
 
-        return sandbox(rest)
+        return sandbox(rest, exit_when_done=argv is None)
     if command == "features":
         return _features()
     from pynsbind._args import closest

@@ -539,10 +539,10 @@ def _resources(
     cpus: float | str | None,
     pids_limit: int | str | None,
 ) -> Resources | None:
-    from pynsbind.resources import Resources, parse_size
-
     if memory is None and memory_swap is None and cpus is None and pids_limit is None:
         return None
+    from pynsbind.resources import Resources, parse_size
+
     fields: dict[str, Any] = {}
 
     def size(value: int | str, where: str) -> int | str:
@@ -609,22 +609,20 @@ def _host_submounts() -> list[str]:
     """The host's mount points below / that an overlay root does not hold (an
     overlay layer is one filesystem): the top ones, outside what the sandbox
     replaces."""
+    from pynsbind._mountinfo import mounts
+
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            found = mounts(f.read())
     except OSError:
         return []
-    points = []
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) < 5:
-            continue
-        point = fields[4].encode().decode("unicode_escape")
-        if point == "/" or any(_under(point, r) for r in _REPLACED):
-            continue
-        points.append(point)
+    points = {
+        point
+        for _, point, _, _ in found
+        if point != "/" and not any(_under(point, r) for r in _REPLACED)
+    }
     tops: list[str] = []
-    for p in sorted(set(points), key=len):
+    for p in sorted(points, key=len):
         if not any(_under(p, t) for t in tops):
             tops.append(p)
     return tops
@@ -905,7 +903,7 @@ def prepare(
 
     ns = default_namespaces() | Namespace.USER
     if network == "host":
-        ns &= ~Namespace.NET
+        ns = Namespace(int(ns) & ~int(Namespace.NET))  # (Flag.__invert__ is slow)
     elif network != "none":
         raise SpecError("--net", f"none (loopback only) or host, not {network!r}")
 

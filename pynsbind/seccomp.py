@@ -27,6 +27,7 @@ import functools
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
+from pynsbind import _seccomp_cache as _cache
 from pynsbind._record import record
 from pynsbind._regex import regex
 from pynsbind._version import __version__
@@ -46,7 +47,6 @@ __all__ = [
     "Response",
     "SeccompProfile",
     "SyscallRule",
-    "cache_dir",
     "compile_default",
     "default_profile",
     "notif_id_valid",
@@ -420,7 +420,7 @@ class SeccompProfile:
 
     def compile(self) -> CompiledFilter:
         """The classic BPF program of this profile, compiled by libseccomp (cached
-        in memory, and on disk: see :func:`cache_dir`).
+        in memory, and on disk: see pynsbind._seccomp_cache).
 
         Raises SpecError naming the rule when libseccomp refuses it, and when the
         program is larger than the kernel takes (BPF_MAXINSNS instructions)."""
@@ -541,11 +541,14 @@ def _describe(rule: SyscallRule) -> str:
 @functools.lru_cache(maxsize=64)
 def _compiled(profile: SeccompProfile) -> CompiledFilter:
     """A profile's program: from this process's memory, the disk, or libseccomp."""
-    key = _profile_key(profile)
-    compiled = _disk_get(key)
-    if compiled is None:
-        compiled = _compile(profile)
-        _disk_put(key, compiled)
+    import json
+
+    text = json.dumps(profile.to_oci(), sort_keys=True, separators=(",", ":"))
+    found = _cache.get_profile(text)
+    if found is not None:
+        return CompiledFilter(*found)
+    compiled = _compile(profile)
+    _cache.put_profile(text, _entry(compiled))
     return compiled
 
 
@@ -648,221 +651,28 @@ def _export(ffi: Any, lib: Any, ctx: Any) -> bytes:
 # ---- the default profile ------------------------------------------------------------
 
 
-# ---- the on-disk cache of compiled programs ----------------------------------------
-#
-# Compiling the default profile takes libseccomp about 30 ms, and a command-line
-# runtime compiles it once per run.  The programs are kept on disk, in a
-# directory of the caller's own: mode 0700, owned by it (checked through the
-# open directory, never followed through a symlink), each file owned by it and
-# writable by nobody else, written whole under a temporary name and renamed into
-# place.  A program is looked up by a digest of everything that makes it: the
-# profile (for the default one: pynsbind's version, the files its rules come
-# from, the capabilities, setid_files), libseccomp's version, the machine and
-# the kernel.  Any doubt (a file of another owner, of the wrong size, another
-# key inside) means compiling again; a directory that cannot be made or is not
-# safe means no cache.  PYNSBIND_SECCOMP_CACHE=0 turns it off.
-
-_CACHE_MAGIC = b"pynsbind seccomp cache 1\n"
-_cache_dir_fd: list[int] = []  # [fd], [-1] (none), or [] (not opened yet)
-
-
-def cache_dir() -> str | None:
-    """Where compiled programs are kept: ``$XDG_CACHE_HOME/pynsbind/seccomp``, or
-    ``~/.cache/pynsbind/seccomp`` of the caller's passwd entry (its effective
-    uid's); None when the cache is off (``PYNSBIND_SECCOMP_CACHE=0``)."""
-    import os
-
-    if os.environ.get("PYNSBIND_SECCOMP_CACHE", "1") == "0":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not base.startswith("/"):
-        import pwd
-
-        try:
-            home = pwd.getpwuid(os.geteuid()).pw_dir
-        except KeyError:
-            return None
-        base = os.path.join(home, ".cache")
-    return os.path.join(base, "pynsbind", "seccomp")
-
-
-def _open_cache() -> int:
-    """The cache directory, open (O_PATH is not enough: files are made in it),
-    made if missing; -1 when there is none or it is not safe."""
-    if _cache_dir_fd:
-        return _cache_dir_fd[0]
-    import os
-    import stat
-
-    fd = -1
-    path = cache_dir()
-    if path is not None:
-        try:
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except FileNotFoundError:
-                os.makedirs(path, mode=0o700, exist_ok=True)
-                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            st = os.fstat(fd)
-            if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
-                os.close(fd)  # not ours alone: no cache
-                fd = -1
-        except OSError:
-            if fd >= 0:
-                os.close(fd)
-            fd = -1
-    _cache_dir_fd.append(fd)
-    return fd
-
-
-def _environment() -> tuple[str, ...]:
-    """What besides the profile makes the program: libseccomp's version, the
-    machine, the kernel, pynsbind's version."""
-    import os
-
-    uname = os.uname()
-    lsv = ".".join(map(str, libseccomp_version()))
-    return (lsv, uname.machine, uname.release, __version__)
-
-
-def _profile_key(profile: SeccompProfile) -> str:
-    """A profile's key: a digest of its OCI form and the environment."""
-    import hashlib
-    import json
-
-    text = json.dumps([profile.to_oci(), _environment()], sort_keys=True, separators=(",", ":"))
-    return "p-" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def _default_key(caps: frozenset[Capability], setid_files: bool) -> str:
-    """The default profile's key, without building the profile (nor hashing
-    anything: hashlib is not free to import): the files its rules come from
-    stand for them, by their size and time."""
-    import os
-
-    from pynsbind import _seccomp_default, flags
-
-    mask = 0
-    for cap in caps:
-        mask |= 1 << int(cap)
-    sources = []
-    for path in (__file__, _seccomp_default.__file__, flags.__file__):
-        st = os.stat(path)
-        sources.append(f"{st.st_size:x}.{st.st_mtime_ns:x}.{st.st_ino:x}")
-    text = "-".join(("d", f"{mask:x}", str(int(setid_files)), *_environment(), *sources))
-    if len(text) > 200 or not all(c.isalnum() or c in "._+-" for c in text):
-        import hashlib  # (an unusual kernel release: a digest instead)
-
-        return "d-" + hashlib.sha256(text.encode()).hexdigest()
-    return text
-
-
-def _disk_get(key: str) -> CompiledFilter | None:
-    import os
-    import stat
-
-    dfd = _open_cache()
-    if dfd < 0:
-        return None
-    try:
-        fd = os.open(key, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if (
-            not stat.S_ISREG(st.st_mode)
-            or st.st_uid != os.geteuid()
-            or stat.S_IMODE(st.st_mode) & 0o022
-            or st.st_size > 65536
-        ):
-            return None
-        data = os.read(fd, 65537)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return _decode(key, data)
-
-
-def _encode(key: str, compiled: CompiledFilter) -> bytes:
-    skipped = "\0".join(compiled.skipped).encode()
-    return b"".join(
-        (
-            _CACHE_MAGIC,
-            key.encode() + b"\n",
-            compiled.flags.to_bytes(8, "little"),
-            bytes([int(compiled.notify)]),
-            len(skipped).to_bytes(4, "little"),
-            skipped,
-            len(compiled.program).to_bytes(4, "little"),
-            compiled.program,
-        )
-    )
-
-
-def _decode(key: str, data: bytes) -> CompiledFilter | None:
-    head = _CACHE_MAGIC + key.encode() + b"\n"
-    if not data.startswith(head):
-        return None
-    at = len(head)
-    try:
-        flags = int.from_bytes(data[at : at + 8], "little")
-        notify = data[at + 8]
-        n = int.from_bytes(data[at + 9 : at + 13], "little")
-        skipped = data[at + 13 : at + 13 + n]
-        at += 13 + n
-        size = int.from_bytes(data[at : at + 4], "little")
-        program = data[at + 4 :]
-    except IndexError:
-        return None
-    if notify > 1 or size != len(program) or not program or size % 8 or size > 4096 * 8:
-        return None
-    names = tuple(skipped.decode().split("\0")) if skipped else ()
-    return CompiledFilter(program=program, flags=flags, notify=bool(notify), skipped=names)
-
-
-def _disk_put(key: str, compiled: CompiledFilter) -> None:
-    import os
-
-    dfd = _open_cache()
-    if dfd < 0:
-        return
-    tmp = f".{key}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dfd)
-        try:
-            data = _encode(key, compiled)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.rename(tmp, key, src_dir_fd=dfd, dst_dir_fd=dfd)
-    except OSError:
-        try:
-            os.unlink(tmp, dir_fd=dfd)
-        except OSError:
-            pass
-
-
 def compile_default(
     capabilities: Iterable[Capability] = DEFAULT_CAPABILITIES, *, setid_files: bool = True
 ) -> CompiledFilter:
     """``default_profile(capabilities, setid_files=...).compile()``, looked up in
-    the on-disk cache before the profile is even built."""
+    the on-disk cache (pynsbind._seccomp_cache) before the profile is even built."""
     caps = frozenset(capabilities)
     key = ("default", caps, bool(setid_files))
     compiled = _defaults.get(key)
     if compiled is not None:
         return compiled
-    disk = _default_key(caps, bool(setid_files))
-    compiled = _disk_get(disk)
-    if compiled is None:
+    found = _cache.get_default(caps, bool(setid_files))
+    if found is not None:
+        compiled = CompiledFilter(*found)
+    else:
         compiled = default_profile(caps, setid_files=setid_files).compile()
-        _disk_put(disk, compiled)
+        _cache.put_default(caps, bool(setid_files), _entry(compiled))
     _defaults[key] = compiled
     return compiled
+
+
+def _entry(compiled: CompiledFilter) -> tuple[bytes, int, bool, tuple[str, ...]]:
+    return (compiled.program, compiled.flags, compiled.notify, compiled.skipped)
 
 
 _defaults: dict[tuple[str, frozenset[Capability], bool], CompiledFilter] = {}
