@@ -371,3 +371,21 @@ def test_a_spec_without_cgroups_gets_one_for_its_device_rules() -> None:
 def test_real_features_compile_the_default_spec() -> None:
     p = compile_plan(Spec(args=["/bin/true"]), features())
     assert p.ops[-1].kind_name == "EXEC"
+
+
+@pytest.mark.root
+def test_device_rules_only_where_they_add_something() -> None:
+    """A container with a user namespace of its own and no CAP_SYS_ADMIN gets
+    no cgroup for device rules alone (the kernel refuses it device nodes and it
+    cannot clear nodev); with CAP_SYS_ADMIN, or without a user namespace, it
+    does."""
+    from pynsbind.cgroups import device_host, host
+
+    if device_host(host()) is None:
+        pytest.skip("this host enforces no device rules for this caller")
+    userns = Namespace.USER | Namespace.MNT | Namespace.PID
+    plain = compile_plan(Spec(args=["/bin/true"], namespaces=userns), features())
+    assert plain.cgroup_host is None and not plain.cgroup_points
+    admin = Spec(args=["/bin/true"], namespaces=userns, capabilities=["SYS_ADMIN", "CHOWN"])
+    assert compile_plan(admin, features()).cgroup_host is not None
+    assert compile_plan(Spec(args=["/bin/true"]), features()).cgroup_host is not None
