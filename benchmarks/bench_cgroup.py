@@ -23,9 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pynsbind.cgroups import Cgroup, Resources, host
 from pynsbind.testing import cgroups_v1, compile_program
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 cpuset_defaults = cgroups_v1.cpuset_defaults
 
@@ -91,15 +95,17 @@ def floor_once(floor: subprocess.Popen[str], i: int) -> int:
     return int(line)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--containers", type=int, default=1000, help="containers of each")
-    args = ap.parse_args()
+def measure(containers: int, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The two sides, alternating container by container: every container's
+    nanoseconds of each, the medians and their ratio.  Its own cgroups (the
+    holding cgroup, the C loop's) are under ``pynsbind-bench-PID`` in every
+    hierarchy; pynsbind's are its fresh ``pynsbind-c-...`` names (what
+    ``Cgroup.create(None, ...)`` makes), removed as the loop goes."""
     h = host()
     h.check()
     me = os.getpid()
     helper = subprocess.Popen(["sleep", "100000"])
-    hold = Cgroup.create(f"pynsbind/bench-{me}-hold")
+    hold = Cgroup.create(f"pynsbind-bench-{me}/cg-hold")
     tmp = Path(tempfile.mkdtemp(prefix="pynsbind-bench-cg-"))
     py: list[int] = []
     c: list[int] = []
@@ -107,20 +113,22 @@ def main() -> None:
     try:
         hold.add(helper)
         exe = build_floor(tmp)
-        write_plan(tmp / "plan", helper.pid, f"pynsbind-cfloor-{me}-", hold)
+        write_plan(tmp / "plan", helper.pid, f"pynsbind-bench-{me}/cfloor-", hold)
         floor = subprocess.Popen(
             [str(exe), str(tmp / "plan")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        for i in range(20):  # warm up: caches, compiled writes, page faults
+        for i in range(min(20, containers)):  # warm up: caches, compiled writes, page faults
             pynsbind_once(helper.pid, hold)
             floor_once(floor, i)
-        for i in range(20, 20 + args.containers):
+        for i in range(20, 20 + containers):
             if i % 2:  # alternate which goes first
                 py.append(pynsbind_once(helper.pid, hold))
                 c.append(floor_once(floor, i))
             else:
                 c.append(floor_once(floor, i))
                 py.append(pynsbind_once(helper.pid, hold))
+            if log is not None and (i - 19) % 100 == 0:
+                log(f"cgroup: {i - 19}/{containers}")
     finally:
         if floor is not None:
             assert floor.stdin is not None
@@ -132,13 +140,35 @@ def main() -> None:
         helper.wait()
         hold.delete()
         shutil.rmtree(tmp)
-    py_med, c_med = statistics.median(py), statistics.median(c)
-    names = ", ".join(x.name for x in h.hierarchies)
-    print(f"host: {h.mode}, {len(h.hierarchies)} hierarchies ({names})")
+    return {
+        "host": h.mode,
+        "hierarchies": [x.name for x in h.hierarchies],
+        "containers": containers,
+        "pynsbind_ns": py,
+        "floor_ns": c,
+        "pynsbind_median_ns": statistics.median(py),
+        "floor_median_ns": statistics.median(c),
+        "ratio": statistics.median(py) / statistics.median(c),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--containers", type=int, default=1000, help="containers of each")
+    args = ap.parse_args()
+    res = measure(args.containers)
+    py, c = res["pynsbind_ns"], res["floor_ns"]
+    print(
+        f"host: {res['host']}, {len(res['hierarchies'])} hierarchies ({', '.join(res['hierarchies'])})"
+    )
     print(f"per container: create + limits + attach + detach + delete, {len(py)} of each")
-    print(f"  pynsbind  median {py_med / 1000:8.1f} us   mean {statistics.mean(py) / 1000:8.1f} us")
-    print(f"  C floor   median {c_med / 1000:8.1f} us   mean {statistics.mean(c) / 1000:8.1f} us")
-    print(f"  ratio (pynsbind / C, medians): {py_med / c_med:.3f}")
+    print(
+        f"  pynsbind  median {res['pynsbind_median_ns'] / 1000:8.1f} us   mean {statistics.mean(py) / 1000:8.1f} us"
+    )
+    print(
+        f"  C floor   median {res['floor_median_ns'] / 1000:8.1f} us   mean {statistics.mean(c) / 1000:8.1f} us"
+    )
+    print(f"  ratio (pynsbind / C, medians): {res['ratio']:.3f}")
 
 
 if __name__ == "__main__":

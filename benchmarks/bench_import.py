@@ -46,14 +46,14 @@ _COUNT = (
 )
 
 
-def _regular_install(where: Path) -> Path:
+def regular_install(where: Path) -> Path:
     venv.create(where, with_pip=True)
     py = where / "bin" / "python"
     subprocess.run([py, "-m", "pip", "install", "-q", str(ROOT)], check=True, cwd=where)
     return py
 
 
-def _is_editable(py: str) -> bool:
+def is_editable(py: str) -> bool:
     code = "import pynsbind, sys; print('site-packages' not in (pynsbind.__file__ or ''))"
     out = subprocess.run([py, "-I", "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip() == "True"
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pynsbind-bench-import-") as tmp:
-        py = args.python or str(_regular_install(Path(tmp) / "venv"))
-        if _is_editable(py) and not args.allow_editable:
+        py = args.python or str(regular_install(Path(tmp) / "venv"))
+        if is_editable(py) and not args.allow_editable:
             print(
                 f"{py}: pynsbind is an editable install, whose finder hides import costs; "
                 "give a regular install (or none: one is made), or --allow-editable",

@@ -69,6 +69,7 @@ BPF_DEVCG_DEV_CHAR NSB_HAS_BPF_F_REPLACE
 EXTRA_CDEF = """
 struct sock_filter { uint16_t code; uint8_t jt; uint8_t jf; uint32_t k; };
 struct seccomp_data { int nr; uint32_t arch; ...; };
+extern "Python+C" int nsb_hook_call(int64_t key, int32_t pact, int32_t pid);
 """
 
 

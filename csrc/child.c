@@ -387,13 +387,15 @@ static long nsb_close_from(struct child *c, int lo, int hi)
 }
 
 /* stdio from slots 0-2 (-1: leave as is), keep the a fds listed in p, move the
- * sync socket to fd b when b >= 0 (the init inherits it), close everything else. */
+ * sync socket to fd b when b >= 0 (the init inherits it), keep the fd of slot
+ * c - 1 when c > 0 and the slot holds one (the gate's FIFO), close everything
+ * else. */
 static long op_fds(struct child *c, const struct nsb_op *op)
 {
     const int32_t *pass = op->p;
     /* 0-2, the a fds of p (at most NSB_MAX_FDS), the sync socket, the init's
-     * executable */
-    int keep[3 + NSB_MAX_FDS + 2];
+     * executable, the gate */
+    int keep[3 + NSB_MAX_FDS + 3];
     int nkeep = 0, i, j, lo, want_sync;
     long r;
     if ((int64_t)op->b < -1 || (int64_t)op->b > INT_MAX)
@@ -456,6 +458,8 @@ static long op_fds(struct child *c, const struct nsb_op *op)
             return r;
         keep[nkeep++] = (int)r;
     }
+    if (op->c > 0 && op->c <= INT_MAX && nsb_fd(c, (int)op->c - 1) >= 0)
+        keep[nkeep++] = c->fds[op->c - 1]; /* the gate's FIFO (close-on-exec) */
     /* sort (few entries) and close the gaps */
     for (i = 1; i < nkeep; i++)
         for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -473,6 +477,96 @@ static long op_fds(struct child *c, const struct nsb_op *op)
         lo = keep[i] + 1;
     }
     return nsb_close_from(c, lo, INT_MAX);
+}
+
+/* ---- the terminal and the gate --------------------------------------------- */
+
+/* A new pseudo-terminal, made from the ptmx s1 of the container's devpts once
+ * this process is in its root and its own session, with its final uid (the
+ * slave belongs to it, as a login's terminal does).  The master must be one
+ * (TIOCSPTLCK is a master's ioctl, whatever s1 turned out to be); the slave is
+ * opened through it (TIOCGPTPEER: from the master's own devpts, no path), made
+ * the controlling terminal of this session (TIOCSCTTY: this process leads it,
+ * and its foreground group is this process's) and the stdio of the plan's FDS
+ * op.  The master goes to the parent, then is closed here: no process of the
+ * container ever holds it. */
+static long op_terminal(struct child *c, const struct nsb_op *op)
+{
+    int unlock = 0, i;
+    long master, slave = -1, r;
+    if (c->nfds < 3)
+        return -EBADF; /* cannot happen: a table has stdio's slots */
+    master = nsb_sys4(SYS_openat, AT_FDCWD, op->s1, O_RDWR | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (master < 0)
+        return master;
+    r = nsb_sys3(SYS_ioctl, master, TIOCSPTLCK, &unlock);
+    if (r >= 0)
+        r = slave = nsb_sys3(SYS_ioctl, master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (r >= 0 && (op->a || op->b)) {
+        struct winsize ws;
+        nsb_memzero(&ws, sizeof(ws));
+        ws.ws_row = (unsigned short)op->a;
+        ws.ws_col = (unsigned short)op->b;
+        r = nsb_sys3(SYS_ioctl, slave, TIOCSWINSZ, &ws);
+    }
+    if (r >= 0)
+        r = nsb_sys3(SYS_ioctl, slave, TIOCSCTTY, 0);
+    if (r >= 0)
+        r = nsb_send_fd(c->sync_fd, NSB_MSG_TERMINAL, (int)master);
+    nsb_sys1(SYS_close, master);
+    if (r < 0) {
+        if (slave >= 0)
+            nsb_sys1(SYS_close, slave);
+        return r;
+    }
+    for (i = 0; i < 3; i++)
+        c->fds[i] = (int)slave; /* close-on-exec: FDS dups it to 0-2 */
+    return 0;
+}
+
+/* The start gate: every op but the exec is done.  Tell the parent (READY),
+ * then wait: in the caller's process (the fd slot holds -1) for GO on the sync
+ * socket; else for one byte on the gate's FIFO, which this process holds
+ * read-write (a read then waits for a writer's byte, never sees an end), and
+ * which anyone may write who can open it.  Signals are let in while it waits
+ * (this process has a memory of its own: the compiler sees to it), so that a
+ * created container can be stopped, killed or terminated like a running one;
+ * but not those whose default dumps core (this process holds a copy of the
+ * caller's memory: they wait for the exec); all are blocked again for the exec.
+ * Run under the container's seccomp filter: sendto, recvfrom or read,
+ * rt_sigprocmask and close must be allowed, as execveat must. */
+#define NSB_SIGBIT(s) (1ULL << ((s)-1))
+static const uint64_t nsb_core_signals =
+    NSB_SIGBIT(SIGQUIT) | NSB_SIGBIT(SIGILL) | NSB_SIGBIT(SIGTRAP) | NSB_SIGBIT(SIGABRT) |
+    NSB_SIGBIT(SIGBUS) | NSB_SIGBIT(SIGFPE) | NSB_SIGBIT(SIGSEGV) | NSB_SIGBIT(SIGXCPU) |
+    NSB_SIGBIT(SIGXFSZ) | NSB_SIGBIT(SIGSYS);
+
+static long op_gate(struct child *c, int index)
+{
+    const struct nsb_op *op = &c->plan->ops[index];
+    uint64_t all = ~0ULL, waiting = nsb_core_signals;
+    long fifo = -1, r;
+    char byte;
+    if (op->fd >= 0 && op->fd < c->nfds && c->fds[op->fd] >= 0)
+        fifo = c->fds[op->fd];
+    r = nsb_send_msg(c->sync_fd, NSB_MSG_READY, 0, index, 0, index);
+    if (r < 0)
+        return r;
+    nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &waiting, 0, 8);
+    if (fifo < 0) {
+        struct nsb_msg m;
+        r = NSB_RETRY(nsb_sys6(SYS_recvfrom, c->sync_fd, (long)&m, sizeof(m), 0, 0, 0));
+        if (r != (long)sizeof(m) || m.type != NSB_MSG_GO || m.val != index)
+            nsb_exit(127); /* the parent let go of us without a start */
+    } else {
+        r = NSB_RETRY(nsb_sys3(SYS_read, fifo, &byte, 1));
+        nsb_sys1(SYS_close, fifo);
+        c->fds[op->fd] = -1;
+        if (r != 1)
+            return r < 0 ? r : -EIO; /* (an end of file cannot come: we hold a writer) */
+    }
+    nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);
+    return 0;
 }
 
 /* ---- exec --------------------------------------------------------------- */
@@ -628,6 +722,10 @@ static long nsb_run_op(struct child *c, int index)
     }
     case NSB_OP_FINDEXEC:
         return nsb_find_exec(op->s1, (op->flags & NSB_F_SEARCH_PATH) ? op->s2 : 0);
+    case NSB_OP_TERMINAL:
+        return op_terminal(c, op);
+    case NSB_OP_GATE:
+        return op_gate(c, index);
     case NSB_OP_KEYRING:
         /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: a new anonymous
          * session keyring, so the caller's keys are out of reach.  ENOSYS or

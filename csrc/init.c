@@ -27,6 +27,12 @@
  * Both modes first make the process non-dumpable: it may be visible in a pid
  * namespace whose processes are hostile, and holds the socket to the spawner.
  *
+ * A container with a terminal (Spec.terminal): when fd 0 is this session's
+ * controlling terminal with the init's group in the foreground, COMMAND gets a
+ * process group of its own and the foreground (as a shell gives a job), so that
+ * ^C, ^Z and the window's signals reach COMMAND and its children, not the init
+ * (which forwards what it is sent to COMMAND alone).
+ *
  * Errors are -errno (see nsb.h).  The calls whose result is not looked at
  * cannot fail with the arguments given (prctl, rt_sigprocmask, close), or fail
  * only when there is nobody left to tell (a send to a spawner that is gone).
@@ -108,7 +114,7 @@ void nsb_init_main(long *sp)
     char **argv = (char **)(sp + 1);
     char **envp = argv + argc + 1;
     uint64_t all = ~0ULL, none = 0;
-    int pipefd[2], status = 0, main_done = 0, no_sync;
+    int pipefd[2], status = 0, main_done = 0, no_sync, fg = 0, pgrp = 0;
     int32_t err;
 
     /* first of all: exec resets dumpability, and no process of the container
@@ -163,6 +169,11 @@ void nsb_init_main(long *sp)
     if (nsb_sys0(SYS_getpid) != 1)
         nsb_sys5(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+    /* the terminal's foreground is ours: it will be the command's (ENOTTY, or
+     * another group: no terminal of this session, nothing to hand on) */
+    if (nsb_sys3(SYS_ioctl, 0, TIOCGPGRP, &fg) >= 0 && fg == nsb_sys1(SYS_getpgid, 0))
+        pgrp = 1;
+
     /* a close-on-exec pipe tells whether the command's exec worked */
     r = nsb_sys2(SYS_pipe2, pipefd, O_CLOEXEC);
     if (r < 0) {
@@ -177,8 +188,17 @@ void nsb_init_main(long *sp)
     if (child == 0) {
         nsb_sys1(SYS_close, pipefd[0]);
         nsb_sys1(SYS_close, sync_fd);
+        r = 0;
+        if (pgrp) {
+            /* a group of its own, made the foreground (SIGTTOU is blocked
+             * here: a background group may take it) */
+            int self = (int)nsb_sys0(SYS_getpid);
+            r = nsb_sys2(SYS_setpgid, 0, 0);
+            if (r >= 0)
+                r = nsb_sys3(SYS_ioctl, 0, TIOCSPGRP, &self);
+        }
         nsb_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
-        err = (int32_t)-init_exec(argv + 5, envp);
+        err = (int32_t) - (r < 0 ? r : init_exec(argv + 5, envp));
         /* cannot fail: 4 bytes into an empty pipe whose reader is open go in
          * whole and at once (and a signal cannot interrupt a write that does
          * not wait) */

@@ -76,7 +76,7 @@ enum nsb_op_kind {
     NSB_OP_UMASK = 31,
     NSB_OP_CHDIR = 32,
     NSB_OP_FDS = 33,      /* stdio from slots 0-2, keep the a fds in p, move the sync fd to b
-                             (if >= 0), close the rest */
+                             (if >= 0), keep fd slot c - 1 (c > 0: the gate), close the rest */
     NSB_OP_EXEC = 34,     /* execve p (argv) q (envp): s1 the name, s2 the PATH to search, or
                              execveat fd slot `fd` */
     NSB_OP_SETSID = 35,   /* setsid(): a new session, no controlling terminal */
@@ -84,9 +84,15 @@ enum nsb_op_kind {
     NSB_OP_KEYRING = 38,  /* join a new anonymous session keyring */
     NSB_OP_WIPE = 39,     /* zero this process's memory from a to b (its copy of the caller's
                              argv and environ, before a process of it becomes visible) */
-    NSB_OP_FINDEXEC = 40  /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would
+    NSB_OP_FINDEXEC = 40, /* what execve of s1 (searched in s2 with NSB_F_SEARCH_PATH) would
                              find, or its errno: an exec that cannot report its own failure
                              follows */
+    NSB_OP_TERMINAL = 41, /* a new pty from the ptmx s1: its slave the controlling terminal and
+                             stdio slots 0-2, window a rows by b columns (0: as the kernel
+                             makes it); the master sent to the parent (TERMINAL), then closed */
+    NSB_OP_GATE = 42      /* tell the parent the set-up is done (READY), then wait: for a byte
+                             on the FIFO of fd slot `fd`, or (the slot holds -1) for GO on the
+                             sync socket */
 };
 
 /* Detached mount trees the parent makes for the child (idmapped volumes, the
@@ -145,7 +151,9 @@ struct nsb_op {
 enum nsb_pact_kind {
     NSB_PACT_PROC_WRITE = 1,   /* write data into /proc/<pid>/<name> */
     NSB_PACT_FD_WRITE_PID = 2, /* write the pid into fd slot `fd` (cgroup.procs) */
-    NSB_PACT_HELPER = 3        /* run argv (argv[pid_arg] becomes the pid) and wait for exit 0 */
+    NSB_PACT_HELPER = 3,       /* run argv (argv[pid_arg] becomes the pid) and wait for exit 0 */
+    NSB_PACT_HOOK = 4          /* call the caller's hook: nsb_hook_call(key of the spawn, index of
+                                  this pact, pid) must return 1; else it fails with ECANCELED */
 };
 
 struct nsb_pact {
@@ -200,18 +208,21 @@ struct nsb_result {
     int32_t listener_fd;  /* the seccomp notify listener of the container's filter, or -1 */
     int32_t has_pending;  /* a notification of the command's, received and not answered: */
     uint64_t pending[10]; /* its struct seccomp_notif (80 bytes) */
+    int32_t terminal_fd;  /* the master of the container's terminal (TERMINAL op), or -1 */
 };
 
 /* messages on the sync socket (SOCK_SEQPACKET) */
 enum nsb_msg_type {
-    NSB_MSG_SYNC = 1,    /* child -> parent: step val reached */
-    NSB_MSG_GO = 2,      /* parent -> child: carry on past step val */
-    NSB_MSG_PID = 3,     /* middle -> parent: the process that goes on is val */
-    NSB_MSG_ERROR = 4,   /* child -> parent: {stage, op, err}, then exit 127 */
-    NSB_MSG_EXEC_OK = 5, /* init -> parent: the command runs */
-    NSB_MSG_EXIT = 6,    /* init -> parent: the command ended with wait status val */
-    NSB_MSG_LISTENER = 7 /* child -> parent: a notify listener will be fd val: take it
-                            (pidfd_getfd) */
+    NSB_MSG_SYNC = 1,     /* child -> parent: step val reached */
+    NSB_MSG_GO = 2,       /* parent -> child: carry on past step val */
+    NSB_MSG_PID = 3,      /* middle -> parent: the process that goes on is val */
+    NSB_MSG_ERROR = 4,    /* child -> parent: {stage, op, err}, then exit 127 */
+    NSB_MSG_EXEC_OK = 5,  /* init -> parent: the command runs */
+    NSB_MSG_EXIT = 6,     /* init -> parent: the command ended with wait status val */
+    NSB_MSG_LISTENER = 7, /* child -> parent: a notify listener will be fd val: take it
+                             (pidfd_getfd) */
+    NSB_MSG_TERMINAL = 8, /* child -> parent: the pty master, with it as SCM_RIGHTS */
+    NSB_MSG_READY = 9     /* child -> parent: set up, waiting at the gate (op val) */
 };
 
 struct nsb_msg {
@@ -222,8 +233,17 @@ struct nsb_msg {
     int64_t val;
 };
 
-int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds,
+/* key: given back to the plan's hooks (NSB_PACT_HOOK) of this spawn */
+int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, int64_t key,
               struct nsb_result *res);
+/* Let a child that nsb_spawn left waiting at its gate (READY) go on: send GO on
+ * sync_fd (go != 0; else the caller has written into the gate's FIFO), then
+ * converse until it has exec'd, as nsb_spawn does (init_fd: the sealed init,
+ * listener: the container's notify listener or -1).  0, or -1 with the failure
+ * in res and the child killed (not reaped: the caller owns it).  sync_fd and
+ * listener stay the caller's. */
+int nsb_start(const struct nsb_plan *plan, int32_t init_fd, int32_t pid, int32_t sync_fd,
+              int32_t listener, int32_t go, struct nsb_result *res);
 const char *nsb_version(void);
 int nsb_clone_vm_supported(void);
 
@@ -274,7 +294,14 @@ int nsb_bpf_prog_fd(uint32_t id);
 int nsb_bpf_prog_info(int prog_fd, uint32_t *id, uint32_t *type, char *name);
 /* END CDEF */
 
-#define NSB_ABI_VERSION 4
+/* The hooks of a plan (NSB_PACT_HOOK) call back into Python: cffi defines this
+ * function (extern "Python+C" in csrc/build.py), pynsbind.process attaches the
+ * Python side (ffi.def_extern), which runs the hook of spawn `key` with the GIL
+ * taken again.  1: done; anything else: the hook failed (0 too when nothing is
+ * attached). */
+int nsb_hook_call(int64_t key, int32_t pact, int32_t pid);
+
+#define NSB_ABI_VERSION 5
 #define NSB_MAX_FDS 1024
 #define NSB_MAX_REGS 64
 

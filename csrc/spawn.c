@@ -11,17 +11,20 @@
  *      the raw trampolines exist), or clone(2) where clone3 is missing;
  *   5. the mask restored, the child's end closed;
  *   6. the protocol loop: SYNC -> run this step's parent actions (id maps, cgroup
- *      attach, time offsets, helpers) -> GO, or FD (an idmapped tree made for
- *      the child, as SCM_RIGHTS); PID -> the process of a second fork
- *      is the container from now on; ERROR -> remember; EOF -> the child has
+ *      attach, time offsets, helpers, the caller's hook) -> GO, or FD (an
+ *      idmapped tree made for the child, as SCM_RIGHTS); PID -> the process of
+ *      a second fork is the container from now on; TERMINAL -> keep the pty
+ *      master it carries; ERROR -> remember; EOF -> the child has
  *      exec'd (its end was close-on-exec) or died; EXEC_OK -> the init runs;
+ *      READY -> the child waits at its start gate (nsb_start lets it go on);
  *   7. the middle process of a second fork reaped;
  *   8. the stacks unmapped: by now no process uses them.
  *
  * Every failure, at any step, goes to one place (the `fail` label of nsb_spawn),
  * which releases what struct nsb_spawn says is held: the sockets, the stacks,
- * the pidfd, the notify listener, the child (killed and reaped), the caller's
- * dumpable flag.  Nothing is left behind.  Helpers return -errno (see nsb.h).
+ * the pidfd, the notify listener, the terminal, the child (killed and reaped),
+ * the caller's dumpable flag.  Nothing is left behind.  Helpers return -errno
+ * (see nsb.h).
  */
 #include "engine.h"
 #include "rawsys.h"
@@ -250,11 +253,12 @@ static int nsb_send_fd(int sock, uint64_t step, int fd)
     return 0;
 }
 
-/* One parent action for process `pid`: 0; -errno; or the wait status of a
- * helper that did not exit 0 (> 0).  An action that makes an fd for the child
- * (an idmapped tree) leaves it in *made. */
-static int nsb_run_pact(const struct nsb_pact *pa, const int32_t *fds, int32_t nfds, int pid,
-                        int *made)
+/* One parent action (index `index` of the plan, of spawn `key`) for process
+ * `pid`: 0; -errno; or the wait status of a helper that did not exit 0 (> 0).
+ * An action that makes an fd for the child (an idmapped tree) leaves it in
+ * *made. */
+static int nsb_run_pact(const struct nsb_pact *pa, int index, const int32_t *fds, int32_t nfds,
+                        int pid, int64_t key, int *made)
 {
     switch (pa->kind) {
     case NSB_PACT_PROC_WRITE: {
@@ -280,6 +284,10 @@ static int nsb_run_pact(const struct nsb_pact *pa, const int32_t *fds, int32_t n
         int status = 0, r = nsb_run_helper(pa, pid, &status);
         return r < 0 ? r : status;
     }
+    case NSB_PACT_HOOK:
+        /* the caller's Python, with the GIL taken again by cffi; the child
+         * waits at its sync step meanwhile */
+        return nsb_hook_call(key, index, pid) == 1 ? 0 : -ECANCELED;
     case NSB_PACT_IDMAP_TREE: {
         uint64_t args[2];
         int fd;
@@ -297,18 +305,19 @@ static int nsb_run_pact(const struct nsb_pact *pa, const int32_t *fds, int32_t n
     }
 }
 
-/* Run the parent actions of sync step `step` for process `pid`.  Returns 0, or
- * what the first that failed returned (see nsb_run_pact), with *failed its index.
- * An fd made for the child is in *made (-1: none), closed on failure. */
+/* Run the parent actions of sync step `step` for process `pid` (of spawn
+ * `key`).  Returns 0, or what the first that failed returned (see
+ * nsb_run_pact), with *failed its index.  An fd made for the child is in *made
+ * (-1: none), closed on failure. */
 static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds,
-                         uint64_t step, int pid, int *failed, int *made)
+                         uint64_t step, int pid, int64_t key, int *failed, int *made)
 {
     int i, r;
     *made = -1;
     for (i = 0; i < plan->npacts; i++) {
         if (plan->pacts[i].step != step)
             continue;
-        r = nsb_run_pact(&plan->pacts[i], fds, nfds, pid, made);
+        r = nsb_run_pact(&plan->pacts[i], i, fds, nfds, pid, key, made);
         if (r != 0) {
             *failed = i;
             if (*made >= 0) {
@@ -407,14 +416,14 @@ struct nsb_exes {
     int sealed_seen;  /* a notification came from the sealed init already */
 };
 
-static int nsb_exes_init(struct nsb_exes *exes, const int32_t *fds, int32_t nfds, int exec_slot)
+static int nsb_exes_init(struct nsb_exes *exes, int init_fd)
 {
     memset(exes, 0, sizeof(*exes));
     if (stat("/proc/self/exe", &exes->self) < 0)
         return -errno;
-    if (exec_slot < 0 || exec_slot >= nfds)
+    if (init_fd < 0)
         return -EBADF;
-    if (fstat(fds[exec_slot], &exes->init) < 0)
+    if (fstat(init_fd, &exes->init) < 0)
         return -errno;
     return 0;
 }
@@ -429,9 +438,29 @@ _Static_assert(sizeof(struct seccomp_notif) <= sizeof(((struct nsb_result *)0)->
                "a notification fits in nsb_result.pending");
 #endif
 
+/* The system calls the child makes after its filter is loaded: those of the
+ * sealed exec (recvfrom, close, execveat), and of a start gate (prctl, sendto,
+ * read, rt_sigprocmask). */
+static int nsb_engine_call(int nr)
+{
+    switch (nr) {
+    case SYS_recvfrom:
+    case SYS_close:
+    case SYS_execveat:
+    case SYS_prctl:
+    case SYS_sendto:
+    case SYS_read:
+    case SYS_rt_sigprocmask:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Receive one notification.  The engine's own (the child's last calls before
- * the sealed exec: recvfrom, close, execveat; anything the sealed init does)
- * are let through, and 0 is returned.  The first of the command's is kept in
+ * the sealed exec: recvfrom, close, execveat, and for a start gate prctl,
+ * sendto, read and rt_sigprocmask; anything the sealed init does) are let
+ * through, and 0 is returned.  The first of the command's is kept in
  * res->pending, unanswered, for the caller's handler, and 1 is returned: stop
  * receiving.  -errno on failure. */
 static int nsb_notif_engine(int listener, int cur, struct nsb_exes *exes, struct nsb_result *res)
@@ -453,8 +482,7 @@ static int nsb_notif_engine(int listener, int cur, struct nsb_exes *exes, struct
         } else {
             int nr = req.data.nr;
             engine = nsb_same_file(&st, &exes->self) && (int)req.pid == cur && !exes->sealed_seen &&
-                     req.data.arch == NSB_AUDIT_ARCH &&
-                     (nr == SYS_recvfrom || nr == SYS_close || nr == SYS_execveat);
+                     req.data.arch == NSB_AUDIT_ARCH && nsb_engine_call(nr);
         }
     } else if (errno != ENOENT && errno != ESRCH) {
         return -errno; /* (the process is gone: nobody waits for the answer) */
@@ -499,8 +527,13 @@ struct nsb_spawn {
     int middle;       /* the middle process of a second fork, until it is reaped */
     int pidfd;        /* of the child, then of the process of a second fork */
     int listener;     /* the container's seccomp notify listener */
+    int terminal;     /* the master of the container's terminal */
+    int init_fd;      /* the sealed init (what its notifications come from) */
+    int64_t key;      /* given back to the plan's hooks */
+    int gated;        /* the plan waits at a start gate: READY ends the conversation */
     int failed;       /* a failure is recorded in res */
     int exec_ok;      /* the init reported EXEC_OK */
+    int ready;        /* the child reported READY */
 };
 
 /* Record a failure; the first is the one reported. */
@@ -534,13 +567,62 @@ static void nsb_leave_memory(struct nsb_spawn *s)
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
-static int nsb_plan_forks(const struct nsb_plan *plan)
+/* The index of the plan's first op of `kind`, or -1. */
+static int nsb_plan_find(const struct nsb_plan *plan, uint32_t kind)
 {
     int i;
     for (i = 0; i < plan->nops; i++)
-        if (plan->ops[i].kind == NSB_OP_FORK)
-            return 1;
-    return 0;
+        if (plan->ops[i].kind == kind)
+            return i;
+    return -1;
+}
+
+/* One message, and the fd it carries (SCM_RIGHTS, close-on-exec) in *fd, or -1.
+ * Returns its size (0 at EOF) or -errno; more than one fd, or fds the kernel
+ * had to drop (MSG_CTRUNC), is -EPROTO, with every fd received closed. */
+static ssize_t nsb_recv_msg(int sock, struct nsb_msg *m, int *fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {m, sizeof(*m)};
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    ssize_t n;
+    int extra = 0;
+    *fd = -1;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof(u.buf);
+    n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return -errno;
+    for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        size_t k, count;
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (k = 0; k < count; k++) {
+            int got;
+            memcpy(&got, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+            if (*fd < 0) {
+                *fd = got;
+            } else {
+                close(got);
+                extra = 1;
+            }
+        }
+    }
+    if (extra || (mh.msg_flags & MSG_CTRUNC)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return -EPROTO;
+    }
+    return n;
 }
 
 /* 6. The protocol.  Returns at EOF (the child has exec'd, its end was
@@ -551,11 +633,19 @@ static void nsb_converse(struct nsb_spawn *s)
 {
     const struct nsb_plan *plan = s->plan;
     int watch_stops = (plan->flags & NSB_PLAN_WATCH_STOPS) != 0, listener_hup = 0;
-    int exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
     struct nsb_exes exes;
+    if (s->listener >= 0) {
+        /* nsb_start: the filter is loaded already */
+        int r = nsb_exes_init(&exes, s->init_fd);
+        if (r < 0) {
+            nsb_failure(s, NSB_STAGE_PARENT, -1, -r);
+            return;
+        }
+    }
     for (;;) {
         struct nsb_msg m;
         ssize_t n;
+        int passed = -1; /* an fd the message carries */
         if (watch_stops || (s->listener >= 0 && !listener_hup)) {
             /* Two things may need the parent while it waits for a message:
              * the container's filter has a notify listener (until the command
@@ -594,24 +684,27 @@ static void nsb_converse(struct nsb_spawn *s)
             if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
         }
-        n = recv(s->sock, &m, sizeof(m), 0);
-        if (n < 0 && errno == EINTR)
+        n = nsb_recv_msg(s->sock, &m, &passed);
+        if (n == -EINTR)
             continue;
         if (n < 0) {
-            nsb_failure(s, NSB_STAGE_PARENT, -1, errno);
+            nsb_failure(s, NSB_STAGE_PARENT, -1, (int)-n);
             return;
         }
         if (n == 0)
             return;
-        if (n != (ssize_t)sizeof(m)) {
+        if (n != (ssize_t)sizeof(m) || (passed >= 0 && m.type != NSB_MSG_TERMINAL)) {
             /* nothing of ours sends that: a protocol error */
+            if (passed >= 0)
+                close(passed);
             nsb_failure(s, NSB_STAGE_PARENT, -1, EPROTO);
             return;
         }
         if (m.type == NSB_MSG_SYNC && !s->failed) {
             struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
             int at = -1, made = -1;
-            int r = nsb_run_pacts(plan, s->fds, s->nfds, (uint64_t)m.val, s->cur, &at, &made);
+            int r =
+                nsb_run_pacts(plan, s->fds, s->nfds, (uint64_t)m.val, s->cur, s->key, &at, &made);
             /* on failure, closing our end makes the child exit */
             if (r < 0) {
                 nsb_failure(s, NSB_STAGE_PACT, at, -r);
@@ -657,33 +750,38 @@ static void nsb_converse(struct nsb_spawn *s)
                 nsb_failure(s, NSB_STAGE_PARENT, -1, errno);
                 return;
             }
-            fd = nsb_exes_init(&exes, s->fds, s->nfds, exec_slot);
+            fd = nsb_exes_init(&exes, s->init_fd);
             if (fd < 0) {
                 nsb_failure(s, NSB_STAGE_PARENT, -1, -fd);
                 return;
             }
+        } else if (m.type == NSB_MSG_TERMINAL && s->terminal < 0 && passed >= 0 && !s->failed) {
+            /* the pty master, from the TERMINAL op */
+            s->terminal = passed;
         } else if (m.type == NSB_MSG_ERROR && !s->failed) {
             nsb_failure(s, m.stage, m.op, m.err);
         } else if (m.type == NSB_MSG_EXEC_OK && (plan->flags & NSB_PLAN_KEEP_SYNC)) {
             s->exec_ok = 1;
             return;
+        } else if (m.type == NSB_MSG_READY && s->gated && !s->failed) {
+            /* every op but the exec is done: the child waits for nsb_start */
+            s->ready = 1;
+            return;
         } else if (!s->failed) {
             /* no message of ours comes at this point: a protocol error (once
              * the child failed, only a PID message matters) */
+            if (passed >= 0)
+                close(passed);
             nsb_failure(s, NSB_STAGE_PARENT, -1, EPROTO);
             return;
+        } else if (passed >= 0) {
+            close(passed); /* a terminal after a failure */
         }
     }
 }
 
-int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, struct nsb_result *res)
+static void nsb_spawn_init(struct nsb_spawn *s, const struct nsb_plan *plan, struct nsb_result *res)
 {
-    struct nsb_spawn s;
-    struct nsb_ctx ctx;
-    int sv[2], cgfd = -1;
-    long pid;
-    sigset_t all, old;
-
     res->pid = -1;
     res->pidfd = -1;
     res->sync_fd = -1;
@@ -693,13 +791,28 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     res->listener_fd = -1;
     res->has_pending = 0;
     memset(res->pending, 0, sizeof(res->pending));
-    memset(&s, 0, sizeof(s));
-    s.plan = plan;
+    res->terminal_fd = -1;
+    memset(s, 0, sizeof(*s));
+    s->plan = plan;
+    s->res = res;
+    s->sock = s->child_sock = s->cur = s->middle = s->pidfd = s->listener = s->dumpable = -1;
+    s->terminal = s->init_fd = -1;
+    s->stack = MAP_FAILED;
+}
+
+int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, int64_t key,
+              struct nsb_result *res)
+{
+    struct nsb_spawn s;
+    struct nsb_ctx ctx;
+    int sv[2], cgfd = -1, exec_slot;
+    long pid;
+    sigset_t all, old;
+
+    nsb_spawn_init(&s, plan, res);
     s.fds = fds;
     s.nfds = nfds;
-    s.res = res;
-    s.sock = s.child_sock = s.cur = s.middle = s.pidfd = s.listener = s.dumpable = -1;
-    s.stack = MAP_FAILED;
+    s.key = key;
 
     if (plan->abi != NSB_ABI_VERSION || nfds < 0 || nfds > NSB_MAX_FDS ||
         plan->nregs > NSB_MAX_REGS) {
@@ -714,6 +827,10 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
         }
         cgfd = fds[plan->cgroup_slot];
     }
+    exec_slot = plan->nops > 0 ? plan->ops[plan->nops - 1].fd : -1;
+    if (exec_slot >= 0 && exec_slot < nfds)
+        s.init_fd = fds[exec_slot];
+    s.gated = nsb_plan_find(plan, NSB_OP_GATE) >= 0;
 
     /* 1. the sync socket; the child's end must not be 0-2 (stdio is dup'ed there) */
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -738,9 +855,10 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
     ctx.nfds = nfds;
     ctx.sync_fd = s.child_sock;
     ctx.parent_fd = s.sock;
-    ctx.clone_vm = nsb_clone_vm_supported() && !(plan->flags & NSB_PLAN_NO_CLONE_VM);
+    /* a child left waiting at a gate outlives this call: never on our memory */
+    ctx.clone_vm = nsb_clone_vm_supported() && !(plan->flags & NSB_PLAN_NO_CLONE_VM) && !s.gated;
     ctx.legacy_clone = !NSB_HAS_CLONE3 || (plan->flags & NSB_PLAN_LEGACY_CLONE);
-    s.forks = nsb_plan_forks(plan);
+    s.forks = nsb_plan_find(plan, NSB_OP_FORK) >= 0;
 
     /* 2. stacks: the child's, and one for the process of a second fork */
     if (ctx.clone_vm) {
@@ -814,7 +932,11 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
 #endif
         }
     }
-    if ((plan->flags & NSB_PLAN_KEEP_SYNC) && !s.failed && !s.exec_ok) {
+    if (s.gated && !s.failed && !s.ready) {
+        /* EOF before READY: the child died (a plan with a gate never execs
+         * before it) */
+        nsb_failure(&s, NSB_STAGE_PARENT, -1, ECHILD);
+    } else if ((plan->flags & NSB_PLAN_KEEP_SYNC) && !s.failed && !s.exec_ok && !s.ready) {
         /* the init died before reporting: it said nothing, so say it for it */
         nsb_failure(&s, NSB_STAGE_INIT, -1, ECHILD);
     }
@@ -823,13 +945,14 @@ int nsb_spawn(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds, str
 
     /* 8. */
     nsb_leave_memory(&s);
-    if (plan->flags & NSB_PLAN_KEEP_SYNC)
-        res->sync_fd = s.sock;
+    if ((plan->flags & NSB_PLAN_KEEP_SYNC) || s.ready)
+        res->sync_fd = s.sock; /* the init's reports, or nsb_start's conversation */
     else
         close(s.sock);
     res->pid = s.cur;
     res->pidfd = s.pidfd;
     res->listener_fd = s.listener;
+    res->terminal_fd = s.terminal;
     return 0;
 
 fail:
@@ -839,6 +962,8 @@ fail:
      * its stack unmapped. */
     if (s.listener >= 0)
         close(s.listener);
+    if (s.terminal >= 0)
+        close(s.terminal);
     if (s.sock >= 0)
         close(s.sock);
     if (s.child_sock >= 0)
@@ -852,5 +977,37 @@ fail:
     if (s.pidfd >= 0)
         close(s.pidfd);
     nsb_leave_memory(&s);
+    return -1;
+}
+
+int nsb_start(const struct nsb_plan *plan, int32_t init_fd, int32_t pid, int32_t sync_fd,
+              int32_t listener, int32_t go, struct nsb_result *res)
+{
+    struct nsb_spawn s;
+    int gate = nsb_plan_find(plan, NSB_OP_GATE);
+    nsb_spawn_init(&s, plan, res);
+    s.sock = sync_fd;
+    s.cur = pid;
+    s.listener = listener;
+    s.init_fd = init_fd;
+    if (plan->abi != NSB_ABI_VERSION || gate < 0 || pid <= 0 || sync_fd < 0) {
+        nsb_failure(&s, NSB_STAGE_PARENT, -1, EINVAL);
+    } else if (go) {
+        struct nsb_msg m = {NSB_MSG_GO, 0, 0, 0, gate};
+        if (send(sync_fd, &m, sizeof(m), MSG_NOSIGNAL) < 0)
+            nsb_failure(&s, NSB_STAGE_PARENT, -1, errno);
+    }
+    /* the same conversation as the spawn's, from the gate on: the exec's
+     * ERROR, EOF (exec'd), the init's EXEC_OK, the engine's own notifications */
+    if (!s.failed)
+        nsb_converse(&s);
+    if ((plan->flags & NSB_PLAN_KEEP_SYNC) && !s.failed && !s.exec_ok)
+        nsb_failure(&s, NSB_STAGE_INIT, -1, ECHILD);
+    if (s.terminal >= 0)
+        close(s.terminal); /* (the child sends none after its gate: not kept) */
+    if (!s.failed)
+        return 0;
+    if (pid > 0)
+        kill(pid, SIGKILL); /* ESRCH: gone already; the caller reaps it */
     return -1;
 }

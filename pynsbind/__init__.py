@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         explain,
         run,
         spawn,
+        start_gate,
     )
     from pynsbind.sandbox import sandbox
     from pynsbind.spec import Device, IdMap, Mount, Spec, default_mounts
@@ -56,6 +57,7 @@ __all__ = [
     "run",
     "sandbox",
     "spawn",
+    "start_gate",
 ]
 
 _WHERE = {
@@ -76,6 +78,7 @@ _WHERE = {
     "run": "pynsbind.process",
     "spawn": "pynsbind.process",
     "sandbox": "pynsbind.sandbox",
+    "start_gate": "pynsbind.process",
     "Device": "pynsbind.spec",
     "IdMap": "pynsbind.spec",
     "Mount": "pynsbind.spec",

@@ -142,8 +142,10 @@ def prepare(spec: NormalizedSpec, plan: Plan) -> ContainerCgroup | None:
                 assert isinstance(found, Cgroup)
                 cg, owned, shared = found, True, target
         if shared is None:
+            # a cgroup pynsbind makes confines devices, with resources or without
+            made = res if res is not None else Resources(devices=device_rules(spec))
             try:
-                cg, fds = Cgroup.create_for_spawn(target, res, host=h)
+                cg, fds = Cgroup.create_for_spawn(target, made, host=h)
                 owned, shared = True, target
                 with _shared_lock:
                     _shared[target] = [cg, 1]

@@ -63,6 +63,8 @@ class OpKind(enum.IntEnum):
     KEYRING = lib.NSB_OP_KEYRING
     WIPE = lib.NSB_OP_WIPE
     FINDEXEC = lib.NSB_OP_FINDEXEC
+    TERMINAL = lib.NSB_OP_TERMINAL
+    GATE = lib.NSB_OP_GATE
     RECVFD = lib.NSB_OP_RECVFD
 
 
@@ -396,18 +398,36 @@ def chdir(path: str) -> Op:
     return Op(OpKind.CHDIR, f"change directory to {path}", s2=path)
 
 
-def fds(desc: str, pass_fds: list[int], *, sync_target: int, init_slot: int) -> Op:
+def fds(
+    desc: str, pass_fds: list[int], *, sync_target: int, init_slot: int, gate_slot: int = -1
+) -> Op:
     """stdio from slots 0-2, ``pass_fds`` kept, the sync socket moved to
-    ``sync_target`` (-1: left close-on-exec), the sealed init's fd kept, every
-    other fd closed."""
+    ``sync_target`` (-1: left close-on-exec), the sealed init's fd kept, the fd
+    of ``gate_slot`` kept (close-on-exec) when the slot holds one, every other fd
+    closed."""
     return Op(
         OpKind.FDS,
         desc,
         a=len(pass_fds),
         b=sync_target & 0xFFFFFFFFFFFFFFFF,
+        c=gate_slot + 1,
         ints=pass_fds,
         fd=init_slot,
     )
+
+
+def terminal(ptmx: str, size: tuple[int, int] | None) -> Op:
+    """A new pty from ``ptmx``: its slave the controlling terminal and stdio,
+    the window ``size`` (rows, columns); the master sent to the parent."""
+    rows, cols = size or (0, 0)
+    window = f", {rows}x{cols}" if size else ""
+    return Op(OpKind.TERMINAL, f"make the terminal from {ptmx}{window}", s1=ptmx, a=rows, b=cols)
+
+
+def gate(slot: int) -> Op:
+    """Say the set-up is done, then wait: for a byte on the FIFO of fd ``slot``,
+    or for the parent's go when the slot holds -1."""
+    return Op(OpKind.GATE, "wait at the start gate", fd=slot)
 
 
 def findexec(cmd: str, path: str, *, search: bool) -> Op:

@@ -243,10 +243,16 @@ def _covered(maps: Sequence[IdMap], ident: int) -> bool:
 
 class _Compiler:
     def __init__(
-        self, spec: Spec, feats: Features, opts: Options, host: Host | None = None
+        self,
+        spec: Spec,
+        feats: Features,
+        opts: Options,
+        host: Host | None = None,
+        gated: bool = False,
     ) -> None:
         self.spec: NormalizedSpec
         self.host = host
+        self.gated = gated
         self.spec = spec.normalized
         self.f = feats
         self.opts = opts
@@ -315,6 +321,10 @@ class _Compiler:
             # the kernel gives every process sharing a memory the same
             # oom_score_adj: with CLONE_VM the caller's would change too
             plan.flags |= PlanFlag.NO_CLONE_VM
+        if self.gated:
+            # the child outlives the spawn (it waits at the gate): never on the
+            # caller's memory
+            plan.flags |= PlanFlag.NO_CLONE_VM
         if self.opts.legacy_clone or not self.f.clone3:
             plan.flags |= PlanFlag.LEGACY_CLONE
         if not self.modern:
@@ -333,9 +343,21 @@ class _Compiler:
             plan.add(ops.dumpable(False, "make the process non-dumpable (it will be visible)"))
         self.namespaces()
         if self.ns & Namespace.MNT:
-            self.filesystem()
+            self.filesystem()  # the hook runs before its pivot_root
+        else:
+            self.hook()
         self.process()
         return plan
+
+    def hook(self) -> None:
+        """The caller's hook, called with the child's pid once its namespaces,
+        id maps, cgroup and mounts are made, before pivot_root (where OCI runs
+        createRuntime and createContainer hooks)."""
+        if self.spec.hook is None:
+            return
+        name = getattr(self.spec.hook, "__qualname__", None) or type(self.spec.hook).__name__
+        step = self.sync("run the hook")
+        self.pact(step, "HOOK", f"call the hook {name}")
 
     def namespaces(self) -> None:
         spec, plan, ns = self.spec, self.plan, self.ns
@@ -649,6 +671,7 @@ class _Compiler:
             self.guard(OpKind.MASK, f"mask {p}", p, default, legacy)
         for p, default in readonly:
             self.guard(OpKind.ROPATH, f"make {p} read-only", p, default, legacy)
+        self.hook()
         if self.root is not None:
             plan.add(ops.pivot(self.root))
             if spec.readonly_rootfs:
@@ -1102,19 +1125,21 @@ class _Compiler:
     def fds(self, desc: str, *, early: bool = False, keep_sync: bool = True) -> int:
         """The FDS op: stdio in place, the spec's pass_fds kept, every other fd
         closed.  The last one also moves the sync socket where the sealed exec
-        (or the init) finds it; returns that fd number."""
+        (or the init) finds it, and keeps the gate; returns that fd number."""
         spec = self.spec
         sync_target = -1
         if not early and keep_sync:
             sync_target = 3
             while sync_target in spec.pass_fds:
                 sync_target += 1
+        gate_slot = self.plan.slot("gate") if self.gated and not early else -1
         self.plan.add(
             ops.fds(
                 desc,
                 list(spec.pass_fds),
                 sync_target=sync_target,
                 init_slot=self.plan.slot("init"),
+                gate_slot=gate_slot,
             )
         )
         return sync_target
@@ -1165,19 +1190,49 @@ class _Compiler:
             plan.add(ops.simple(OpKind.NNP, "set no_new_privs"))
         plan.add(ops.umask(spec.umask))
         plan.add(ops.chdir(spec.cwd))
+        if spec.terminal:
+            # in the container's root and session, with its uid (the pty is
+            # the user's, as a login's is); before the fds are set up, which
+            # make its slave the stdio
+            assert spec.ptmx is not None
+            plan.add(ops.terminal(spec.ptmx, spec.console_size))
         env = [f"{k}={v}" for k, v in spec.env]
         cmd = spec.args[0]
         search = "/" not in cmd
         # A process others can see (self.exposed) execs the sealed init without
         # the socket to this process: the init is dumpable for a moment after its
         # exec, and anything in the namespace could take the socket then.  What
-        # its exec of the command would say is found out here first instead.
+        # its exec of the command would say is found out here first instead; and
+        # for a container created without starting it, so that a command missing
+        # fails the creation (runc's create).
         detached = self.exposed and not spec.init
-        if detached:
+        if detached or self.gated:
             path = spec.environ.get("PATH", DEFAULT_PATH)
             plan.add(ops.findexec(cmd, path, search=search))
         sync_target = self.fds("set up stdio and close the other fds", keep_sync=not detached)
-        self.seccomp(bounding)
+        filt = self.seccomp(bounding)
+        notify = filt is not None and bool(filt.b & lib.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+        # A gated process may wait long, and be seen by whatever enters its
+        # namespaces: nothing of the caller's memory readable (a copy of it: no
+        # CLONE_VM; non-dumpable), its argv and environ (which /proc/N/cmdline
+        # shows to anyone) zeroed.  With a notify listener, non-dumpable once
+        # the filter is loaded: the parent takes the listener with pidfd_getfd,
+        # which a non-dumpable process refuses to an unprivileged caller (the
+        # prctl is then one of the engine's own calls the parent lets through).
+        undump = ops.dumpable(False, "make the process non-dumpable (it waits)")
+        if self.gated and not self.spec.joined & Namespace.PID:
+            for start, end, what in _own_arg_env():
+                plan.add(ops.wipe(start, end, what))
+        if self.gated and not self.exposed and not notify:
+            plan.add(undump)
+        if filt is not None:
+            plan.add(filt)
+        if self.gated:
+            if not self.exposed and notify:
+                plan.add(undump)
+            # last but the exec: everything else is done (the filter too, as
+            # runc loads it before its start fifo)
+            plan.add(ops.gate(plan.slot("gate")))
         # Every container process is exec'd by the sealed copy of the init (an
         # in-memory, write-sealed file): its /proc/self/exe is never a host file
         index = len(plan.ops)
@@ -1200,14 +1255,14 @@ class _Compiler:
             )
         )
 
-    def seccomp(self, caps: frozenset[Capability]) -> None:
-        """The filter, loaded last before exec (the child still holds every
+    def seccomp(self, caps: frozenset[Capability]) -> Op | None:
+        """The filter's op, loaded last before exec (the child still holds every
         capability it started with then, so no_new_privs is not needed for it):
         the default profile for the container's capabilities unless the spec
-        says "unconfined", a profile of its own, or a raw program."""
+        says "unconfined", a profile of its own, or a raw program; None for none."""
         sc = self.spec.seccomp
         if sc is None or sc == "unconfined":
-            return
+            return None
         if isinstance(sc, bytes):
             program, flags, what = sc, 0, "the seccomp filter (raw)"
         else:
@@ -1233,7 +1288,7 @@ class _Compiler:
                     "SCMP_ACT_NOTIFY needs pidfd_getfd (Linux 5.6), which this kernel lacks",
                 )
             what = "the default seccomp profile" if sc == "default" else "the seccomp profile"
-        self.plan.add(ops.seccomp(f"load {what}", program, flags))
+        return ops.seccomp(f"load {what}", program, flags)
 
 
 _MAGIC = {"proc": 0x9FA0, "sysfs": 0x62656572}
@@ -1373,9 +1428,16 @@ def _find_helper(name: str) -> str | None:
 
 
 def compile_plan(
-    spec: Spec, feats: Features, opts: Options | None = None, *, host: Host | None = None
+    spec: Spec,
+    feats: Features,
+    opts: Options | None = None,
+    *,
+    host: Host | None = None,
+    gated: bool = False,
 ) -> Plan:
     """Compile a spec (raises SpecError for what only compiling can tell).
     ``host``: the cgroup layout to place the container in (default: this
-    machine's, pynsbind.cgroups.host())."""
-    return _Compiler(spec, feats, opts or Options(), host).compile()
+    machine's, pynsbind.cgroups.host()).  ``gated``: the child waits at a start
+    gate before its exec (fd slot ``gate``: a FIFO, or -1 to wait for the
+    spawner's go)."""
+    return _Compiler(spec, feats, opts or Options(), host, gated).compile()

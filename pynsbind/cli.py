@@ -25,7 +25,7 @@ usage: pynsbind-run COMMAND [OPTIONS] [ARGS...]
 Run Linux containers with pynsbind.
 
 commands:
-  sandbox      run a command in a quick sandbox (see: pynsbind-run sandbox --help)
+  sandbox      run a command in a sandbox, with docker run's options (see: pynsbind-run sandbox --help)
   features     what this kernel and build support
 """
 
@@ -52,6 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sandbox(rest, exit_when_done=argv is None)
     if command == "features":
+        if rest in (["-h"], ["--help"]):
+            sys.stdout.write("usage: pynsbind-run features\n\nWhat this kernel supports.\n")
+            return 0
+        if rest:
+            sys.stderr.write(f"pynsbind-run features: unexpected arguments {rest}\n")
+            return 1
         return _features()
     from pynsbind._args import closest
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import select
 import signal
+import stat
 import threading
 import time
 
 from pynsbind import _plan
 from pynsbind._features import features
 from pynsbind._ffi import ffi, lib
-from pynsbind._ops import OpFlag, OpKind
+from pynsbind._ops import OpFlag, OpKind, PlanFlag
 from pynsbind._record import record
 from pynsbind.errors import SpawnError, SpecError, strerror
 from pynsbind.flags import Namespace
@@ -33,6 +35,7 @@ __all__ = [
     "explain",
     "run",
     "spawn",
+    "start_gate",
 ]
 
 # subprocess's values (subprocess itself is loaded only to raise its exceptions:
@@ -61,16 +64,16 @@ _STAGES = {
 
 # ---- plans, cached per spec ----------------------------------------------------
 
-_plan_cache: dict[tuple[Spec, _plan.Options], _plan.Plan] = {}
+_plan_cache: dict[tuple[Spec, _plan.Options, bool], _plan.Plan] = {}
 _plan_lock = threading.Lock()
 _PLAN_CACHE_MAX = 256
 
 
-def _get_plan(spec: Spec, opts: _plan.Options) -> _plan.Plan:
-    key = (spec, opts)
+def _get_plan(spec: Spec, opts: _plan.Options, gated: bool = False) -> _plan.Plan:
+    key = (spec, opts, gated)
     plan = _plan_cache.get(key)
     if plan is None:
-        plan = _plan.compile_plan(spec, features(), opts)
+        plan = _plan.compile_plan(spec, features(), opts, gated=gated)
         plan.c_plan()
         with _plan_lock:
             if len(_plan_cache) >= _PLAN_CACHE_MAX:
@@ -150,6 +153,167 @@ def _sealed_copy(data: bytes) -> int:
     return fd
 
 
+# ---- the setup hook ------------------------------------------------------------------
+
+
+class _HookCall:
+    """One spawn's hook, and what it raised."""
+
+    __slots__ = ("error", "hook")
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+        self.error: BaseException | None = None
+
+
+#: the spawns in progress whose plans have a hook, by key (what nsb_spawn hands
+#: back to nsb_hook_call): a thread that spawns has one entry at a time, a hook
+#: that spawns nests another
+_hook_calls: dict[int, _HookCall] = {}
+_hook_keys = itertools.count(1)  # (next() on it is atomic under the GIL)
+
+
+@ffi.def_extern(name="nsb_hook_call")  # type: ignore[untyped-decorator]
+def _run_hook(key: int, pact: int, pid: int) -> int:
+    """The C engine's nsb_hook_call (NSB_PACT_HOOK), in the spawning thread with
+    the GIL, while the child waits at its sync step: run the spawn's hook with
+    the child's pid; 1 when it returned, 0 when it raised (kept for the spawn
+    to raise)."""
+    call = _hook_calls.get(key)
+    if call is None:
+        return 0
+    try:
+        call.hook(pid)
+    except BaseException as exc:  # any of them fails the spawn, and is raised there
+        call.error = exc
+        return 0
+    return 1
+
+
+# ---- the start gate ------------------------------------------------------------------
+
+_GATE_OPEN = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+class _Gate:
+    """The FIFO of ``spawn(..., gate=PATH)``.  spawn makes it (mkfifo: nothing may
+    be at PATH, not even a symlink), opens it read-write for the child (which
+    waits for a byte on it), and keeps a writer for :meth:`Process.start`; the
+    Process removes it when reaped, if it is still there and still this FIFO."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.child = self.writer = -1
+        self.ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the FIFO made
+        try:
+            os.mkfifo(path, 0o600)
+        except FileExistsError:
+            raise SpecError(
+                "gate", f"{path!r} exists already: spawn makes the gate, nothing may be there"
+            ) from None
+        except OSError as exc:
+            raise SpecError("gate", f"{path!r}: {strerror(exc.errno or 0)}") from None
+        try:
+            # non-blocking: whatever may have been swapped in for the FIFO
+            # meanwhile (the directory is the caller's), the open cannot hang
+            try:
+                made = os.lstat(path)
+                if stat.S_ISFIFO(made.st_mode) and made.st_uid == os.geteuid():
+                    self.ident = (made.st_dev, made.st_ino)
+                self.child = os.open(path, os.O_RDWR | _GATE_OPEN)
+            except OSError as exc:
+                raise SpecError(
+                    "gate",
+                    f"{path!r} was replaced while spawn made it: {strerror(exc.errno or 0)}",
+                ) from None
+            st = os.fstat(self.child)
+            if self.ident is None or (st.st_dev, st.st_ino) != self.ident:
+                raise SpecError("gate", f"{path!r} was replaced while spawn made it")
+            os.fchmod(self.child, 0o600)  # whatever the umask took
+            os.set_blocking(self.child, True)  # the child's read waits
+            # the same FIFO again, through the fd: no path
+            self.writer = os.open(f"/proc/self/fd/{self.child}", os.O_WRONLY | os.O_CLOEXEC)
+        except BaseException:
+            self.close()
+            raise
+
+    def close_child(self) -> None:
+        if self.child >= 0:
+            fd, self.child = self.child, -1
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close both ends; remove the FIFO if it is still this one."""
+        self.close_child()
+        if self.writer >= 0:
+            fd, self.writer = self.writer, -1
+            os.close(fd)
+        _unlink_gate(self.path, self.ident)
+
+
+def _unlink_gate(path: str, ident: tuple[int, int] | None) -> None:
+    try:
+        st = os.lstat(path)
+        if ident is not None and (st.st_dev, st.st_ino) == ident:
+            os.unlink(path)
+    except OSError:
+        pass  # gone already (start_gate removes it)
+
+
+def start_gate(path: str | os.PathLike[str], *, timeout: float | None = None) -> None:
+    """Start the container that ``spawn(spec, start=False, gate=PATH)`` made, from
+    any process that can open PATH (the FIFO is mode 0600: its owner, or root):
+    write one byte into it, wait until the container's first process has taken
+    it and closed the gate (it execs its command next), and remove the FIFO.
+
+    The exec's own errors cannot be reported here (the spawn already checked that
+    the command exists); the process that spawned it, if alive, sees them.
+    ``FileNotFoundError``: no gate there (started already, or never made);
+    ``ProcessLookupError``: a gate nobody waits at (the container has exited);
+    ``TimeoutError`` after ``timeout`` seconds (the byte is not taken back: the
+    container starts when it gets to it)."""
+    where = os.fspath(path)
+    try:
+        st = os.lstat(where)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT, f"no gate at {where!r} (started already, or never made)"
+        ) from None
+    if not stat.S_ISFIFO(st.st_mode):
+        raise SpecError("gate", f"{where!r} is not a gate (a FIFO made by spawn)")
+    try:
+        fd = os.open(where, os.O_WRONLY | _GATE_OPEN)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # no reader
+            raise ProcessLookupError(
+                errno.ESRCH, f"no container waits at the gate {where!r} (it has exited)"
+            ) from None
+        raise
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            raise SpecError("gate", f"{where!r} was replaced while start_gate opened it")
+        try:
+            os.write(fd, b"\0")
+        except BrokenPipeError:
+            raise ProcessLookupError(
+                errno.ESRCH, f"no container waits at the gate {where!r} (it has exited)"
+            ) from None
+        # the waiting process reads the byte and closes the FIFO, then execs; or
+        # it died: either way the FIFO has no reader left (POLLERR on our end)
+        poller = select.poll()
+        poller.register(fd, 0)
+        ms = None if timeout is None else max(0, int(timeout * 1000))
+        while not poller.poll(ms):
+            if ms is not None:
+                raise TimeoutError(
+                    errno.ETIMEDOUT, f"the container at the gate {where!r} did not start"
+                )
+        _unlink_gate(where, (st.st_dev, st.st_ino))
+    finally:
+        os.close(fd)
+
+
 # ---- stdio -----------------------------------------------------------------------
 
 
@@ -215,13 +379,13 @@ class _Stdio:
 # ---- the spawn -----------------------------------------------------------------
 
 
-def _error(plan: _plan.Plan, res: Any) -> SpawnError:
+def _error(plan: _plan.Plan, res: Any, hook_error: BaseException | None = None) -> SpawnError:
     stage, index, err = res.stage, res.op, res.err
     where = _STAGES.get(stage, "spawn")
     n = len(plan.ops)
     if stage in (lib.NSB_STAGE_CHILD, lib.NSB_STAGE_INIT) and 0 <= index < n:
         op = plan.ops[index]
-        if op.kind == OpKind.EXEC and err in (errno.ENOENT, errno.ENOTDIR):
+        if op.kind in (OpKind.EXEC, OpKind.FINDEXEC) and err in (errno.ENOENT, errno.ENOTDIR):
             where_exec = " in $PATH" if op.flags & OpFlag.SEARCH_PATH else ""
             msg = f"{op.desc}: executable file not found{where_exec} (op {index + 1} of {n})"
             err = errno.ENOENT
@@ -240,6 +404,18 @@ def _error(plan: _plan.Plan, res: Any) -> SpawnError:
             stage="stopped",
             step="setup",
         )
+    if (
+        stage == lib.NSB_STAGE_PACT
+        and 0 <= index < len(plan.pacts)
+        and plan.pacts[index].kind == lib.NSB_PACT_HOOK
+    ):
+        desc = plan.pacts[index].desc
+        why = (
+            f"{type(hook_error).__name__}: {hook_error}"
+            if hook_error is not None
+            else "it did not run (pynsbind.process's callback is not attached)"
+        )
+        return SpawnError(errno.ECANCELED, f"{desc}: {why}", stage="hook", step=desc)
     if stage == lib.NSB_STAGE_PACT and 0 <= index < len(plan.pacts):
         desc = plan.pacts[index].desc
         hint = ""
@@ -261,8 +437,21 @@ def _error(plan: _plan.Plan, res: Any) -> SpawnError:
 def _run_engine(plan: _plan.Plan, table: list[int]) -> Any:
     res = ffi.new("struct nsb_result *")
     fds = ffi.new("int32_t[]", table)
-    if lib.nsb_spawn(plan.c_plan(), fds, len(table), res) < 0:
-        raise _error(plan, res)
+    hook = plan.spec.normalized.hook
+    call, key = None, 0
+    if hook is not None:
+        call, key = _HookCall(hook), next(_hook_keys)
+        _hook_calls[key] = call
+    try:
+        failed = lib.nsb_spawn(plan.c_plan(), fds, len(table), key, res) < 0
+    finally:
+        if call is not None:
+            del _hook_calls[key]
+    if failed:
+        cause = None if call is None else call.error
+        if cause is not None and not isinstance(cause, Exception):
+            raise cause  # KeyboardInterrupt, SystemExit: the spawn is undone already
+        raise _error(plan, res, cause) from cause
     return res
 
 
@@ -292,10 +481,30 @@ def _extra_slots(spec: Spec) -> dict[str, int]:
     return extra
 
 
-def spawn(spec: Spec, *, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> Process:
+def spawn(
+    spec: Spec,
+    *,
+    stdin: Any = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    start: bool = True,
+    gate: str | os.PathLike[str] | None = None,
+) -> Process:
     """Start a container.  stdin/stdout/stderr take what subprocess takes: None
-    (inherit), PIPE, DEVNULL, STDOUT (stderr only), an fd or a file object."""
-    return spawn_with(spec, _plan.Options(), stdin=stdin, stdout=stdout, stderr=stderr)
+    (inherit), PIPE, DEVNULL, STDOUT (stderr only), an fd or a file object.
+
+    ``start=False`` creates it without starting it: the call returns once
+    everything but the exec of the command is done, and :meth:`Process.start`
+    (or, with ``gate=PATH``, :func:`start_gate` from any process) lets it run."""
+    return spawn_with(
+        spec,
+        _plan.Options(),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start=start,
+        gate=gate,
+    )
 
 
 def explain(spec: Spec) -> str:
@@ -309,6 +518,12 @@ def explain(spec: Spec) -> str:
     return _get_plan(spec, _plan.Options()).dump()
 
 
+def _notifies(plan: _plan.Plan) -> bool:
+    """The plan's seccomp filter has a notify listener."""
+    flag = lib.SECCOMP_FILTER_FLAG_NEW_LISTENER
+    return any(op.kind == OpKind.SECCOMP and op.b & flag for op in plan.ops)
+
+
 def spawn_with(
     spec: Spec,
     options: _plan.Options,
@@ -316,20 +531,47 @@ def spawn_with(
     stdin: Any = None,
     stdout: Any = None,
     stderr: Any = None,
+    start: bool = True,
+    gate: str | os.PathLike[str] | None = None,
 ) -> Process:
     """spawn() with engine options (the fallbacks: pynsbind.testing.Options)."""
     if not isinstance(spec, Spec):
         raise TypeError(f"spawn() takes a Spec, not {type(spec).__name__}")
+    if spec.normalized.terminal:
+        for name, arg in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
+            if arg is not None:
+                raise SpecError(
+                    name,
+                    "a container with terminal=True has its terminal as stdin, stdout and "
+                    "stderr: give None (Process.terminal is the other end)",
+                )
+    if gate is not None and start:
+        raise SpecError(
+            "gate", "a gate is for a container created without starting it: give start=False"
+        )
     _reap_active()
-    plan = _get_plan(spec, options)
+    plan = _get_plan(spec, options, gated=not start)
+    if gate is not None and _notifies(plan):
+        raise SpecError(
+            "gate",
+            "a seccomp profile with SCMP_ACT_NOTIFY rules notifies the engine's own calls at "
+            "the gate, which the spawning process answers and may not be there to: create it "
+            "with start=False and no gate, and start it with Process.start()",
+        )
 
     for fd in spec.normalized.pass_fds:
         try:
             os.fstat(fd)
         except OSError as exc:
             raise SpecError("pass_fds", f"fd {fd}: {strerror(exc.errno or 0)}") from None
-    stdio = _Stdio(stdin, stdout, stderr)
+    fifo = None if gate is None else _Gate(os.fspath(gate))
     cg = None
+    try:
+        stdio = _Stdio(stdin, stdout, stderr)
+    except BaseException:
+        if fifo is not None:
+            fifo.close()
+        raise
     try:
         if plan.cgroup_host is not None:
             from pynsbind import _container_cgroup  # (pynsbind.cgroups: only now)
@@ -338,6 +580,8 @@ def spawn_with(
         extra = _extra_slots(spec)
         if cg is not None:
             extra.update(cg.slots)
+        if not start:
+            extra["gate"] = -1 if fifo is None else fifo.child
         table = _fd_table(plan, stdio.child, extra)
         res = _run_engine(plan, table)
     except BaseException:
@@ -346,12 +590,16 @@ def spawn_with(
                 f.close()
         if cg is not None:
             cg.abandon()
+        if fifo is not None:
+            fifo.close()
         raise
     finally:
         stdio.close_child()
         if cg is not None:
             cg.close_slots()
-    return Process._start(
+        if fifo is not None:
+            fifo.close_child()  # the child has its own
+    proc = Process._start(
         spec,
         int(res.pid),
         int(res.pidfd),
@@ -361,6 +609,8 @@ def spawn_with(
         int(res.listener_fd),
         bytes(ffi.buffer(res.pending)) if res.has_pending else None,
     )
+    proc._setup_lifecycle(plan, int(res.terminal_fd), not start, fifo)
+    return proc
 
 
 # ---- Process -----------------------------------------------------------------------
@@ -386,7 +636,14 @@ class Process:
     ``pid`` is in the caller's pid namespace; ``pidfd`` (where the kernel has them)
     refers to this process only and is closed once it is reaped.  ``returncode``
     follows subprocess: None while running, the exit status, or ``-N`` for a
-    signal N.  Used as a context manager, it kills and reaps on exit."""
+    signal N.  Used as a context manager, it kills and reaps on exit.
+
+    ``terminal`` is the master of the container's pseudo-terminal
+    (``Spec(terminal=True)``), an unbuffered binary file, else None: like the
+    ``PIPE`` files it stays open after the container is reaped (what it wrote
+    can still be read; a read then ends with ``OSError(EIO)``, Linux's way of
+    saying the slave side is gone) and is closed by ``with``'s exit, or by its
+    ``close()``."""
 
     args: tuple[str, ...]
     spec: Spec
@@ -396,6 +653,7 @@ class Process:
     stdin: IO[bytes] | None
     stdout: IO[bytes] | None
     stderr: IO[bytes] | None
+    terminal: IO[bytes] | None
     _sync_fd: int
     _listener: int
     _pending: bytes | None
@@ -404,6 +662,9 @@ class Process:
     _lock: threading.Lock
     _output: dict[int, list[bytes]] | None
     _input_offset: int
+    _gated_plan: _plan.Plan | None
+    _created: bool
+    _gate: _Gate | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("Process objects are made by pynsbind.spawn()")
@@ -435,12 +696,30 @@ class Process:
         self._lock = threading.Lock()
         self._output = None
         self._input_offset = 0
+        self.terminal = None
+        self._gated_plan = None
+        self._created = False
+        self._gate = None
         return self
+
+    def _setup_lifecycle(
+        self, plan: _plan.Plan, terminal: int, created: bool, gate: _Gate | None
+    ) -> None:
+        """The terminal's master (owned from now on), and a container created
+        without starting: its plan (for start()) and its gate."""
+        if terminal >= 0:
+            self.terminal = open(terminal, "r+b", buffering=0)  # noqa: SIM115 - the caller owns it
+        if created:
+            self._gated_plan = plan
+            self._created = True
+            self._gate = gate
 
     # -- state --
 
     def __repr__(self) -> str:
-        state = "running" if self.returncode is None else f"returncode={self.returncode}"
+        state = "created" if self._created else "running"
+        if self.returncode is not None:
+            state = f"returncode={self.returncode}"
         return f"<pynsbind.Process pid={self.pid} {state} args={list(self.args)!r}>"
 
     def _reap(self, block: bool) -> int | None:
@@ -494,14 +773,86 @@ class Process:
 
     def _finish(self, rc: int) -> None:
         self.returncode = rc
+        self._created = False
         for attr in ("pidfd", "_sync_fd", "_listener"):
             fd = getattr(self, attr)
             if fd >= 0:
                 setattr(self, attr, -1)
                 os.close(fd)
+        if self._gate is not None:
+            gate, self._gate = self._gate, None
+            gate.close()
         if self._cg is not None:
             cg, self._cg = self._cg, None
             cg.release()
+
+    # -- create, then start --
+
+    def start(self) -> None:
+        """Let a container created by ``spawn(..., start=False)`` exec its command.
+
+        Returns once the command runs (with ``Spec(init=True)``: once the init
+        has it running).  An exec that fails raises :class:`SpawnError`, as
+        spawn() does, once the container is killed and reaped (its
+        ``returncode`` set, its pipes and terminal closed, its cgroup removed).
+        With ``gate=PATH`` this writes into the gate itself (a start by
+        :func:`start_gate` from elsewhere may have come first: then this only
+        waits for the exec's outcome).  ``ValueError`` for a container started
+        already; ``ProcessLookupError`` for one that has exited."""
+        with self._lock:
+            if self.returncode is not None:
+                raise ProcessLookupError(errno.ESRCH, f"{self!r} has exited")
+            if not self._created or self._gated_plan is None:
+                raise ValueError(f"{self!r} is started already")
+            self._created = False
+            plan = self._gated_plan
+            go = self._gate is None
+            if self._gate is not None:
+                try:
+                    os.write(self._gate.writer, b"\0")
+                except BrokenPipeError:
+                    pass  # nobody waits at the gate: started from elsewhere, or dead
+            res = ffi.new("struct nsb_result *")
+            failed = (
+                lib.nsb_start(
+                    plan.c_plan(),
+                    _init_exe_fd(),
+                    self.pid,
+                    self._sync_fd,
+                    self._listener,
+                    int(go),
+                    res,
+                )
+                < 0
+            )
+            if not failed:
+                if res.has_pending:
+                    self._pending = bytes(ffi.buffer(res.pending))
+                if not plan.flags & PlanFlag.KEEP_SYNC and self._sync_fd >= 0:
+                    fd, self._sync_fd = self._sync_fd, -1
+                    os.close(fd)  # the command runs: no more news on it
+                return
+        # the engine killed it: reap it and let go of everything, as spawn() would
+        error = _error(plan, res)
+        self.wait()
+        self._close_io()
+        raise error
+
+    # -- the terminal --
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Set the window size of the container's terminal (TIOCSWINSZ on its
+        master): the foreground process group inside gets SIGWINCH."""
+        if self.terminal is None or self.terminal.closed:
+            raise ValueError(f"{self!r} has no terminal (Spec(terminal=True))")
+        for name, value in (("rows", rows), ("cols", cols)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 65535:
+                raise ValueError(f"{name} must be an int from 1 to 65535, not {value!r}")
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.terminal.fileno(), termios.TIOCSWINSZ, struct.pack("4H", rows, cols, 0, 0))
 
     @property
     def seccomp_listener(self) -> int | None:
@@ -743,19 +1094,26 @@ class Process:
     def __enter__(self) -> Process:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        for f in (self.stdin, self.stdout, self.stderr):
+    def _close_io(self) -> None:
+        for f in (self.stdin, self.stdout, self.stderr, self.terminal):
             if f is not None:
                 try:
                     f.close()
                 except OSError:
                     pass
+
+    def __exit__(self, *exc: object) -> None:
+        self._close_io()
         if self.returncode is None:
             self.kill()
             self.wait()
 
     def __del__(self) -> None:
         running = getattr(self, "returncode", 0) is None and hasattr(self, "_lock")
+        if running and getattr(self, "_created", False) and self._gate is None:
+            # created, never started, and nobody else can start it: gone with
+            # this object (one with a gate waits for whoever opens it)
+            self.kill()
         if running and self.poll() is None:
             with _active_lock:
                 _active.append(self)
@@ -818,6 +1176,12 @@ def run(
         if stdout is not None or stderr is not None:
             raise ValueError("stdout and stderr cannot be given with capture_output")
         stdout = stderr = PIPE
+    if spec.normalized.terminal:
+        raise SpecError(
+            "terminal",
+            "run() does not drive a terminal (what the container writes there would fill "
+            "it and stop it): spawn() it and use Process.terminal",
+        )
     proc = spawn(spec, stdin=stdin, stdout=stdout, stderr=stderr)
     with proc:
         try:

@@ -19,10 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pynsbind._record import field, record, replace
 from pynsbind.errors import SpecError
-from pynsbind.flags import Capability, Namespace
+from pynsbind.flags import Capability, Namespace, describe_namespaces
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Literal, NamedTuple
 
     from pynsbind._spec_types import CgroupRef, JoinTarget, MountKind
@@ -650,26 +651,27 @@ def _freeze_join(value: object) -> tuple[Join, ...]:
     for kinds, target in value.items():
         if not isinstance(kinds, Namespace) or not kinds:
             raise SpecError("join", f"keys are Namespace flags, not {kinds!r}")
+        which = describe_namespaces(kinds)
         if seen & kinds:
-            raise SpecError("join", f"{kinds!r} is joined twice")
+            raise SpecError("join", f"{which} is joined twice")
         seen |= kinds
         if isinstance(target, bool):
-            raise SpecError("join", f"{kinds!r}: expected a path, fd or Process, not bool")
+            raise SpecError("join", f"{which}: expected a path, fd or Process, not bool")
         if isinstance(target, int):
             if target < 0:
-                raise SpecError("join", f"{kinds!r}: bad fd {target}")
+                raise SpecError("join", f"{which}: bad fd {target}")
             out.append(Join(kinds, target))
         elif isinstance(target, (str, bytes, os.PathLike)):
             if len(kinds) != 1:  # type: ignore[arg-type]
                 raise SpecError(
                     "join",
-                    f"{kinds!r}: a path names one namespace; use a pidfd or Process for several",
+                    f"{which}: a path names one namespace; use a pidfd or Process for several",
                 )
-            out.append(Join(kinds, _hostpath(target, f"join[{kinds!r}]")))
+            out.append(Join(kinds, _hostpath(target, f"join[{which}]")))
         elif hasattr(target, "pidfd") and hasattr(target, "pid"):
             out.append(Join(kinds, target))
         else:
-            raise SpecError("join", f"{kinds!r}: expected a path, fd or Process, not {target!r}")
+            raise SpecError("join", f"{which}: expected a path, fd or Process, not {target!r}")
     return tuple(out)
 
 
@@ -716,6 +718,9 @@ class Spec:
     init: bool = False
     seccomp: SeccompProfile | bytes | str | None = "default"
     time_offsets: Mapping[str, int] = field(default_factory=dict)
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None
+    hook: Callable[[int], None] | None = None
     #: a writable overlay over the root (see Overlay); None: the root as it is
     overlay: Overlay | None = None
 
@@ -781,6 +786,12 @@ class NormalizedSpec:
     init: bool
     seccomp: SeccompProfile | bytes | Literal["default", "unconfined"]
     time_offsets: tuple[tuple[str, int], ...]
+    #: the container's stdio is a new pty (its devpts's, or the host's /dev/ptmx
+    #: without a mount namespace): ``devpts`` is its ptmx
+    terminal: bool
+    console_size: tuple[int, int] | None
+    ptmx: str | None
+    hook: Callable[[int], None] | None
     overlay: Overlay | None = None
 
     @property
@@ -813,6 +824,7 @@ def _normalize(spec: Spec) -> NormalizedSpec:
     process = _process(spec)
     placement = _placement(spec)
     time_offsets = _time_offsets(spec, ns)
+    lifecycle = _lifecycle(spec, ns, filesystem["mounts"])
     _check_exec_size(command["args"], command["env"], process["rlimits"])
     return NormalizedSpec(
         **command,
@@ -822,6 +834,7 @@ def _normalize(spec: Spec) -> NormalizedSpec:
         **process,
         **placement,
         time_offsets=time_offsets,
+        **lifecycle,
     )
 
 
@@ -842,7 +855,8 @@ def _namespaces(spec: Spec) -> dict[str, Any]:
     for j in joins:
         joined |= j.kinds
     if ns & joined:
-        raise SpecError("namespaces", f"{ns & joined!r} is both created and joined")
+        both = describe_namespaces(ns & joined)
+        raise SpecError("namespaces", f"{both} is both created and joined")
     names: dict[str, str | None] = {}
     for name in ("hostname", "domainname"):
         value = getattr(spec, name)
@@ -1014,3 +1028,41 @@ def _time_offsets(spec: Spec, ns: Namespace) -> tuple[tuple[str, int], ...]:
     if offsets and not ns & Namespace.TIME:
         raise SpecError("time_offsets", "needs a new time namespace (Namespace.TIME)")
     return tuple(sorted(offsets.items()))
+
+
+def _lifecycle(spec: Spec, ns: Namespace, mounts: tuple[Mount, ...]) -> dict[str, Any]:
+    """The terminal and the setup hook."""
+    terminal = _bool(spec.terminal, "terminal")
+    size = spec.console_size
+    if size is not None:
+        if not terminal:
+            raise SpecError("console_size", "needs terminal=True")
+        if not isinstance(size, tuple) or len(size) != 2:
+            raise SpecError("console_size", f"expected (rows, columns), got {size!r}")
+        size = (
+            _int(size[0], "console_size rows", 1, 65535),
+            _int(size[1], "console_size columns", 1, 65535),
+        )
+    ptmx = None
+    if terminal:
+        if ns & Namespace.MNT:
+            # the container's own devpts: the last one mounted (a later mount on
+            # the same place hides an earlier one)
+            for m in mounts:
+                if m.kind == "devpts":
+                    ptmx = m.target.rstrip("/") + "/ptmx"
+                elif m.kind == "dev":
+                    ptmx = m.target.rstrip("/") + "/pts/ptmx"
+            if ptmx is None:
+                raise SpecError(
+                    "terminal",
+                    "the container has no devpts to make its terminal in: add Mount.dev() "
+                    "or Mount.devpts() to mounts",
+                )
+        else:
+            ptmx = "/dev/ptmx"  # no mount namespace: the host's /dev is the container's
+    if spec.hook is not None and not callable(spec.hook):
+        raise SpecError(
+            "hook", f"expected a callable taking the pid, got {type(spec.hook).__name__}"
+        )
+    return {"terminal": terminal, "console_size": size, "ptmx": ptmx, "hook": spec.hook}

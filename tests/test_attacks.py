@@ -1201,3 +1201,82 @@ def test_spawn_leaves_the_callers_process_as_it_was(rootfs: str, field: str, val
 
     got = in_child(attempt)
     assert got[:2] == got[2:], f"the caller's (oom_score_adj, dumpable) went {got[:2]} -> {got[2:]}"
+
+
+# =====================================================================================
+# new: the container's terminal, and the start gate
+# =====================================================================================
+
+
+def test_the_container_cannot_reach_its_terminals_master(rootfs: str) -> None:
+    """NEW: with terminal=True the spawner holds the pty's master: whoever holds
+    it reads everything the container's user types and can type as them.  A
+    process in the container (exec'd next to PID 1, as root with the default
+    capabilities) looks through every fd of every process it can see for a
+    ptmx (5:2): there must be none, only the slave (136:N)."""
+    scan = "for f in /proc/[0-9]*/fd/*; do stat -L -c '%t:%T %n' $f 2>/dev/null; done; echo done"
+    spec = Spec(args=["/bin/sleep", "60"], rootfs=rootfs, terminal=True)
+    with pynsbind.spawn(spec) as proc:
+        seen = proc.exec(["/bin/sh", "-c", scan], stdout=pynsbind.PIPE)
+        with seen:
+            assert seen.stdout is not None
+            lines = seen.stdout.read().decode().splitlines()
+            assert seen.wait() == 0
+    assert lines[-1] == "done", lines
+    devices = {line.split()[1]: line.split()[0] for line in lines[:-1]}
+    assert not [name for name, dev in devices.items() if dev == "5:2"], devices
+    # PID 1's stdio is the slave: the scan did see the terminal's fds
+    assert all(devices.get(f"/proc/1/fd/{n}", "").startswith("88:") for n in (0, 1, 2)), devices
+
+
+def test_a_gate_path_swapped_for_a_symlink_is_never_followed(tmp_path: Path) -> None:
+    """NEW: the gate FIFO is made at a path the caller names, in a directory
+    someone else may write: a symlink there (placed before, or raced in while
+    spawn makes it) must never make spawn create, open or chmod what it points
+    to.  Each spawn either refuses (SpecError) or holds a FIFO of its own."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    os.chmod(victim, 0o644)
+    gate = tmp_path / "gate"
+    spec = Spec(args=["/bin/true"], namespaces=pynsbind.Namespace.MNT)
+    os.symlink(victim, gate)
+    with pytest.raises(SpecError, match="exists already"):
+        pynsbind.spawn(spec, start=False, gate=gate)
+    os.unlink(gate)
+
+    stop = threading.Event()
+
+    def attacker() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                os.symlink(victim, gate)
+            with contextlib.suppress(OSError):
+                os.unlink(gate)
+
+    thread = threading.Thread(target=attacker)
+    thread.start()
+    made = refused = 0
+    try:
+        for _ in range(examples(60)):
+            try:
+                proc = pynsbind.spawn(spec, start=False, gate=gate)
+            except SpecError:
+                refused += 1
+                continue
+            with proc:
+                made += 1
+                held = [
+                    os.stat(f"/proc/{proc.pid}/fd/{n}")
+                    for n in os.listdir(f"/proc/{proc.pid}/fd")
+                    if int(n) > 2  # (not the stdio it inherits)
+                ]
+                fifo = [st for st in held if stat.S_ISFIFO(st.st_mode)]
+                assert len(fifo) == 1, held  # the gate, a FIFO of spawn's own
+                assert all(st.st_ino != os.stat(victim).st_ino for st in held)
+    finally:
+        stop.set()
+        thread.join()
+    assert made + refused == examples(60)
+    st = os.stat(victim)
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o644
+    assert victim.read_text() == "precious"

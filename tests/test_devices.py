@@ -707,6 +707,28 @@ def test_default_rules_confine_a_process(
 
 @pytest.mark.root
 @pytest.mark.cgroup
+@pytest.mark.parametrize(
+    "resources", [None, Resources(pids_max=64)], ids=["no resources", "resources"]
+)
+def test_a_container_cgroup_made_at_a_path_has_the_default_rules(
+    resources: Resources | None, no_leftovers: None
+) -> None:
+    """Spec(cgroup=PATH), with or without resources: the cgroup pynsbind makes at
+    that path confines devices as the fresh one it makes otherwise does."""
+    import pynsbind
+
+    path = f"pynsbind-dev-{PID}-{next(_n)}"
+    ns = pynsbind.Namespace.PID | pynsbind.Namespace.MNT
+    spec = pynsbind.Spec(args=["sleep", "1000"], namespaces=ns, cgroup=path, resources=resources)
+    with pynsbind.spawn(spec) as proc:
+        cg = proc.cgroup
+        assert cg is not None and cg.path == path
+        got = run_in(cg, [["open", "/dev/kmsg", "r"], ["open", "/dev/zero", "r"]])
+        assert got == ["EPERM", "ok"]
+
+
+@pytest.mark.root
+@pytest.mark.cgroup
 @pytest.mark.parametrize("which", HOSTS)
 def test_update_replaces_the_rules(which: str, loop: Loop, nodes: Path, no_leftovers: None) -> None:
     h = host_for(which)

@@ -373,6 +373,90 @@ def test_real_features_compile_the_default_spec() -> None:
     assert p.ops[-1].kind_name == "EXEC"
 
 
+# ---- the terminal, the start gate, the setup hook ----------------------------------------
+
+
+def test_the_terminal_is_made_in_the_root_with_the_final_ids_before_the_fds(
+    tmp_path: Any,
+) -> None:
+    p = plan(rootfs=str(tmp_path), terminal=True, console_size=(30, 100), user=1000)
+    kinds = p.kinds()
+    term = p.ops[kinds.index("TERMINAL")]
+    # the container's own devpts (Mount.dev's), its ptmx, after pivot_root and
+    # setsid, once the uid is the container's, before the fds make it stdio
+    assert term.s1 == "/dev/pts/ptmx" and (term.a, term.b) == (30, 100)
+    assert kinds.index("PIVOT") < kinds.index("SETSID") < kinds.index("TERMINAL")
+    assert kinds.index("SETUID") < kinds.index("TERMINAL") < kinds.index("FDS")
+    assert "30x100" in term.desc
+    devpts = plan(rootfs=str(tmp_path), terminal=True, mounts=[Mount.proc(), Mount.devpts("/pts")])
+    assert devpts.ops[devpts.kinds().index("TERMINAL")].s1 == "/pts/ptmx"
+    host = plan(terminal=True, namespaces=Namespace.PID | Namespace.UTS)
+    assert host.ops[host.kinds().index("TERMINAL")].s1 == "/dev/ptmx"
+    assert "TERMINAL" not in plan(rootfs=str(tmp_path)).kinds()
+
+
+def test_a_gated_plan_waits_last_but_the_exec_on_its_own_memory(tmp_path: Any) -> None:
+    spec = Spec(args=["sh"], rootfs=str(tmp_path), namespaces=NS)
+    p = compile_plan(spec, MODERN, host=NO_CGROUPS, gated=True)
+    kinds = p.kinds()
+    assert kinds[-3:] == ["SECCOMP", "GATE", "EXEC"]
+    gate = p.ops[-2]
+    assert gate.fd == p.slots.index("gate")
+    # the command is looked for before the gate: a missing one fails the creation
+    assert kinds.index("FINDEXEC") < kinds.index("FDS")
+    fds = p.ops[kinds.index("FDS")]
+    assert fds.c == gate.fd + 1  # the FDS op keeps the gate's FIFO
+    assert p.flags & lib.NSB_PLAN_NO_CLONE_VM
+    # non-dumpable and without the caller's argv and environ while it waits
+    assert "DUMPABLE" in kinds[kinds.index("FDS") :] and "WIPE" in kinds
+    plain = compile_plan(spec, MODERN, host=NO_CGROUPS)
+    assert "GATE" not in plain.kinds() and "gate" not in plain.slots
+    assert not plain.flags & lib.NSB_PLAN_NO_CLONE_VM
+    assert plain.ops[plain.kinds().index("FDS")].c == 0
+
+
+def test_the_hook_runs_at_a_sync_right_before_pivot_root(tmp_path: Any) -> None:
+    def my_hook(pid: int) -> None:
+        pass
+
+    p = plan(rootfs=str(tmp_path), hook=my_hook)
+    kinds = p.kinds()
+    sync = p.ops[kinds.index("PIVOT") - 1]
+    assert sync.kind == OpKind.SYNC
+    (pact,) = [pa for pa in p.pacts if pa.step == sync.a]
+    assert pact.kind == lib.NSB_PACT_HOOK and "my_hook" in pact.desc
+    # after every mount and guard
+    assert kinds.index("ROPATH") < kinds.index("PIVOT") - 1
+    assert "parent: call the hook" in p.dump()
+    # no mount namespace: once the namespaces are made
+    bare = plan(hook=my_hook, namespaces=Namespace.PID | Namespace.UTS)
+    assert any(pa.kind == lib.NSB_PACT_HOOK for pa in bare.pacts)
+    assert bare.kinds().index("SYNC") < bare.kinds().index("SETSID")
+    assert not any(pa.kind == lib.NSB_PACT_HOOK for pa in plan(rootfs=str(tmp_path)).pacts)
+
+
+def test_lifecycle_fields_are_checked(tmp_path: Any) -> None:
+    with pytest.raises(SpecError, match="console_size: needs terminal=True"):
+        Spec(args=["sh"], console_size=(24, 80))
+    with pytest.raises(SpecError, match="console_size rows: 0 is out of range"):
+        Spec(args=["sh"], terminal=True, console_size=(0, 80))
+    with pytest.raises(SpecError, match=r"console_size: expected \(rows, columns\)"):
+        Spec(args=["sh"], terminal=True, console_size=[24, 80])  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="terminal: the container has no devpts"):
+        Spec(args=["sh"], terminal=True, mounts=[Mount.proc()])
+    with pytest.raises(SpecError, match="terminal: expected a bool"):
+        Spec(args=["sh"], terminal=1)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="hook: expected a callable taking the pid, got str"):
+        Spec(args=["sh"], hook="echo")  # type: ignore[arg-type]
+
+    # specs with the same hook are one spec (one cached plan); another hook is another
+    def hook(pid: int) -> None:
+        pass
+
+    assert Spec(args=["sh"], hook=hook) == Spec(args=["sh"], hook=hook)
+    assert Spec(args=["sh"], hook=hook) != Spec(args=["sh"], hook=lambda pid: None)
+
+
 @pytest.mark.root
 def test_device_rules_only_where_they_add_something() -> None:
     """A container with a user namespace of its own and no CAP_SYS_ADMIN gets
