@@ -126,6 +126,12 @@ OPTIONS = [
     ),
     Option("-i", "--interactive", help="keep stdin open (without it: /dev/null)", group=_PROC),
     Option(
+        "-t",
+        "--tty",
+        help="a terminal: a pty of the sandbox's own, yours in raw mode, its size kept",
+        group=_PROC,
+    ),
+    Option(
         "--rm", help="accepted, for docker's hands (a sandbox leaves nothing behind)", group=_PROC
     ),
     Option(
@@ -283,6 +289,7 @@ def _options(parsed: Any) -> dict[str, Any]:
         "cap_add": strs("cap_add"),
         "cap_drop": strs("cap_drop"),
         **_security(strs("security_opt")),
+        "tty": bool(parsed.tty),
         "status": parsed.json_status is not None,
     }
 
@@ -308,11 +315,26 @@ class _Forwarder:
             self.old[sig] = signal.signal(sig, self._forward)
 
     def start(self, proc: Process) -> None:
-        """The sandbox runs: what came before goes to it now."""
+        """The sandbox runs: what came before goes to it now; with a terminal,
+        the caller's window size follows (SIGWINCH)."""
+        import signal
+
         self.proc = proc
+        if proc.terminal is not None:
+            self.old[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
         pending, self.pending = self.pending, []
         for sig in pending:
             self._forward(sig, None)
+
+    def _resize(self, _sig: int, _frame: object) -> None:
+        from pynsbind.sandbox import terminal_size
+
+        size = terminal_size()
+        if size is not None and self.proc is not None:
+            try:
+                self.proc.resize(*size)
+            except (OSError, ValueError):
+                pass  # the terminal is closed: the sandbox is gone
 
     def _forward(self, sig: int, _frame: object) -> None:
         """(In the main thread, which may be inside the Process's own wait,
@@ -356,12 +378,29 @@ def _run(prepared: Prepared, parsed: Any) -> int:
         if timeout <= 0:
             raise UsageError(f"--timeout takes a positive number of seconds, not {parsed.timeout}")
     forward = _Forwarder()
-    stdin = None if parsed.interactive else -3  # DEVNULL
+    raw = None
+    if parsed.tty:
+        # the terminal is relayed: the caller's input (with -i) and output;
+        # the caller's own terminal in raw mode, so that every key (^C too)
+        # reaches the sandbox's
+        stdin: Any = 0 if parsed.interactive else None
+        if parsed.interactive and os.isatty(0):
+            import termios
+            import tty
+
+            raw = termios.tcgetattr(0)
+            tty.setraw(0, termios.TCSANOW)  # (not TCSAFLUSH: keep what was typed ahead)
+    else:
+        stdin = None if parsed.interactive else -3  # DEVNULL
     forward.install()
     try:
         result = prepared.run(stdin=stdin, timeout=timeout, on_start=forward.start)
     finally:
         forward.stop()
+        if raw is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, raw)
     status = result.status
     assert status is not None
     if status.timed_out:

@@ -25,7 +25,7 @@ usage: pynsbind-run COMMAND [OPTIONS] [ARGS...]
 Run Linux containers with pynsbind.
 
 commands:
-  sandbox      run a command in a sandbox, with docker run's options (see: pynsbind-run sandbox --help)
+  sandbox      run a command in a sandbox, with docker run's options (see: sandbox --help)
   features     what this kernel and build support
 """
 

@@ -70,6 +70,7 @@ __all__ = [
     "parse_volume",
     "prepare",
     "sandbox",
+    "terminal_size",
 ]
 
 #: the host id a sandbox started by root runs as (nobody, nogroup)
@@ -700,9 +701,16 @@ class Prepared:
     ) -> SandboxResult:
         """Run it to completion (stdio as :func:`pynsbind.run` takes it).  On
         ``timeout`` the whole sandbox is killed and ``status.timed_out`` set
-        (no exception); ``on_start(process)`` is called once it runs."""
+        (no exception); ``on_start(process)`` is called once it runs.
+
+        A sandbox with a terminal (``tty=True``) relays it: what comes from the
+        fd ``stdin`` (None: nothing) goes to the terminal, and what the
+        sandbox writes there goes to the fd ``stdout`` (None: 1)."""
         import resource
 
+        terminal = self.spec.normalized.terminal
+        if terminal and (input is not None or capture_output or stderr is not None):
+            raise ValueError("a sandbox with a terminal relays it between two fds: stdin, stdout")
         if input is not None:
             if stdin is not None:
                 raise ValueError("stdin and input cannot both be given")
@@ -721,12 +729,17 @@ class Prepared:
         out: bytes | None = None
         err: bytes | None = None
         try:
-            proc = spawn(spec, stdin=stdin, stdout=stdout, stderr=stderr)
+            if terminal:
+                proc = spawn(spec)
+            else:
+                proc = spawn(spec, stdin=stdin, stdout=stdout, stderr=stderr)
             with proc:
                 if on_start is not None:
                     on_start(proc)
                 try:
-                    if proc.stdin is None and proc.stdout is None and proc.stderr is None:
+                    if terminal:
+                        _relay(proc, stdin, 1 if stdout is None else stdout, timeout)
+                    elif proc.stdin is None and proc.stdout is None and proc.stderr is None:
                         proc.wait(timeout)
                     else:
                         out, err = proc.communicate(input, timeout)
@@ -814,6 +827,67 @@ class Prepared:
         )
 
 
+def _relay(proc: Process, in_fd: int | None, out_fd: int, timeout: float | None) -> None:
+    """Copy in_fd to the sandbox's terminal and the terminal to out_fd until the
+    sandbox has exited and the terminal is drained (its read says EIO); then
+    reap it.  subprocess.TimeoutExpired after ``timeout`` seconds."""
+    import select
+
+    assert proc.terminal is not None
+    master = proc.terminal.fileno()
+    os.set_blocking(master, False)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    to_term = b""
+    exited = False
+    while True:
+        rlist = [master]
+        if in_fd is not None and not to_term:
+            rlist.append(in_fd)
+        if not exited and proc.pidfd >= 0:
+            rlist.append(proc.pidfd)
+        wlist = [master] if to_term else []
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if exited:
+            left = 0.05 if left is None else min(left, 0.05)
+        try:
+            readable, writable, _ = select.select(rlist, wlist, [], left)
+        except InterruptedError:  # (PEP 475 retries; a signal handler may have run)
+            continue
+        if deadline is not None and time.monotonic() >= deadline and not exited:
+            import subprocess
+
+            raise subprocess.TimeoutExpired(list(proc.args), timeout or 0.0)
+        if proc.pidfd in readable or (proc.pidfd < 0 and proc.poll() is not None):
+            exited = True
+        if master in readable:
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                data = b""
+            except OSError:  # EIO: every end of the slave is closed
+                break
+            if not data and exited:
+                break
+            view = memoryview(data)
+            while view:
+                view = view[os.write(out_fd, view) :]
+        elif exited and not readable:
+            break  # nothing more came: drained
+        if in_fd is not None and in_fd in readable:
+            chunk = os.read(in_fd, 65536)
+            if chunk:
+                to_term += chunk
+            else:
+                in_fd = None  # the caller's input ended: the terminal's end-of-file
+                to_term += b"\x04"
+        if master in writable and to_term:
+            try:
+                to_term = to_term[os.write(master, to_term) :]
+            except BlockingIOError:
+                pass
+    proc.wait()
+
+
 def _tail(exc: SpecError) -> str:
     text = str(exc)
     return text.split(": ", 1)[1] if text.startswith(exc.field + ": ") else text
@@ -846,11 +920,14 @@ def prepare(
     cap_drop: Sequence[str | Capability] = (),
     seccomp: str | SeccompProfile | None = "default",
     no_new_privileges: bool = True,
+    tty: bool = False,
     status: bool = False,
 ) -> Prepared:
     """Check the options and build the sandbox's Spec (nothing runs).  The
-    options are :func:`sandbox`'s; ``status``: make a cgroup for the
-    sandbox's statistics even without limits (where this caller can)."""
+    options are :func:`sandbox`'s; ``tty``: the sandbox's stdio is a terminal
+    of its own (its window the size of the caller's stdout's, when that is a
+    terminal), which :meth:`Prepared.run` relays; ``status``: make a cgroup for
+    the sandbox's statistics even without limits (where this caller can)."""
     argv = list(args)
     if not argv:
         raise SpecError("args", "give the command to run")
@@ -1010,6 +1087,8 @@ def prepare(
             seccomp=profile,
             rlimits=rlimits,
             overlay=overlay,
+            terminal=tty,
+            console_size=terminal_size() if tty else None,
             **fields,
         )
     except SpecError as exc:
@@ -1028,6 +1107,18 @@ _OPTION = {
     "user gid": "--user",
     "env": "--env",
 }
+
+
+def terminal_size(fd: int = 1) -> tuple[int, int] | None:
+    """(rows, columns) of the caller's terminal on fd (then on stdin), if any."""
+    for f in (fd, 0):
+        try:
+            size = os.get_terminal_size(f)
+        except OSError:
+            continue
+        if size.lines > 0 and size.columns > 0:
+            return (size.lines, size.columns)
+    return None
 
 
 def _idmapped(m: Mount, euid: int) -> Mount:

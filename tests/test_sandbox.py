@@ -670,3 +670,41 @@ def test_the_python_twin(host_dir: Path) -> None:
     assert late.status is not None and late.status.timed_out and late.status.returncode == 124
     with pytest.raises(pynsbind.SpecError, match="--cpus"):
         pynsbind.sandbox(["true"], cpus="lots")
+
+
+def test_tty_through_a_real_terminal() -> None:
+    """-it in a terminal (pexpect's pty): the sandbox has a terminal of its own,
+    of the caller's window size, which follows a resize (SIGWINCH); the caller's
+    terminal is raw meanwhile (^C reaches the sandbox's foreground job, not
+    pynsbind-run), and as it was afterwards; the exit status is the command's."""
+    pexpect = pytest.importorskip("pexpect")
+    argv = " ".join(_argv(("-it", "--", "sh"), None))
+    script = f"stty -g; {argv}; echo status $?; stty -g"
+    child = pexpect.spawn("sh", ["-c", script], dimensions=(30, 90), encoding="utf-8", timeout=60)
+    try:
+        before = child.readline().strip()
+        child.expect("# ")
+        child.sendline("tty; stty size")
+        child.expect(r"/dev/pts/\d+\r\n30 90\r\n")
+        child.setwinsize(40, 120)
+        child.sendline("stty size")
+        child.expect("40 120")
+        child.sendline("sleep 60")
+        time.sleep(0.5)  # (not a measurement: sleep is running)
+        child.sendcontrol("c")
+        child.sendline("echo interrupted $?")
+        child.expect("interrupted 130")
+        child.sendline("exit 3")
+        child.expect("status 3")
+        after = child.readline().strip() or child.readline().strip()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert before and after == before, "the caller's terminal was not given back as it was"
+
+
+def test_tty_without_interactive_is_output_only() -> None:
+    res = sbx("-t", "--", "sh", "-c", "tty; echo out", input="ignored\n")
+    assert res.rc == 0, res
+    lines = res.out.replace("\r\n", "\n").splitlines()
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "out", res
