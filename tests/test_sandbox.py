@@ -383,7 +383,12 @@ def test_cpus_limit_is_the_containers_cpu_quota() -> None:
         assert (quota, period) == (25000, 100000)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError("pynsbind-run did not end at SIGTERM") from None
     assert pynsbind_cgroups(pid=proc.pid) == set()
 
 
