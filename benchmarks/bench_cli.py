@@ -85,13 +85,21 @@ def lines(py: str) -> list[tuple[str, str, list[str]]]:
     ]
 
 
-def _time(argv: list[str]) -> int:
-    t0 = time.perf_counter_ns()
-    res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
-    took = time.perf_counter_ns() - t0
-    if res.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({res.returncode}): {res.stderr.decode()[-400:]}")
-    return took
+#: runs that failed and were run again, by program (a shared machine's mounts
+#: come and go: bwrap binds the whole tree and fails on one that goes meanwhile)
+RETRIED: dict[str, int] = {}
+
+
+def _time(argv: list[str], tries: int = 3) -> int:
+    for attempt in range(tries):
+        t0 = time.perf_counter_ns()
+        res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+        took = time.perf_counter_ns() - t0
+        if res.returncode == 0:
+            return took
+        if attempt < tries - 1:
+            RETRIED[argv[0]] = RETRIED.get(argv[0], 0) + 1
+    raise RuntimeError(f"{argv[0]} failed ({res.returncode}): {res.stderr.decode()[-400:]}")
 
 
 def measure(py: str, n: int, rounds: int) -> dict[str, Any]:
@@ -145,6 +153,7 @@ def measure(py: str, n: int, rounds: int) -> dict[str, Any]:
         "euid": os.geteuid(),
         "load_average": os.getloadavg(),
         "kernel": os.uname().release,
+        "retried": dict(RETRIED),
         "rows": rows,
     }
 

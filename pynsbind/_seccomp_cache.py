@@ -43,19 +43,26 @@ _SOURCES = ("seccomp.py", "_seccomp_default.py", "flags.py")
 
 def cache_dir() -> str | None:
     """Where compiled programs are kept: ``$XDG_CACHE_HOME/pynsbind/seccomp``, or
-    ``~/.cache/pynsbind/seccomp`` of the caller's passwd entry (its effective
-    uid's, not $HOME's: root's programs never go to a user's directory); None
-    when the cache is off (``PYNSBIND_SECCOMP_CACHE=0``)."""
+    ``~/.cache/pynsbind/seccomp`` where ``~`` is $HOME when it is the caller's
+    own (owned by its effective uid: under sudo, root's programs never go to
+    the user's directory), else the home of its passwd entry; None when the
+    cache is off (``PYNSBIND_SECCOMP_CACHE=0``)."""
     if os.environ.get("PYNSBIND_SECCOMP_CACHE", "1") == "0":
         return None
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not base.startswith("/"):
-        import pwd
-
+        home = os.environ.get("HOME", "")
         try:
-            home = pwd.getpwuid(os.geteuid()).pw_dir
-        except KeyError:
-            return None
+            mine = home.startswith("/") and os.stat(home).st_uid == os.geteuid()
+        except OSError:
+            mine = False
+        if not mine:
+            import pwd
+
+            try:
+                home = pwd.getpwuid(os.geteuid()).pw_dir
+            except KeyError:
+                return None
         base = os.path.join(home, ".cache")
     return os.path.join(base, "pynsbind", "seccomp")
 

@@ -893,3 +893,25 @@ def test_the_default_profile_is_cached_without_building_it(fresh_cache: Path) ->
     assert no_setid.program != cached.program
     compile_default(DEFAULT_CAPABILITIES - {next(iter(DEFAULT_CAPABILITIES))})
     assert len(defaults()) == 3
+
+
+def test_the_cache_is_in_home_only_when_home_is_the_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$HOME counts when the caller owns it (under sudo, root's programs do not
+    go into the user's directory): else the passwd entry's home."""
+    import pwd
+
+    from pynsbind.testing import seccomp_cache_dir
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    monkeypatch.setenv("HOME", str(mine))
+    assert seccomp_cache_dir() == str(mine / ".cache" / "pynsbind" / "seccomp")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    monkeypatch.setenv("HOME", str(theirs))
+    home = pwd.getpwuid(os.geteuid()).pw_dir
+    assert seccomp_cache_dir() == os.path.join(home, ".cache", "pynsbind", "seccomp")
