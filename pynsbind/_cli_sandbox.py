@@ -41,19 +41,19 @@ OPTIONS = [
     ),
     Option(
         "--writable",
-        help="a writable overlay on the root; its changes vanish at exit",
+        help="an overlay on the root: write anything, gone at exit",
         group=_FS,
     ),
     Option(
         "--keep-changes",
         value=True,
         metavar="DIR",
-        help="--writable, keeping the changes (the overlay's upper layer) in DIR",
+        help="--writable, the changes kept in DIR (its upper layer)",
         group=_FS,
     ),
     Option(
         "--unsafe-writable-root",
-        help="write the root itself, in place: the host's / (or --rootfs DIR) really changes",
+        help="write the root in place: the host's / really changes",
         group=_FS,
     ),
     Option("--read-only", help="keep the root read-only (the default)", group=_FS),
@@ -62,21 +62,21 @@ OPTIONS = [
         "--volume",
         many=True,
         metavar="SRC:DST[:ro]",
-        help="bind the host path SRC at DST (run by root: idmapped, read and written as root)",
+        help="the host's SRC at DST (by root: read, written as root)",
         group=_FS,
     ),
     Option(
         "--mount",
         many=True,
         metavar="SPEC",
-        help="docker's: type=bind,src=SRC,dst=DST[,readonly] or type=tmpfs,dst=DST[,tmpfs-size=N]",
+        help="type=bind,src=SRC,dst=DST[,ro] or type=tmpfs,dst=DST",
         group=_FS,
     ),
     Option(
         "--tmpfs",
         many=True,
         metavar="DST[:OPTS]",
-        help="a tmpfs at DST (OPTS: size=64m,mode=1777,ro,exec)",
+        help="a tmpfs at DST (size=64m,mode=1777,ro,exec)",
         group=_FS,
     ),
     Option("--bind", many=True, metavar="SRC[:DST]", help="bubblewrap's -v SRC:DST", group=_FS),
@@ -88,7 +88,7 @@ OPTIONS = [
         "--workdir",
         value=True,
         metavar="DIR",
-        help="the working directory (default: the current one when the sandbox shows it, else /)",
+        help="working directory (default: the current one, or /)",
         group=_FS,
     ),
     Option(
@@ -121,19 +121,17 @@ OPTIONS = [
     Option(
         "--init",
         default=True,
-        help="an init at PID 1 that forwards signals and reaps (the default; --init=false: none)",
+        help="an init at PID 1 (the default; --init=false: none)",
         group=_PROC,
     ),
     Option("-i", "--interactive", help="keep stdin open (without it: /dev/null)", group=_PROC),
     Option(
         "-t",
         "--tty",
-        help="a terminal: a pty of the sandbox's own, yours in raw mode, its size kept",
+        help="a terminal of its own (yours raw, its size kept)",
         group=_PROC,
     ),
-    Option(
-        "--rm", help="accepted, for docker's hands (a sandbox leaves nothing behind)", group=_PROC
-    ),
+    Option("--rm", help="accepted: a sandbox leaves nothing behind anyway", group=_PROC),
     Option(
         "-m", "--memory", value=True, metavar="SIZE", help="memory limit (512m, 2g)", group=_LIM
     ),
@@ -159,7 +157,7 @@ OPTIONS = [
         "--timeout",
         value=True,
         metavar="SECONDS",
-        help="kill the whole sandbox after this long (exit status 124)",
+        help="kill the whole sandbox then (exit status 124)",
         group=_LIM,
     ),
     Option(
@@ -176,7 +174,7 @@ OPTIONS = [
         "--security-opt",
         many=True,
         metavar="OPT",
-        help="seccomp=PROFILE.json, seccomp=unconfined, no-new-privileges[=false]",
+        help="seccomp=FILE.json|unconfined, no-new-privileges[=false]",
         group=_SEC,
     ),
     Option(
@@ -185,17 +183,17 @@ OPTIONS = [
         value=True,
         metavar="none|host",
         default="none",
-        help="none: loopback only (the default); host: the host's network",
+        help="none: loopback only (default); host: the host's",
         group=_NET,
     ),
     Option(
         "--json-status",
         value=True,
         metavar="FILE",
-        help="write how it ended as JSON (- for stdout): status, signal, OOM, times, peak memory",
+        help="how it ended, as JSON (- for stdout): status, OOM, times, memory",
         group=_OUT,
     ),
-    Option("--debug", help="print the plan of the sandbox before running it", group=_OUT),
+    Option("--debug", help="print the sandbox's plan before running it", group=_OUT),
     Option("-h", "--help", help="show this help", group=_OUT),
 ]
 
