@@ -421,6 +421,8 @@ def _error(plan: _plan.Plan, res: Any, hook_error: BaseException | None = None) 
         hint = ""
         if err == errno.EACCES and os.geteuid() != 0:
             hint = " (its /proc files belong to root while this process is not dumpable)"
+        elif err == errno.EINVAL and plan.pacts[index].kind == lib.NSB_PACT_IDMAP_TREE:
+            hint = " (a filesystem that cannot be idmapped, or a mount of another namespace?)"
         return SpawnError(
             err, f"{desc} for the new process: {strerror(err)}{hint}", stage=where, step=desc
         )

@@ -952,12 +952,6 @@ def prepare(
         upper = None
         if keep_changes is not None:
             upper = os.path.realpath(os.fspath(keep_changes))
-            try:
-                os.makedirs(upper, mode=0o700, exist_ok=True)
-            except OSError as exc:
-                raise SpecError(
-                    "--keep-changes", f"{upper}: {(exc.strerror or str(exc)).lower()}"
-                ) from None
         if euid != 0 and rootfs is None:
             raise SpecError(
                 "--writable",
@@ -1093,6 +1087,14 @@ def prepare(
         )
     except SpecError as exc:
         raise SpecError(_OPTION.get(exc.field, exc.field), _tail(exc)) from None
+    if overlay is not None and overlay.upper is not None:
+        # made last, once everything else is known good: a failure leaves nothing
+        try:
+            os.makedirs(overlay.upper, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise SpecError(
+                "--keep-changes", f"{overlay.upper}: {(exc.strerror or str(exc)).lower()}"
+            ) from None
     return Prepared(spec, resources, stats=status, limit_names=limit_names or ["--json-status"])
 
 
