@@ -265,6 +265,51 @@ static long op_sync(struct child *c, const struct nsb_op *op)
     return 0;
 }
 
+/* Sync step a, answered by an fd (an idmapped tree the parent made, as
+ * SCM_RIGHTS) instead of GO: keep it in register out.  The parent closes its end
+ * when it cannot make the fd: we exit, it reports. */
+static long op_recvfd(struct child *c, const struct nsb_op *op)
+{
+    struct nsb_msg m;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov;
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    int fd = -1;
+    long r = nsb_send_msg(c->sync_fd, NSB_MSG_SYNC, 0, 0, 0, (int64_t)op->a);
+    if (r < 0)
+        return r;
+    nsb_memzero(&u, sizeof(u));
+    nsb_memzero(&mh, sizeof(mh));
+    iov.iov_base = &m;
+    iov.iov_len = sizeof(m);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof(u.buf);
+    r = NSB_RETRY(nsb_sys3(SYS_recvmsg, c->sync_fd, &mh, MSG_CMSG_CLOEXEC));
+    if (r < 0)
+        return r;
+    cm = CMSG_FIRSTHDR(&mh);
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+        cm->cmsg_len == CMSG_LEN(sizeof(int)))
+        nsb_memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+    if (r != (long)sizeof(m) || m.type != NSB_MSG_FD || m.val != (int64_t)op->a) {
+        if (fd >= 0)
+            nsb_sys1(SYS_close, fd);
+        nsb_exit(127); /* the parent gave up: it reports its own error */
+    }
+    if (fd < 0 || (mh.msg_flags & MSG_CTRUNC)) {
+        if (fd >= 0)
+            nsb_sys1(SYS_close, fd);
+        return -EPROTO;
+    }
+    return nsb_keep(c, op->out, fd);
+}
+
 static long op_pdeathsig(struct child *c, const struct nsb_op *op)
 {
     struct pollfd {
@@ -565,6 +610,8 @@ static long nsb_run_op(struct child *c, int index)
         return nsb_sys1(SYS_unshare, op->a);
     case NSB_OP_SYNC:
         return op_sync(c, op);
+    case NSB_OP_RECVFD:
+        return op_recvfd(c, op);
     case NSB_OP_FORK:
         return op_fork(c, index);
     case NSB_OP_PDEATHSIG:

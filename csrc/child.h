@@ -24,6 +24,7 @@ long nsb_open_path(struct child *c, const struct nsb_op *op, const char *path, i
 long nsb_mkdirs(struct child *c, const struct nsb_op *op, const char *path, long mode);
 long nsb_open_parent(struct child *c, const struct nsb_op *op, const char *path, char *dir,
                      const char **base);
+long nsb_keep(struct child *c, int out, long fd);
 long op_fsmount(struct child *c, const struct nsb_op *op);
 long op_bind(struct child *c, const struct nsb_op *op);
 long op_preopen(struct child *c, const struct nsb_op *op);

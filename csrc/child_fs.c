@@ -355,7 +355,7 @@ static long nsb_setattr_fd(int fd, const char *path, unsigned int flags, uint64_
 
 /* Keep fd in register `out` (closing what was there), or close it when out is
  * -1.  -EBADF (fd closed) for a register the table does not have. */
-static long nsb_keep(struct child *c, int out, long fd)
+long nsb_keep(struct child *c, int out, long fd)
 {
     if (out < 0 || out >= NSB_MAX_REGS) {
         nsb_sys1(SYS_close, fd);
@@ -501,11 +501,11 @@ long op_preopen(struct child *c, const struct nsb_op *op)
         return -EINVAL;
     if (op->flags & NSB_F_IN_ROOT)
         fd = nsb_open_path(c, op, op->s1, O_PATH | O_DIRECTORY);
-#if NSB_HAS_NEW_MOUNT_API
     else if (!(op->flags & NSB_F_LEGACY))
-        fd = nsb_clone_tree(c, op);
+        fd = nsb_clone_tree(c, op); /* -ENOSYS without the new mount API */
+    else if (op->flags & NSB_F_SRC_NOSYMLINKS)
+        fd = nsb_open_host(c, op->s1);
     else
-#endif
         fd = nsb_sys4(SYS_openat, AT_FDCWD, op->s1, O_PATH | O_CLOEXEC, 0);
     if (fd < 0)
         return fd;

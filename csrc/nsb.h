@@ -104,6 +104,25 @@ enum nsb_op_kind {
                                 FIFOs with their modes, owners and times; a: the depth limit */
 };
 
+/* Detached mount trees the parent makes for the child (idmapped volumes, the
+ * lower layer of an overlay root), numbered apart from the kinds above: an op,
+ * the parent action that answers it and their message. */
+enum nsb_tree_op {
+    NSB_OP_RECVFD = 50 /* sync step a: tell the parent, and keep the fd it answers with
+                          (message NSB_MSG_FD, SCM_RIGHTS) in register out */
+};
+enum nsb_tree_pact {
+    NSB_PACT_IDMAP_TREE = 5 /* a detached clone of the host path name (no symlink in it),
+                               idmapped with the child's user namespace, sent to the child
+                               (message NSB_MSG_FD) in place of GO; data: uint64_t[2], the
+                               mount attributes to set besides MOUNT_ATTR_IDMAP, and 1 for a
+                               recursive clone */
+};
+enum nsb_tree_msg {
+    NSB_MSG_FD = 10 /* parent -> child: the fd made at sync step val, as SCM_RIGHTS, in
+                       place of GO */
+};
+
 /* nsb_op.flags */
 #define NSB_F_IGNORE_ENOENT 1 /* a missing path is not an error */
 #define NSB_F_RECURSIVE 2
@@ -291,7 +310,7 @@ int nsb_bpf_prog_info(int prog_fd, uint32_t *id, uint32_t *type, char *name);
  * attached). */
 int nsb_hook_call(int64_t key, int32_t pact, int32_t pid);
 
-#define NSB_ABI_VERSION 5
+#define NSB_ABI_VERSION 6
 #define NSB_MAX_FDS 1024
 #define NSB_MAX_REGS 64
 

@@ -11,9 +11,10 @@
  *      the raw trampolines exist), or clone(2) where clone3 is missing;
  *   5. the mask restored, the child's end closed;
  *   6. the protocol loop: SYNC -> run this step's parent actions (id maps, cgroup
- *      attach, time offsets, helpers, the caller's hook) -> GO; PID -> the
- *      process of a second fork is the container from now on; TERMINAL -> keep
- *      the pty master it carries; ERROR -> remember; EOF -> the child has
+ *      attach, time offsets, helpers, the caller's hook) -> GO, or FD (an
+ *      idmapped tree made for the child, as SCM_RIGHTS); PID -> the process of
+ *      a second fork is the container from now on; TERMINAL -> keep the pty
+ *      master it carries; ERROR -> remember; EOF -> the child has
  *      exec'd (its end was close-on-exec) or died; EXEC_OK -> the init runs;
  *      READY -> the child waits at its start gate (nsb_start lets it go on);
  *   7. the middle process of a second fork reaped;
@@ -25,13 +26,13 @@
  * the caller's dumpable flag.  Nothing is left behind.  Helpers return -errno
  * (see nsb.h).
  */
+#include "engine.h"
+#include "rawsys.h"
+
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "engine.h"
-#include "rawsys.h"
 
 extern char **environ;
 
@@ -170,10 +171,94 @@ static int nsb_run_helper(const struct nsb_pact *pa, int pid, int *status)
     return 0;
 }
 
+/* A detached clone of the host path `path` (resolved without following any
+ * symlink: the plan took its canonical form), idmapped with the user namespace
+ * of process `pid`, with the attributes `attrs` set too.  Returns the mount fd
+ * or -errno. */
+static int nsb_idmap_tree(const char *path, uint64_t attrs, int recursive, int pid)
+{
+#if NSB_HAS_MOUNT_SETATTR && NSB_HAS_OPENAT2 && NSB_HAS_NEW_MOUNT_API
+    struct open_how how;
+    struct mount_attr attr;
+    char ns[64];
+    int src, userns, tree, r;
+    unsigned int rec = recursive ? AT_RECURSIVE : 0;
+    int n = snprintf(ns, sizeof(ns), "/proc/%d/ns/user", pid);
+    if (n < 0 || (size_t)n >= sizeof(ns))
+        return -ENAMETOOLONG;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    src = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    if (src < 0)
+        return -errno;
+    tree = (int)syscall(SYS_open_tree, src, "",
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | rec);
+    r = tree < 0 ? -errno : 0;
+    close(src);
+    if (r < 0)
+        return r;
+    userns = open(ns, O_RDONLY | O_CLOEXEC);
+    if (userns < 0) {
+        r = -errno;
+        close(tree);
+        return r;
+    }
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = MOUNT_ATTR_IDMAP | attrs;
+    attr.userns_fd = (__u64)userns;
+    r = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr));
+    if (r < 0)
+        r = -errno;
+    close(userns);
+    if (r < 0) {
+        close(tree);
+        return r;
+    }
+    return tree;
+#else
+    (void)path;
+    (void)attrs;
+    (void)recursive;
+    (void)pid;
+    return -ENOSYS;
+#endif
+}
+
+/* Send fd to the child as the answer to sync step `step` (NSB_MSG_FD). */
+static int nsb_send_fd(int sock, uint64_t step, int fd)
+{
+    struct nsb_msg m = {NSB_MSG_FD, 0, 0, 0, (int64_t)step};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {&m, sizeof(m)};
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    memset(&u, 0, sizeof(u));
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof(u.buf);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
 /* One parent action (index `index` of the plan, of spawn `key`) for process
- * `pid`: 0; -errno; or the wait status of a helper that did not exit 0 (> 0). */
+ * `pid`: 0; -errno; or the wait status of a helper that did not exit 0 (> 0).
+ * An action that makes an fd for the child (an idmapped tree) leaves it in
+ * *made. */
 static int nsb_run_pact(const struct nsb_pact *pa, int index, const int32_t *fds, int32_t nfds,
-                        int pid, int64_t key)
+                        int pid, int64_t key, int *made)
 {
     switch (pa->kind) {
     case NSB_PACT_PROC_WRITE: {
@@ -203,6 +288,18 @@ static int nsb_run_pact(const struct nsb_pact *pa, int index, const int32_t *fds
         /* the caller's Python, with the GIL taken again by cffi; the child
          * waits at its sync step meanwhile */
         return nsb_hook_call(key, index, pid) == 1 ? 0 : -ECANCELED;
+    case NSB_PACT_IDMAP_TREE: {
+        uint64_t args[2];
+        int fd;
+        if (pa->len != sizeof(args) || !pa->data || !pa->name || *made >= 0)
+            return -EINVAL; /* one fd per step: the compiler gives each its own */
+        memcpy(args, pa->data, sizeof(args));
+        fd = nsb_idmap_tree(pa->name, args[0], args[1] != 0, pid);
+        if (fd < 0)
+            return fd;
+        *made = fd;
+        return 0;
+    }
     default:
         return -EINVAL;
     }
@@ -210,17 +307,23 @@ static int nsb_run_pact(const struct nsb_pact *pa, int index, const int32_t *fds
 
 /* Run the parent actions of sync step `step` for process `pid` (of spawn
  * `key`).  Returns 0, or what the first that failed returned (see
- * nsb_run_pact), with *failed its index. */
+ * nsb_run_pact), with *failed its index.  An fd made for the child is in *made
+ * (-1: none), closed on failure. */
 static int nsb_run_pacts(const struct nsb_plan *plan, const int32_t *fds, int32_t nfds,
-                         uint64_t step, int pid, int64_t key, int *failed)
+                         uint64_t step, int pid, int64_t key, int *failed, int *made)
 {
     int i, r;
+    *made = -1;
     for (i = 0; i < plan->npacts; i++) {
         if (plan->pacts[i].step != step)
             continue;
-        r = nsb_run_pact(&plan->pacts[i], i, fds, nfds, pid, key);
+        r = nsb_run_pact(&plan->pacts[i], i, fds, nfds, pid, key, made);
         if (r != 0) {
             *failed = i;
+            if (*made >= 0) {
+                close(*made);
+                *made = -1;
+            }
             return r;
         }
     }
@@ -599,8 +702,9 @@ static void nsb_converse(struct nsb_spawn *s)
         }
         if (m.type == NSB_MSG_SYNC && !s->failed) {
             struct nsb_msg go = {NSB_MSG_GO, 0, 0, 0, m.val};
-            int at = -1,
-                r = nsb_run_pacts(plan, s->fds, s->nfds, (uint64_t)m.val, s->cur, s->key, &at);
+            int at = -1, made = -1;
+            int r =
+                nsb_run_pacts(plan, s->fds, s->nfds, (uint64_t)m.val, s->cur, s->key, &at, &made);
             /* on failure, closing our end makes the child exit */
             if (r < 0) {
                 nsb_failure(s, NSB_STAGE_PACT, at, -r);
@@ -610,7 +714,15 @@ static void nsb_converse(struct nsb_spawn *s)
                 nsb_failure(s, NSB_STAGE_HELPER, at, r);
                 return;
             }
-            if (send(s->sock, &go, sizeof(go), MSG_NOSIGNAL) < 0) {
+            if (made >= 0) {
+                /* the fd made for the child answers the sync (NSB_OP_RECVFD) */
+                r = nsb_send_fd(s->sock, (uint64_t)m.val, made);
+                close(made);
+                if (r < 0) {
+                    nsb_failure(s, NSB_STAGE_PARENT, -1, -r);
+                    return;
+                }
+            } else if (send(s->sock, &go, sizeof(go), MSG_NOSIGNAL) < 0) {
                 nsb_failure(s, NSB_STAGE_PARENT, -1, errno);
                 return;
             }

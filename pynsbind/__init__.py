@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         spawn,
         start_gate,
     )
+    from pynsbind.sandbox import sandbox
     from pynsbind.spec import Device, IdMap, Mount, Spec, default_mounts
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "explain",
     "features",
     "run",
+    "sandbox",
     "spawn",
     "start_gate",
 ]
@@ -75,6 +77,7 @@ _WHERE = {
     "explain": "pynsbind.process",
     "run": "pynsbind.process",
     "spawn": "pynsbind.process",
+    "sandbox": "pynsbind.sandbox",
     "start_gate": "pynsbind.process",
     "Device": "pynsbind.spec",
     "IdMap": "pynsbind.spec",

@@ -42,7 +42,9 @@ class Option:
         group: str = "options",
     ) -> None:
         self.names = names
-        self.dest = names[0].lstrip("-").replace("-", "_")
+        # the first long name (--volume of -v, --volume), else the first
+        first = next((n for n in names if n.startswith("--")), names[0])
+        self.dest = first.lstrip("-").replace("-", "_")
         self.value = value or many
         self.many = many
         if default is None:

@@ -1,186 +1,475 @@
-"""pynsbind-run sandbox [OPTIONS] -- COMMAND [ARG...]
-
-Run COMMAND in a quick sandbox: new pid, mount, uts, ipc, net and cgroup
-namespaces; the host's root read-only (or --rootfs DIR); its own /proc, a
-minimal /dev, fresh /tmp, /run and /var/tmp; no network; an init at PID 1.
-Always in a user namespace: as a plain user it is rootless; run by root, the
-sandbox's root (or --user) is the host's unprivileged "nobody" (65534), so the
-host's files and sockets see nobody.  Exits with the command's status (128+N for
-a signal N, as shells do).
+"""pynsbind-run sandbox [OPTIONS] [--] COMMAND [ARG...]: pynsbind.sandbox() from
+the shell, with the options of ``docker run`` (parsed by pynsbind._args, which
+costs nothing to import: a sandbox's start-up is measured against bubblewrap's).
 """
 
 from __future__ import annotations
 
-import argparse
-import errno
 import os
-import signal
 import sys
+
+from pynsbind._args import Option, UsageError, help_text, parse
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
+
+    from pynsbind.process import Process
+    from pynsbind.sandbox import Prepared
 
 __all__ = ["main"]
 
+_PROG = "pynsbind-run sandbox"
 
-def _parser() -> argparse.ArgumentParser:
-    s = argparse.ArgumentParser(
-        prog="pynsbind-run sandbox",
-        description="Run COMMAND in a sandbox: new namespaces, the host's root read-only "
-        "(or --rootfs), private /proc, /dev and /tmp, no network.",
-    )
-    s.add_argument(
-        "--rootfs", metavar="DIR", help="root filesystem (default: the host's, read-only)"
-    )
-    s.add_argument("--rw", action="store_true", help="leave the root filesystem writable")
-    s.add_argument(
-        "--bind", metavar="SRC[:DST]", action="append", default=[], help="bind a host path"
-    )
-    s.add_argument(
-        "--ro-bind", metavar="SRC[:DST]", action="append", default=[], help="bind read-only"
-    )
-    s.add_argument("--tmpfs", metavar="DST", action="append", default=[], help="a tmpfs at DST")
-    s.add_argument("--net", action="store_true", help="share the host's network")
-    s.add_argument("--hostname", default="sandbox")
-    s.add_argument("--env", metavar="K=V", action="append", default=[], help="set a variable")
-    s.add_argument("--cwd", help="working directory (default: the current one, or /)")
-    s.add_argument("--user", metavar="UID[:GID]", help="run as this uid (and gid)")
-    s.add_argument("--cap", metavar="CAP", action="append", help="keep only these capabilities")
-    s.add_argument("--memory", metavar="SIZE", help="memory limit, e.g. 256M")
-    s.add_argument("--pids", metavar="N", type=int, help="limit on the number of processes")
-    s.add_argument("--timeout", type=float, help="kill the command after this many seconds")
-    s.add_argument("--no-init", action="store_true", help="run the command as PID 1 itself")
-    s.add_argument("--debug", action="store_true", help="print the plan before running it")
-    s.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
-    return s
+_FS, _PROC, _LIM, _SEC, _NET, _OUT = (
+    "filesystem",
+    "process",
+    "limits",
+    "security",
+    "network",
+    "output and debugging",
+)
+
+OPTIONS = [
+    Option(
+        "--rootfs",
+        value=True,
+        metavar="DIR",
+        help="use DIR as the root instead of the host's /",
+        group=_FS,
+    ),
+    Option(
+        "--writable",
+        help="an overlay on the root: write anything, gone at exit",
+        group=_FS,
+    ),
+    Option(
+        "--keep-changes",
+        value=True,
+        metavar="DIR",
+        help="--writable, the changes kept in DIR (its upper layer)",
+        group=_FS,
+    ),
+    Option(
+        "--unsafe-writable-root",
+        help="write the root in place: the host's / really changes",
+        group=_FS,
+    ),
+    Option("--read-only", help="keep the root read-only (the default)", group=_FS),
+    Option(
+        "-v",
+        "--volume",
+        many=True,
+        metavar="SRC:DST[:ro]",
+        help="the host's SRC at DST (by root: read, written as root)",
+        group=_FS,
+    ),
+    Option(
+        "--mount",
+        many=True,
+        metavar="SPEC",
+        help="type=bind,src=SRC,dst=DST[,ro] or type=tmpfs,dst=DST",
+        group=_FS,
+    ),
+    Option(
+        "--tmpfs",
+        many=True,
+        metavar="DST[:OPTS]",
+        help="a tmpfs at DST (size=64m,mode=1777,ro,exec)",
+        group=_FS,
+    ),
+    Option("--bind", many=True, metavar="SRC[:DST]", help="bubblewrap's -v SRC:DST", group=_FS),
+    Option(
+        "--ro-bind", many=True, metavar="SRC[:DST]", help="bubblewrap's -v SRC:DST:ro", group=_FS
+    ),
+    Option(
+        "-w",
+        "--workdir",
+        value=True,
+        metavar="DIR",
+        help="working directory (default: the current one, or /)",
+        group=_FS,
+    ),
+    Option(
+        "-e",
+        "--env",
+        many=True,
+        metavar="K=V|K",
+        help="set a variable (K alone: pass yours)",
+        group=_PROC,
+    ),
+    Option(
+        "--env-file", many=True, metavar="FILE", help="variables from FILE (K=V lines)", group=_PROC
+    ),
+    Option(
+        "-u",
+        "--user",
+        value=True,
+        metavar="USER[:GROUP]",
+        help="run as USER (a name or a number)",
+        group=_PROC,
+    ),
+    Option(
+        "--hostname",
+        value=True,
+        metavar="NAME",
+        default="sandbox",
+        help="the host name (default: sandbox)",
+        group=_PROC,
+    ),
+    Option(
+        "--init",
+        default=True,
+        help="an init at PID 1 (the default; --init=false: none)",
+        group=_PROC,
+    ),
+    Option("-i", "--interactive", help="keep stdin open (without it: /dev/null)", group=_PROC),
+    Option(
+        "-t",
+        "--tty",
+        help="a terminal of its own (yours raw, its size kept)",
+        group=_PROC,
+    ),
+    Option("--rm", help="accepted: a sandbox leaves nothing behind anyway", group=_PROC),
+    Option(
+        "-m", "--memory", value=True, metavar="SIZE", help="memory limit (512m, 2g)", group=_LIM
+    ),
+    Option(
+        "--memory-swap",
+        value=True,
+        metavar="SIZE",
+        help="memory plus swap (-1: unlimited swap)",
+        group=_LIM,
+    ),
+    Option("--cpus", value=True, metavar="N", help="CPUs' worth of time (1.5)", group=_LIM),
+    Option(
+        "--pids-limit", value=True, metavar="N", help="processes and threads at most", group=_LIM
+    ),
+    Option(
+        "--ulimit",
+        many=True,
+        metavar="NAME=SOFT[:HARD]",
+        help="a resource limit (nofile=1024)",
+        group=_LIM,
+    ),
+    Option(
+        "--timeout",
+        value=True,
+        metavar="SECONDS",
+        help="kill the whole sandbox then (exit status 124)",
+        group=_LIM,
+    ),
+    Option(
+        "--cap-add", many=True, metavar="CAP", help="add a capability (ALL: every one)", group=_SEC
+    ),
+    Option(
+        "--cap-drop",
+        many=True,
+        metavar="CAP",
+        help="drop a capability (ALL: every one)",
+        group=_SEC,
+    ),
+    Option(
+        "--security-opt",
+        many=True,
+        metavar="OPT",
+        help="seccomp=FILE.json|unconfined, no-new-privileges[=false]",
+        group=_SEC,
+    ),
+    Option(
+        "--net",
+        "--network",
+        value=True,
+        metavar="none|host",
+        default="none",
+        help="none: loopback only (default); host: the host's",
+        group=_NET,
+    ),
+    Option(
+        "--json-status",
+        value=True,
+        metavar="FILE",
+        help="how it ended, as JSON (- for stdout): status, OOM, times, memory",
+        group=_OUT,
+    ),
+    Option("--debug", help="print the sandbox's plan before running it", group=_OUT),
+    Option("-h", "--help", help="show this help", group=_OUT),
+]
+
+_DESCRIPTION = """\
+Run COMMAND in a sandbox on this machine: the host's own root, read-only, with a
+fresh /proc, a minimal /dev and private /tmp, /run and /var/tmp; every namespace;
+no network but loopback; a seccomp filter; an init at PID 1.  As a plain user it
+runs rootless; run by root, its processes are the host's "nobody", so the host's
+files and sockets see nobody.  Options are docker run's, spelled the same.
+
+Exit status: the command's (128+N when a signal N ended it), 124 after --timeout,
+125 when the sandbox itself fails, 126 when the command cannot run, 127 when it
+is not found."""
+
+_EPILOG = """\
+examples:
+  pynsbind-run sandbox -- sh -c 'hostname; id; touch /etc/x'
+  pynsbind-run sandbox -v "$PWD:/work" -w /work -m 512m --pids-limit 128 -- make
+  pynsbind-run sandbox --writable -- sh -c 'echo 127.0.0.2 box >> /etc/hosts; cat /etc/hosts'
+  pynsbind-run sandbox --timeout 10 --json-status status.json -- python3 job.py
+
+More: docs/sandbox.md."""
 
 
-def _binds(items: list[str], readonly: bool) -> list[object]:
-    from pynsbind import Mount
+def _say(message: str) -> None:
+    sys.stderr.write(f"{_PROG}: {message}\n")
 
-    out: list[object] = []
+
+def _bind_words(items: list[str], readonly: bool) -> list[str]:
+    """bubblewrap's SRC[:DST] as docker's SRC:DST[:ro]."""
+    out = []
     for item in items:
         src, _, dst = item.partition(":")
-        out.append(Mount.bind(os.path.abspath(src), dst or os.path.abspath(src), readonly=readonly))
+        full = os.path.abspath(src)
+        out.append(f"{full}:{dst or full}" + (":ro" if readonly else ""))
     return out
 
 
-#: the host id root's sandboxes run as (nobody, nogroup)
-NOBODY = 65534
+def _security(opts: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if not eq and ":" in opt:  # docker's older spelling: no-new-privileges:true
+            key, _, value = opt.partition(":")
+            eq = "="
+        if key == "seccomp" and eq:
+            out["seccomp"] = value
+        elif key == "no-new-privileges":
+            low = value.lower() if eq else "true"
+            if low not in ("true", "false", "1", "0"):
+                raise UsageError(f"--security-opt {opt}: true or false, not {value!r}")
+            out["no_new_privileges"] = low in ("true", "1")
+        else:
+            raise UsageError(
+                f"--security-opt {opt}: this sandbox takes seccomp=PROFILE.json, "
+                "seccomp=unconfined and no-new-privileges"
+            )
+    return out
 
 
-def _others_may_enter(path: str) -> bool:
-    """Whether a user with no claim on it (nobody) can reach ``path``: every
-    directory on the way searchable by others."""
-    parts = [p for p in path.split("/") if p]
-    for i in range(len(parts) + 1):
-        d = "/" + "/".join(parts[:i])
+def _options(parsed: Any) -> dict[str, Any]:
+    """The keywords of pynsbind.sandbox.prepare from the parsed command line."""
+
+    def strs(name: str) -> list[str]:
+        value = parsed.get(name)
+        assert isinstance(value, list)
+        return [str(v) for v in value]
+
+    volumes = strs("volume") + _bind_words(strs("bind"), False) + _bind_words(strs("ro_bind"), True)
+    return {
+        "rootfs": parsed.rootfs,
+        "writable": bool(parsed.writable),
+        "keep_changes": parsed.keep_changes,
+        "unsafe_writable_root": bool(parsed.unsafe_writable_root),
+        "read_only": bool(parsed.read_only),
+        "volumes": volumes,
+        "mounts": strs("mount"),
+        "tmpfs": strs("tmpfs"),
+        "workdir": parsed.workdir,
+        "env": strs("env"),
+        "env_files": strs("env_file"),
+        "user": parsed.user,
+        "hostname": parsed.hostname,
+        "init": bool(parsed.init),
+        "network": parsed.net,
+        "memory": parsed.memory,
+        "memory_swap": parsed.memory_swap,
+        "cpus": parsed.cpus,
+        "pids_limit": parsed.pids_limit,
+        "ulimits": strs("ulimit"),
+        "cap_add": strs("cap_add"),
+        "cap_drop": strs("cap_drop"),
+        **_security(strs("security_opt")),
+        "tty": bool(parsed.tty),
+        "status": parsed.json_status is not None,
+    }
+
+
+class _Forwarder:
+    """SIGINT, SIGTERM and SIGHUP, forwarded to the sandbox's init (which hands
+    them to the command) while it runs; a second Ctrl-C kills the sandbox."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.proc: Process | None = None
+        self.interrupts = 0
+        self.old: dict[int, Any] = {}
+        self.pending: list[int] = []
+
+    def install(self) -> None:
+        """Before the spawn: a signal that comes meanwhile waits for the sandbox."""
+        import signal
+
+        for name in self.SIGNALS:
+            sig = getattr(signal, name)
+            self.old[sig] = signal.signal(sig, self._forward)
+
+    def start(self, proc: Process) -> None:
+        """The sandbox runs: what came before goes to it now; with a terminal,
+        the caller's window size follows (SIGWINCH)."""
+        import signal
+
+        self.proc = proc
+        if proc.terminal is not None:
+            self.old[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
+        pending, self.pending = self.pending, []
+        for sig in pending:
+            self._forward(sig, None)
+
+    def _resize(self, _sig: int, _frame: object) -> None:
+        from pynsbind.sandbox import terminal_size
+
+        size = terminal_size()
+        if size is not None and self.proc is not None:
+            try:
+                self.proc.resize(*size)
+            except (OSError, ValueError):
+                pass  # the terminal is closed: the sandbox is gone
+
+    def _forward(self, sig: int, _frame: object) -> None:
+        """(In the main thread, which may be inside the Process's own wait,
+        holding its lock: straight to the pidfd, never through the Process.)"""
+        import signal
+
+        from pynsbind.lowlevel import pidfd_send_signal
+
+        proc = self.proc
+        if proc is None:
+            self.pending.append(sig)
+            return
+        if sig == signal.SIGINT:
+            self.interrupts += 1
+            if self.interrupts > 1:
+                sig = signal.SIGKILL
+        fd = proc.pidfd
         try:
-            if not os.stat(d).st_mode & 0o001:
-                return False
+            if fd >= 0:
+                pidfd_send_signal(fd, sig)
+            elif proc.returncode is None:
+                os.kill(proc.pid, sig)
         except OSError:
-            return False
-    return True
+            pass  # gone meanwhile: its status says how it ended
+
+    def stop(self) -> None:
+        import signal
+
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
+        self.old = {}
 
 
-def _sandbox(args: argparse.Namespace) -> int:
-    import pynsbind
-    from pynsbind import Mount, Namespace, Spec
-    from pynsbind.spec import DEFAULT_PATH, default_namespaces
+def _run(prepared: Prepared, parsed: Any) -> int:
+    timeout = None
+    if parsed.timeout is not None:
+        try:
+            timeout = float(parsed.timeout)
+        except ValueError:
+            raise UsageError(f"--timeout takes seconds, not {parsed.timeout!r}") from None
+        if timeout <= 0:
+            raise UsageError(f"--timeout takes a positive number of seconds, not {parsed.timeout}")
+    forward = _Forwarder()
+    raw = None
+    if parsed.tty:
+        # the terminal is relayed: the caller's input (with -i) and output;
+        # the caller's own terminal in raw mode, so that every key (^C too)
+        # reaches the sandbox's
+        stdin: Any = 0 if parsed.interactive else None
+        if parsed.interactive and os.isatty(0):
+            import termios
+            import tty
 
-    argv = list(args.argv)
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    if not argv:
-        raise SystemExit("pynsbind-run sandbox: give a command after --")
-    env = {"PATH": DEFAULT_PATH, "HOME": "/tmp"}
-    if "TERM" in os.environ:
-        env["TERM"] = os.environ["TERM"]
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"pynsbind-run sandbox: --env wants K=V, not {item!r}")
-        env[key] = value
-    ns = default_namespaces()
-    if args.net:
-        ns &= ~Namespace.NET
-    mounts: list[object] = list(pynsbind.default_mounts())
-    if args.net:
-        mounts = [m for m in mounts if getattr(m, "kind", "") != "sysfs"]
-    private = ["/tmp"]
-    if args.rootfs is None:
-        # the host's own /run and /var/tmp hold its sockets and state: private
-        # ones instead (/var/run is a link to /run on every current distribution)
-        private += [d for d in ("/run", "/var/tmp") if os.path.isdir(d) and not os.path.islink(d)]
-    mounts += [Mount.tmpfs(d, mode=0o1777 if d != "/run" else 0o755) for d in private]
-    mounts += _binds(args.bind, False) + _binds(args.ro_bind, True)
-    mounts += [Mount.tmpfs(t) for t in args.tmpfs]
-    user: int | tuple[int, int] = 0
-    if args.user:
-        uid, _, gid = args.user.partition(":")
-        user = (int(uid), int(gid or uid))
-    uid, gid = (user, user) if isinstance(user, int) else user
-    fields: dict[str, object] = {}
-    if os.geteuid() == 0:
-        # root's sandbox is nobody on the host: a user namespace whose only id
-        # (the sandbox's root, or --user) is the host's 65534
-        ns |= Namespace.USER
-        fields["uid_map"] = [(uid, NOBODY, 1)]
-        fields["gid_map"] = [(gid, NOBODY, 1)]
-    cwd = args.cwd
-    if cwd is None:
-        # the current directory, when the sandbox shows it (the host's root, and
-        # not under a tmpfs of the sandbox's) and its user may enter it; else /
-        here = os.getcwd()
-        hidden = any(
-            here == t or here.startswith(t.rstrip("/") + "/") for t in [*private, *args.tmpfs]
+            raw = termios.tcgetattr(0)
+            tty.setraw(0, termios.TCSANOW)  # (not TCSAFLUSH: keep what was typed ahead)
+    else:
+        stdin = None if parsed.interactive else -3  # DEVNULL
+    forward.install()
+    try:
+        result = prepared.run(stdin=stdin, timeout=timeout, on_start=forward.start)
+    finally:
+        forward.stop()
+        if raw is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, raw)
+    status = result.status
+    assert status is not None
+    if status.timed_out:
+        _say(f"timed out after {parsed.timeout} seconds: the sandbox was killed")
+    if parsed.json_status is not None:
+        import json
+
+        text = json.dumps(status.to_json(), indent=2) + "\n"
+        if parsed.json_status == "-":
+            sys.stdout.flush()
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            try:
+                with open(parsed.json_status, "w", encoding="utf-8") as f:
+                    f.write(text)
+            except OSError as exc:
+                _say(f"--json-status {parsed.json_status}: {(exc.strerror or str(exc)).lower()}")
+                return 125
+    return status.returncode
+
+
+def main(argv: Sequence[str], *, exit_when_done: bool = False) -> int:
+    """``pynsbind-run sandbox ARGV``; its exit status.  With ``exit_when_done``
+    (the command line's own process) the process exits there, once stdout and
+    stderr are flushed: an interpreter that ran one sandbox has nothing left to
+    tear down but its modules, which takes longer than some sandboxes."""
+    code = _main(argv)
+    if exit_when_done:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str]) -> int:
+    try:
+        parsed = parse(argv, OPTIONS, stop_at_positional=True)
+    except UsageError as exc:
+        _say(f"{exc} (see: {_PROG} --help)")
+        return 125
+    if parsed.help:
+        sys.stdout.write(
+            help_text(f"{_PROG} [OPTIONS] [--] COMMAND [ARG...]", _DESCRIPTION, OPTIONS, _EPILOG)
         )
-        visible = args.rootfs is None and not hidden
-        cwd = here if visible and (os.geteuid() != 0 or _others_may_enter(here)) else "/"
-    if args.memory or args.pids:
-        from pynsbind.cgroups import Resources
-
-        fields["resources"] = Resources(memory_max=args.memory, pids_max=args.pids)
-    spec = Spec(
-        args=argv,
-        env=env,
-        cwd=cwd,
-        rootfs=args.rootfs,
-        hostname=args.hostname,
-        namespaces=ns,
-        mounts=mounts,  # type: ignore[arg-type]
-        readonly_rootfs=not args.rw,
-        user=user,
-        capabilities=args.cap,
-        init=not args.no_init,
-        **fields,  # type: ignore[arg-type]
-    )
-    if args.debug:
-        print(pynsbind.explain(spec), file=sys.stderr)
-    rc = pynsbind.run(spec=spec, timeout=args.timeout).returncode
-    return 128 - rc if rc < 0 else rc
-
-
-def main(argv: Sequence[str]) -> int:
-    """``pynsbind-run sandbox ARGV``."""
-    import subprocess
-
+        return 0
+    if not parsed.args:
+        _say(
+            f"give a command to run: {_PROG} [OPTIONS] [--] COMMAND [ARG...] (see: {_PROG} --help)"
+        )
+        return 125
     from pynsbind.errors import SpawnError, SpecError
 
-    args = _parser().parse_args(argv)
     try:
-        return _sandbox(args)
-    except SpecError as exc:
-        print(f"pynsbind-run: invalid spec: {exc}", file=sys.stderr)
+        from pynsbind.sandbox import explain_error, prepare
+
+        prepared = prepare(parsed.args, **_options(parsed))
+        if parsed.debug:
+            from pynsbind import explain
+
+            sys.stderr.write(explain(prepared.spec) + "\n")
+        return _run(prepared, parsed)
+    except UsageError as exc:
+        _say(str(exc))
         return 125
-    except SpawnError as exc:
-        print(f"pynsbind-run: {exc}", file=sys.stderr)
-        if exc.step and exc.step.startswith("exec"):
-            return 127 if exc.errno == errno.ENOENT else 126  # as shells say it
-        return 125
-    except subprocess.TimeoutExpired as exc:
-        print(f"pynsbind-run: timed out after {exc.timeout} seconds", file=sys.stderr)
-        return 124
+    except (SpecError, SpawnError) as exc:
+        message, code = explain_error(exc)
+        _say(message)
+        return code
     except KeyboardInterrupt:
-        return 128 + signal.SIGINT
+        return 130

@@ -53,7 +53,7 @@ def _read_int(path: str, default: int) -> int:
 def features() -> Features:
     """Probe the kernel (once per process; the result is cached)."""
     from pynsbind._ffi import lib
-    from pynsbind.cgroups import mode
+    from pynsbind._mountinfo import cgroup_layout
 
     def probe(what: int) -> bool:
         return bool(lib.nsb_probe(what) > 0)
@@ -78,6 +78,6 @@ def features() -> Features:
         user_namespace=os.path.exists("/proc/self/ns/user")
         and _read_int("/proc/sys/user/max_user_namespaces", 1) > 0,
         seccomp=probe(lib.NSB_PROBE_SECCOMP),
-        cgroup_layout=mode(),
+        cgroup_layout=cgroup_layout(),
         cap_last_cap=_read_int("/proc/sys/kernel/cap_last_cap", lib.CAP_LAST_CAP),
     )

@@ -68,6 +68,7 @@ class OpKind(enum.IntEnum):
     SYSCTL = lib.NSB_OP_SYSCTL
     PERSONALITY = lib.NSB_OP_PERSONALITY
     COPYUP = lib.NSB_OP_COPYUP
+    RECVFD = lib.NSB_OP_RECVFD
 
 
 class OpFlag(enum.IntFlag):
@@ -149,6 +150,12 @@ def sync(step: int, what: str) -> Op:
     return Op(OpKind.SYNC, f"sync {step}: {what}", a=step)
 
 
+def recvfd(step: int, reg: int, desc: str) -> Op:
+    """Sync step ``step``, answered by an fd the parent made (an idmapped tree),
+    kept in register ``reg``."""
+    return Op(OpKind.RECVFD, f"sync {step}: {desc}", a=step, out=reg)
+
+
 def fork(desc: str) -> Op:
     """The second fork: the process that goes on is a new one (CLONE_PARENT)."""
     return Op(OpKind.FORK, desc)
@@ -212,8 +219,10 @@ def fsmount(
     attrs: MountAttr,
     propagation: int = 0,
     opflags: OpFlag = NONE,
+    out: int = -1,
 ) -> Op:
-    """fsopen + fsconfig (``params``: 'f'/'s' records) + fsmount + move_mount."""
+    """fsopen + fsconfig (``params``: 'f'/'s' records) + fsmount + move_mount;
+    the mount kept in register ``out`` (0: the container's root from now on)."""
     return Op(
         OpKind.FSMOUNT,
         desc,
@@ -224,6 +233,7 @@ def fsmount(
         a=int(attrs),
         c=propagation,
         flags=opflags,
+        out=out,
     )
 
 
@@ -254,12 +264,15 @@ def bind(
     )
 
 
-def preopen(desc: str, path: str, reg: int, *, legacy: bool, in_root: bool = False) -> Op:
+def preopen(
+    desc: str, path: str, reg: int, *, legacy: bool, in_root: bool = False, opflags: OpFlag = NONE
+) -> Op:
     """Open the host's ``path`` into register ``reg`` before anything is mounted
-    over it: a detached clone of its mount, or (legacy) an O_PATH fd; with
-    ``in_root``, an O_PATH fd of the directory ``path`` inside the container root
-    (what a copy-up reads once its tmpfs hides it)."""
-    flags = (OpFlag.LEGACY if legacy else NONE) | (OpFlag.IN_ROOT if in_root else NONE)
+    over it: a detached clone of its mount (``opflags``: RECURSIVE, and
+    SRC_NOSYMLINKS for a path that may hold no symlink), or (legacy) an O_PATH fd;
+    with ``in_root``, an O_PATH fd of the directory ``path`` inside the container
+    root (what a copy-up reads once its tmpfs hides it)."""
+    flags = opflags | (OpFlag.LEGACY if legacy else NONE) | (OpFlag.IN_ROOT if in_root else NONE)
     return Op(OpKind.PREOPEN, desc, s1=path, out=reg, flags=flags)
 
 

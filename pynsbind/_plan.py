@@ -17,6 +17,7 @@ import os
 import resource
 import signal
 import stat
+import struct
 
 from pynsbind import _ops as ops
 from pynsbind._ffi import ffi, lib
@@ -39,6 +40,7 @@ from pynsbind.spec import (
     IdMap,
     Mount,
     NormalizedSpec,
+    Overlay,
     Spec,
     sysctl_namespace,
     sysctl_path,
@@ -284,6 +286,8 @@ class _Compiler:
         # that a masked path is resolved from the mount that holds it
         self.mounted: list[tuple[str, str, Op]] = []
         self.null_reg = -1
+        # bind sources opened before the mounts that cover them: their registers
+        self.preopened: dict[Mount, int] = {}
         # the process that execs is visible in a pid namespace that exists
         # already (joined, or the caller's): it must not share the caller's memory
         # and must be non-dumpable from its start
@@ -399,7 +403,7 @@ class _Compiler:
         # unshared late too.
         offsets = bool(spec.time_offsets)
         late = ns & (Namespace.PID | Namespace.TIME) if (joins or offsets) else Namespace(0)
-        early = ns & ~late
+        early = Namespace(int(ns) & ~int(late))  # (not ~late: Flag.__invert__ is slow)
         forks = bool(late or joined & Namespace.PID)
         if joined & Namespace.TIME or late & Namespace.TIME:
             # the kernel refuses to share memory with a process whose time
@@ -472,10 +476,13 @@ class _Compiler:
         CLONE_INTO_CGROUP) the parent writes its pid into cgroup.procs before
         the child runs anything of its own.  A spec with neither resources nor
         cgroup still gets a cgroup for its device rules, in the one hierarchy
-        that enforces them, where the caller can make one (not rootless)."""
+        that enforces them, where the caller can make one (not rootless), and
+        where they would add something (see devices_need_no_rules)."""
+        spec, plan = self.spec, self.plan
+        if spec.resources is None and spec.cgroup is None and self.devices_need_no_rules():
+            return []
         from pynsbind import cgroups
 
-        spec, plan = self.spec, self.plan
         if spec.resources is None and spec.cgroup is None:
             h = self.host or cgroups.host()
             if h.problem is not None:
@@ -513,6 +520,19 @@ class _Compiler:
                 {"kind": "FD_WRITE_PID", "desc": f"attach to the {where} cgroup", "fd": slot}
             )
         return acts
+
+    def devices_need_no_rules(self) -> bool:
+        """Whether device rules would add nothing: the container has a user
+        namespace of its own and no CAP_SYS_ADMIN in it.  The kernel refuses it
+        device nodes (mknod needs CAP_MKNOD in the initial user namespace), every
+        mount of the plan is nodev (but the nodes it binds), and without
+        CAP_SYS_ADMIN nothing in the container can clear that or unmount
+        anything (in a user namespace it makes, the flags are locked).  A cgroup
+        for the rules alone would cost a cgroup attach (on cgroup v1 an RCU grace
+        period, ~15 ms) for nothing."""
+        spec = self.spec
+        own_userns = bool(self.ns & Namespace.USER) and not spec.joined & Namespace.USER
+        return own_userns and Capability["SYS_ADMIN"] not in spec.bounding_capabilities
 
     def maps_and_attach(self, created: Namespace) -> int | None:
         """The first sync: id maps of a new user namespace, cgroup attach."""
@@ -628,10 +648,23 @@ class _Compiler:
                 r = self.plan.reg()
                 dev_regs[d.path] = r
                 plan.add(ops.preopen(f"open the host's {d.path}", d.path, r, legacy=legacy))
+        overlay = spec.overlay
+        # A bind source that a mount of this plan covers in the host's tree (a
+        # volume under /tmp, where the container's own /tmp goes) is opened
+        # before anything is mounted
+        covered = [m.target for m in mounts] if self.root is None else []
+        if overlay is not None:
+            covered = [_SCRATCH]
+        for m in mounts:
+            source = m.source if m.kind == "bind" and not m.idmap else None
+            if source is not None and any(_under(source, t) for t in covered):
+                self.preopen_source(m, legacy)
         # Device nodes are usable only where the plan puts them: every
         # filesystem of the container is nodev but devpts and the nodes bound
         # one by one into /dev (CAP_MKNOD then makes nodes nobody can open).
-        if self.root is not None:
+        if overlay is not None:
+            self.overlay_root(overlay)
+        elif self.root is not None:
             own = OpFlag.ROOT_REG | OpFlag.SRC_NOSYMLINKS
             if self.modern:
                 plan.add(
@@ -730,6 +763,149 @@ class _Compiler:
             self.plan.add(
                 ops.sysctl(key, value, sysctl_path(key), base_reg=op.out, magic=_MAGIC["proc"])
             )
+
+    def preopen_source(self, m: Mount, legacy: bool) -> None:
+        """Open the source of bind ``m`` now, before a mount of the plan covers it."""
+        assert m.source is not None
+        _stat(m.source, "mounts", "bind source ")
+        opflags = OpFlag.RECURSIVE if m.recursive else ops.NONE
+        if m.source not in ("/proc", "/sys"):
+            _no_symlinks(m.source, "mounts", "bind source ")
+            opflags |= OpFlag.SRC_NOSYMLINKS
+        reg = self.plan.reg()
+        self.preopened[m] = reg
+        self.plan.add(
+            ops.preopen(
+                f"open {m.source} (bound on {m.target})",
+                m.source,
+                reg,
+                legacy=legacy,
+                opflags=opflags,
+            )
+        )
+
+    def idmap_tree(self, source: str, attrs: MountAttr, recursive: bool, what: str) -> int:
+        """A register holding a detached tree of the host's ``source`` idmapped
+        through the container's user namespace: made by the parent (only a
+        process privileged over the initial user namespace can) once the id maps
+        are written, and handed over at a sync step of its own."""
+        if not self.ns & Namespace.USER or self.spec.joined & Namespace.USER:
+            raise SpecError(what, "an idmapped mount needs a new user namespace")
+        if self.euid != 0:
+            raise SpecError(
+                what,
+                f"an idmapped mount of {source} needs root (CAP_SYS_ADMIN in the initial "
+                "user namespace)",
+            )
+        if not (self.modern and self.f.idmapped_mounts):
+            raise SpecError(what, f"this kernel cannot make idmapped mounts ({self.f.kernel})")
+        _no_symlinks(source, what, "")
+        _stat(source, what, "")
+        reg = self.plan.reg()
+        self.step += 1
+        self.plan.add(ops.recvfd(self.step, reg, f"take the idmapped tree of {source}"))
+        self.pact(
+            self.step,
+            "IDMAP_TREE",
+            f"make an idmapped tree of {source}",
+            name=source,
+            data=struct.pack("<QQ", int(attrs), int(recursive)),
+        )
+        return reg
+
+    def overlay_root(self, overlay: Overlay) -> None:
+        """The container's root: an overlay whose lower layer is the rootfs or
+        the host's root, its upper and work directories on a tmpfs of the
+        container's (mounted on the host's /tmp in the container's mount
+        namespace, out of sight once the root is pivoted) or in the overlay's
+        ``upper`` directory.  The layers are opened first (idmapped by the
+        parent, or cloned by the child before the tmpfs covers anything) and
+        attached inside the tmpfs; the overlay's mount is register 0, the root,
+        from then on."""
+        plan, spec = self.plan, self.spec
+        if not self.modern:
+            raise SpecError("overlay", "an overlay root needs the new mount API (Linux 5.12)")
+        if not os.path.isdir(_SCRATCH) or os.path.islink(_SCRATCH):
+            raise SpecError("overlay", f"the host has no directory {_SCRATCH} to mount it on")
+        userns = bool(self.ns & Namespace.USER)
+        lower = spec.rootfs or "/"
+        if lower == "/" and userns and not overlay.idmap:
+            raise SpecError(
+                "overlay",
+                "an overlay over the host's root in a user namespace needs idmap=True (as root): "
+                "the host's mounts are locked there",
+            )
+        if overlay.upper is not None:
+            _no_symlinks(overlay.upper, "overlay.upper", "")
+            if not stat.S_ISDIR(_stat(overlay.upper, "overlay.upper", "").st_mode):
+                raise SpecError("overlay.upper", f"{overlay.upper!r} is not a directory")
+        # the layers: one filesystem each (not recursive: an overlay layer is one)
+        layers = [("lower", lower, "overlay")]
+        if overlay.upper is not None:
+            layers.append(("keep", overlay.upper, "overlay.upper"))
+        regs = {}
+        for name, path, what in layers:
+            if overlay.idmap:
+                regs[name] = self.idmap_tree(path, MountAttr.NODEV, False, what)
+            else:
+                regs[name] = self.plan.reg()
+                plan.add(
+                    ops.preopen(
+                        f"open {path} (the overlay's {name} layer)",
+                        path,
+                        regs[name],
+                        legacy=False,
+                        opflags=OpFlag.SRC_NOSYMLINKS if path != "/" else ops.NONE,
+                    )
+                )
+        params: list[tuple[str, str | None]] = [("mode", "755")]
+        if overlay.size is not None:
+            params.append(("size", str(overlay.size)))
+        plan.add(
+            ops.fsmount(
+                f"mount the overlay's tmpfs on {_SCRATCH} (in the container's mount namespace)",
+                _SCRATCH,
+                "tmpfs",
+                source="tmpfs",
+                params=_fs_params(params),
+                attrs=MountAttr.NODEV | MountAttr.NOSUID,
+            )
+        )
+        scratch = _SCRATCH + "/"
+        plan.add(ops.mkdirs(f"create {scratch}root", scratch + "root", 0o755))
+        for name, path, _ in layers:
+            plan.add(ops.mkdirs(f"create {scratch}{name}", scratch + name, 0o755))
+            how = "idmapped " if overlay.idmap else ""
+            plan.add(
+                ops.bind(
+                    f"attach the {how}{path} on {scratch}{name}",
+                    scratch + name,
+                    source_reg=regs[name],
+                )
+            )
+        top = scratch + ("keep/" if overlay.upper is not None else "")
+        for d in ("upper", "work"):
+            plan.add(ops.mkdirs(f"create {top}{d}", top + d, 0o755))
+        params = [
+            ("lowerdir", scratch + "lower"),
+            ("upperdir", top + "upper"),
+            ("workdir", top + "work"),
+        ]
+        if userns:
+            params.append(("userxattr", None))
+        kept = overlay.upper + "/upper" if overlay.upper is not None else f"{top}upper"
+        plan.add(
+            ops.fsmount(
+                f"mount the overlay root (lower {lower}, upper {kept}) on {scratch}root",
+                scratch + "root",
+                "overlay",
+                source="overlay",
+                params=_fs_params(params),
+                attrs=MountAttr.NODEV,
+                out=0,
+            )
+        )
+        self.root = scratch + "root"
 
     def guard(self, kind: OpKind, desc: str, path: str, default: bool, legacy: bool) -> None:
         """A MASK or ROPATH op for ``path``, resolved from the mount holding it.
@@ -852,8 +1028,50 @@ class _Compiler:
         if kind == "bind":
             assert m.source is not None
             assert st is not None
-            self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
             desc = f"bind {m.source} on {m.target}"
+            source_reg = self.preopened.get(m, -1)
+            if m.idmap:
+                rec = OpFlag.RECURSIVE if m.recursive else ops.NONE
+                reg = self.idmap_tree(m.source, attrs, m.recursive, "mounts")
+                self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
+                op = plan.add(
+                    ops.bind(
+                        desc + " (idmapped)",
+                        t,
+                        source_reg=reg,
+                        propagation=prop,
+                        opflags=inroot | rec,
+                    )
+                )
+                self.mounted.append((m.target, "bind", op))
+                return
+            self.mountpoint(m, m.target, file=not stat.S_ISDIR(st.st_mode))
+            if source_reg >= 0:
+                rec = OpFlag.RECURSIVE if m.recursive else ops.NONE
+                if self.modern:
+                    op = plan.add(
+                        ops.bind(
+                            desc,
+                            t,
+                            source_reg=source_reg,
+                            attrs=attrs,
+                            propagation=prop,
+                            opflags=inroot | rec,
+                        )
+                    )
+                else:
+                    rflags = MountFlags.BIND | (MountFlags.REC if m.recursive else 0)
+                    op = plan.add(
+                        ops.mount(desc, t, source_reg=source_reg, flags=rflags, opflags=inroot)
+                    )
+                    if msflags:
+                        plan.add(
+                            ops.remount(f"set the flags of {m.target}", t, msflags, opflags=inroot)
+                        )
+                    if prop:
+                        plan.add(self.propagation(m.target, t, prop, inroot))
+                self.mounted.append((m.target, "bind", op))
+                return
             if self.modern:
                 rec = OpFlag.RECURSIVE if m.recursive else ops.NONE
                 op = plan.add(
@@ -1217,17 +1435,27 @@ class _Compiler:
         if isinstance(sc, bytes):
             program, flags, what = sc, 0, "the seccomp filter (raw)"
         else:
-            from pynsbind.seccomp import SeccompProfile, default_profile
+            from pynsbind import _seccomp_cache
 
-            profile = default_profile(caps) if sc == "default" else sc
-            assert isinstance(profile, SeccompProfile)
-            compiled = profile.compile()
-            if compiled.notify and not self.f.pidfd_getfd:
+            # the default profile's program, kept on disk: pynsbind.seccomp is
+            # not even imported then
+            found = _seccomp_cache.get_default(caps, True) if sc == "default" else None
+            if found is not None:
+                program, flags, notify = found[0], found[1], found[2]
+            else:
+                from pynsbind.seccomp import SeccompProfile, compile_default
+
+                if sc == "default":
+                    compiled = compile_default(caps)
+                else:
+                    assert isinstance(sc, SeccompProfile)
+                    compiled = sc.compile()
+                program, flags, notify = compiled.program, compiled.flags, compiled.notify
+            if notify and not self.f.pidfd_getfd:
                 raise SpecError(
                     "seccomp",
                     "SCMP_ACT_NOTIFY needs pidfd_getfd (Linux 5.6), which this kernel lacks",
                 )
-            program, flags = compiled.program, compiled.flags
             what = "the default seccomp profile" if sc == "default" else "the seccomp profile"
         return ops.seccomp(f"load {what}", program, flags)
 
@@ -1235,6 +1463,27 @@ class _Compiler:
 _MAGIC = {"proc": 0x9FA0, "sysfs": 0x62656572}
 #: how many directories deep a copy-up goes (its recursion is on the child's stack)
 _COPYUP_DEPTH = 32
+
+#: where an overlay root's tmpfs goes in the container's mount namespace (a
+#: directory every host has; out of sight once the root is pivoted)
+_SCRATCH = "/tmp"
+
+
+def _under(path: str, top: str) -> bool:
+    """Whether ``path`` is ``top`` or below it."""
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _fs_params(options: Sequence[tuple[str, str | None]]) -> bytes:
+    """fsconfig parameters as FSMOUNT takes them: 'f' (flag) or 's' (string)
+    records of a key and a value, each NUL-terminated, then a 0 byte."""
+    return (
+        b"".join(
+            (b"f" if v is None else b"s") + os.fsencode(k) + b"\0" + os.fsencode(v or "") + b"\0"
+            for k, v in options
+        )
+        + b"\0"
+    )
 
 
 _arg_env: list[tuple[int, int, str]] | None = None

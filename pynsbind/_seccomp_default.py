@@ -191,6 +191,21 @@ BY_CAPABILITY: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
     (frozenset({"DAC_READ_SEARCH"}), ("open_by_handle_at", "name_to_handle_at")),
 )
 
+#: The calls that take a file mode, and which argument it is: a profile that
+#: refuses setuid and setgid files (``setid_files=False``) allows them only
+#: without those bits (openat2, whose mode sits behind a pointer, not at all).
+SETID_MODE_ARG: dict[str, int] = {
+    "chmod": 1,
+    "fchmod": 1,
+    "fchmodat": 2,
+    "fchmodat2": 2,
+    "creat": 1,
+    "open": 2,
+    "openat": 3,
+    "mknod": 1,
+    "mknodat": 2,
+}
+
 #: Allowed for the usual personas only (``personality(0xffffffff)`` asks for the
 #: current one): Linux, Linux32, and either with UNAME26.
 PERSONALITY_QUERY = 0xFFFFFFFF

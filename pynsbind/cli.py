@@ -25,7 +25,7 @@ usage: pynsbind-run COMMAND [OPTIONS] [ARGS...]
 Run Linux containers with pynsbind.
 
 commands:
-  sandbox      run a command in a quick sandbox (see: pynsbind-run sandbox --help)
+  sandbox      run a command in a sandbox, with docker run's options (see: sandbox --help)
   features     what this kernel and build support
 """
 
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "sandbox":
         from pynsbind._cli_sandbox import main as sandbox
 
-        return sandbox(rest)
+        return sandbox(rest, exit_when_done=argv is None)
     if command == "features":
         if rest in (["-h"], ["--help"]):
             sys.stdout.write("usage: pynsbind-run features\n\nWhat this kernel supports.\n")

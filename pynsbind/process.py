@@ -6,13 +6,12 @@ import errno
 import itertools
 import os
 import select
-import selectors
 import signal
 import stat
 import threading
 import time
 
-from pynsbind import _container_cgroup, _plan
+from pynsbind import _plan
 from pynsbind._features import features
 from pynsbind._ffi import ffi, lib
 from pynsbind._ops import OpFlag, OpKind, PlanFlag
@@ -109,9 +108,12 @@ def _init_exe_fd() -> int:
 def _installed_init() -> str:
     """The path of pynsbind/_nsbinit, built and installed as an extension (its
     name carries the extension suffix: _nsbinit.cpython-311-x86_64-linux-gnu.so)."""
-    from importlib.machinery import EXTENSION_SUFFIXES  # (importlib.util is not free)
-
     here = os.path.dirname(os.path.abspath(__file__))
+    found = [n for n in os.listdir(here) if n.startswith("_nsbinit.") and n.endswith(".so")]
+    if len(found) == 1:
+        return os.path.join(here, found[0])  # (importlib.machinery is not free to import)
+    from importlib.machinery import EXTENSION_SUFFIXES
+
     for suffix in EXTENSION_SUFFIXES:
         path = os.path.join(here, "_nsbinit" + suffix)
         if os.path.exists(path):
@@ -419,6 +421,8 @@ def _error(plan: _plan.Plan, res: Any, hook_error: BaseException | None = None) 
         hint = ""
         if err == errno.EACCES and os.geteuid() != 0:
             hint = " (its /proc files belong to root while this process is not dumpable)"
+        elif err == errno.EINVAL and plan.pacts[index].kind == lib.NSB_PACT_IDMAP_TREE:
+            hint = " (a filesystem that cannot be idmapped, or a mount of another namespace?)"
         return SpawnError(
             err, f"{desc} for the new process: {strerror(err)}{hint}", stage=where, step=desc
         )
@@ -571,7 +575,10 @@ def spawn_with(
             fifo.close()
         raise
     try:
-        cg = _container_cgroup.prepare(spec.normalized, plan)
+        if plan.cgroup_host is not None:
+            from pynsbind import _container_cgroup  # (pynsbind.cgroups: only now)
+
+            cg = _container_cgroup.prepare(spec.normalized, plan)
         extra = _extra_slots(spec)
         if cg is not None:
             extra.update(cg.slots)
@@ -985,6 +992,8 @@ class Process:
                 self.stdin.close()
         deadline = None if timeout is None else time.monotonic() + timeout
         streams = [f for f in (self.stdout, self.stderr) if f is not None and not f.closed]
+        import selectors  # (here: only communicate() needs it)
+
         with selectors.DefaultSelector() as sel:
             if self.stdin is not None and not self.stdin.closed and input is not None:
                 sel.register(self.stdin, selectors.EVENT_WRITE)

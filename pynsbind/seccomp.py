@@ -27,6 +27,7 @@ import functools
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
+from pynsbind import _seccomp_cache as _cache
 from pynsbind._record import record
 from pynsbind._regex import regex
 from pynsbind._version import __version__
@@ -46,6 +47,7 @@ __all__ = [
     "Response",
     "SeccompProfile",
     "SyscallRule",
+    "compile_default",
     "default_profile",
     "notif_id_valid",
     "notif_recv",
@@ -417,13 +419,14 @@ class SeccompProfile:
     # ---- compiling --------------------------------------------------------------
 
     def compile(self) -> CompiledFilter:
-        """The classic BPF program of this profile, compiled by libseccomp (cached).
+        """The classic BPF program of this profile, compiled by libseccomp (cached
+        in memory, and on disk: see pynsbind._seccomp_cache).
 
         Raises SpecError naming the rule when libseccomp refuses it, and when the
         program is larger than the kernel takes (BPF_MAXINSNS instructions)."""
         compiled: CompiledFilter | None = self.__dict__.get("_compiled")
         if compiled is None:
-            compiled = _compile(self)
+            compiled = _compiled(self)
             object.__setattr__(self, "_compiled", compiled)
         return compiled
 
@@ -536,6 +539,19 @@ def _describe(rule: SyscallRule) -> str:
 
 
 @functools.lru_cache(maxsize=64)
+def _compiled(profile: SeccompProfile) -> CompiledFilter:
+    """A profile's program: from this process's memory, the disk, or libseccomp."""
+    import json
+
+    text = json.dumps(profile.to_oci(), sort_keys=True, separators=(",", ":"))
+    found = _cache.get_profile(text)
+    if found is not None:
+        return CompiledFilter(*found)
+    compiled = _compile(profile)
+    _cache.put_profile(text, _entry(compiled))
+    return compiled
+
+
 def _compile(profile: SeccompProfile) -> CompiledFilter:
     ffi, lib = _native()
     flags = 0
@@ -635,23 +651,59 @@ def _export(ffi: Any, lib: Any, ctx: Any) -> bytes:
 # ---- the default profile ------------------------------------------------------------
 
 
-def default_profile(capabilities: Iterable[Capability] = DEFAULT_CAPABILITIES) -> SeccompProfile:
+def compile_default(
+    capabilities: Iterable[Capability] = DEFAULT_CAPABILITIES, *, setid_files: bool = True
+) -> CompiledFilter:
+    """``default_profile(capabilities, setid_files=...).compile()``, looked up in
+    the on-disk cache (pynsbind._seccomp_cache) before the profile is even built."""
+    caps = frozenset(capabilities)
+    key = ("default", caps, bool(setid_files))
+    compiled = _defaults.get(key)
+    if compiled is not None:
+        return compiled
+    found = _cache.get_default(caps, bool(setid_files))
+    if found is not None:
+        compiled = CompiledFilter(*found)
+    else:
+        compiled = default_profile(caps, setid_files=setid_files).compile()
+        _cache.put_default(caps, bool(setid_files), _entry(compiled))
+    _defaults[key] = compiled
+    return compiled
+
+
+def _entry(compiled: CompiledFilter) -> tuple[bytes, int, bool, tuple[str, ...]]:
+    return (compiled.program, compiled.flags, compiled.notify, compiled.skipped)
+
+
+_defaults: dict[tuple[str, frozenset[Capability], bool], CompiledFilter] = {}
+
+
+def default_profile(
+    capabilities: Iterable[Capability] = DEFAULT_CAPABILITIES, *, setid_files: bool = True
+) -> SeccompProfile:
     """pynsbind's default profile for a container with ``capabilities``.
 
     Calls are refused with ENOSYS unless known; the dangerous ones with EPERM,
     unless a capability that the kernel checks for them is given (CAP_SYS_ADMIN
     allows the mount calls, unshare, setns, namespace flags of clone, clone3...).
     The filter covers the native architecture and its compat ones (x86_64: x86 and
-    x32; aarch64: arm).  See docs/seccomp.md."""
+    x32; aarch64: arm).
+
+    ``setid_files=False``: no setuid or setgid file can be made (chmod, open,
+    creat and mknod with those mode bits get EPERM; openat2, whose mode cannot be
+    read, ENOSYS): for a container whose root writes files as the host's root
+    (an idmapped mount), with CAP_FSETID and CAP_SETFCAP dropped too, so that
+    it cannot leave the host a setuid or file-capable program.  See
+    docs/seccomp.md."""
     caps = frozenset(capabilities)
     for cap in caps:
         if not isinstance(cap, Capability):
             raise SpecError("capabilities", f"expected a Capability, got {cap!r}")
-    return _default_profile(caps)
+    return _default_profile(caps, bool(setid_files))
 
 
 @functools.lru_cache(maxsize=32)
-def _default_profile(caps: frozenset[Capability]) -> SeccompProfile:
+def _default_profile(caps: frozenset[Capability], setid_files: bool = True) -> SeccompProfile:
     from pynsbind import _seccomp_default as data
     from pynsbind.flags import Namespace
 
@@ -664,7 +716,11 @@ def _default_profile(caps: frozenset[Capability]) -> SeccompProfile:
         archs = ("SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM")
     admin = Capability["SYS_ADMIN"] in caps
     allowed_again: set[str] = set()
-    rules = [SyscallRule(data.ALLOWED, Action.ALLOW)]
+    allowed = data.ALLOWED
+    if not setid_files:
+        guarded = set(data.SETID_MODE_ARG) | {"openat2"}
+        allowed = tuple(n for n in allowed if n not in guarded)
+    rules = [SyscallRule(allowed, Action.ALLOW)]
     for need, names in data.BY_CAPABILITY:
         if data.capability_allows(need, caps):
             allowed_again.update(names)
@@ -720,6 +776,21 @@ def _default_profile(caps: frozenset[Capability]) -> SeccompProfile:
     rules.append(
         SyscallRule(("socket",), Action.ALLOW, args=(ArgCondition(0, 0, op="SCMP_CMP_GE"),))
     )
+    if not setid_files:
+        # the mode argument of each: allowed without S_ISUID and S_ISGID
+        setid = 0o4000 | 0o2000
+        for name, arg in data.SETID_MODE_ARG.items():
+            rules.append(
+                SyscallRule(
+                    (name,),
+                    Action.ALLOW,
+                    args=(ArgCondition(arg, setid, 0, "SCMP_CMP_MASKED_EQ"),),
+                )
+            )
+            for bit in (0o4000, 0o2000):
+                rules.append(
+                    eperm((name,), args=(ArgCondition(arg, bit, bit, "SCMP_CMP_MASKED_EQ"),))
+                )
     return SeccompProfile(
         default_action=Action.ERRNO,
         default_errno_ret=_errno.ENOSYS,

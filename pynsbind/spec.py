@@ -65,6 +65,7 @@ __all__ = [
     "Mount",
     "MountKind",
     "NormalizedSpec",
+    "Overlay",
     "Rlimit",
     "Spec",
     "default_mounts",
@@ -420,6 +421,10 @@ class Mount:
     #: tmpfs only: the content of the directory it covers copied into it
     #: (OCI's "tmpcopyup")
     copy_up: bool = False
+    #: bind only: an idmapped mount through the container's user namespace (podman's
+    #: ``:idmap``): the container's ids read and write the files as the same ids on
+    #: disk (its root as the host's root); made by the caller, who must be root
+    idmap: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in MOUNT_KINDS:
@@ -431,7 +436,7 @@ class Mount:
             object.__setattr__(self, "source", _hostpath(self.source, "Mount(bind).source"))
         elif self.source is not None:
             object.__setattr__(self, "source", _text(self.source, f"Mount({self.kind}).source"))
-        for flag in ("readonly", "nosuid", "nodev", "noexec", "recursive"):
+        for flag in ("readonly", "nosuid", "nodev", "noexec", "recursive", "idmap"):
             _bool(getattr(self, flag), f"Mount({self.kind}).{flag}")
         for flag in ("nodiratime", "nosymfollow", "copy_up"):
             _bool(getattr(self, flag), f"Mount({self.kind}).{flag}")
@@ -442,6 +447,8 @@ class Mount:
             )
         if self.copy_up and self.kind != "tmpfs":
             raise SpecError(f"Mount({self.kind}).copy_up", "only a tmpfs copies up what it covers")
+        if self.idmap and self.kind != "bind":
+            raise SpecError(f"Mount({self.kind}).idmap", "only a bind mount can be idmapped")
         if self.propagation is not None and self.propagation not in _PROPAGATIONS:
             raise SpecError(
                 f"Mount({self.kind}).propagation",
@@ -476,8 +483,10 @@ class Mount:
         nodev: bool = False,
         noexec: bool = False,
         propagation: str | None = None,
+        idmap: bool = False,
     ) -> Mount:
-        """Bind the host path ``source`` at ``target`` (default: the same path)."""
+        """Bind the host path ``source`` at ``target`` (default: the same path);
+        ``idmap``: through the container's user namespace (see :attr:`idmap`)."""
         src = os.fspath(source)
         return cls(
             "bind",
@@ -489,6 +498,7 @@ class Mount:
             nodev=nodev,
             noexec=noexec,
             propagation=propagation,
+            idmap=idmap,
         )
 
     @classmethod
@@ -603,6 +613,37 @@ class Mount:
 def default_mounts() -> tuple[Mount, ...]:
     """proc, a minimal /dev and a read-only sysfs."""
     return (Mount.proc(), Mount.dev(), Mount.sysfs())
+
+
+@record(frozen=True)
+class Overlay:
+    """A writable overlay over the container's root (the host's ``/``, or the
+    spec's ``rootfs``), which stays as it is: the container's writes go to a
+    tmpfs of its own that vanishes with it, or to ``upper``, a host directory
+    kept afterwards (its ``upper`` and ``work`` directories are made there).
+
+    ``size``: the tmpfs's (``"1g"``, bytes); ``idmap``: the lower layer (and
+    ``upper``) are idmapped through the container's user namespace, so that its
+    root owns the host root's files in its view (and may change them, in the
+    overlay); needed over the host's root in a user namespace, and only root can
+    make idmapped mounts.  Needs the new mount API (Linux 5.12)."""
+
+    upper: str | None = None
+    size: int | str | None = None
+    idmap: bool = False
+
+    def __post_init__(self) -> None:
+        if self.upper is not None:
+            object.__setattr__(self, "upper", _hostpath(self.upper, "overlay.upper"))
+        if self.size is not None:
+            object.__setattr__(
+                self,
+                "size",
+                str(_int(self.size, "overlay.size", 1, 2**62))
+                if isinstance(self.size, int)
+                else _text(self.size, "overlay.size"),
+            )
+        _bool(self.idmap, "overlay.idmap")
 
 
 # ---- the spec ------------------------------------------------------------------
@@ -779,6 +820,8 @@ class Spec:
     capability_sets: CapabilitySets | None = None
     personality: int | None = None
     rootfs_propagation: str | None = None
+    #: a writable overlay over the root (see Overlay); None: the root as it is
+    overlay: Overlay | None = None
 
     def __post_init__(self) -> None:
         self.normalized  # noqa: B018 - checked now, so that a bad spec fails where it is built
@@ -853,6 +896,7 @@ class NormalizedSpec:
     capability_sets: CapabilitySets | None
     personality: int | None
     rootfs_propagation: str | None
+    overlay: Overlay | None = None
 
     @property
     def joined(self) -> Namespace:
@@ -993,19 +1037,34 @@ def _filesystem(spec: Spec, ns: Namespace) -> dict[str, Any]:
         for d in devices:
             if not isinstance(d, Device):
                 raise SpecError("devices", f"expected Device, got {d!r}")
+    overlay = spec.overlay
+    if overlay is not None:
+        if not isinstance(overlay, Overlay):
+            raise SpecError("overlay", f"expected a pynsbind.spec.Overlay, got {overlay!r}")
+        if asked_ro:
+            raise SpecError("readonly_rootfs", "an overlay root is writable: not both")
+        asked_ro = False
     if not ns & Namespace.MNT:
-        for name in ("rootfs", "mounts", "masked_paths", "readonly_paths", "devices"):
+        for name in ("rootfs", "mounts", "masked_paths", "readonly_paths", "devices", "overlay"):
             if getattr(spec, name):
                 raise SpecError(name, "needs a new mount namespace (Namespace.MNT)")
         if asked_ro:
             raise SpecError("readonly_rootfs", "needs a new mount namespace (Namespace.MNT)")
         asked_ro = False
+    for m in mounts:
+        if m.idmap and not ns & Namespace.USER:
+            raise SpecError(
+                "mounts", f"the idmapped mount of {m.source} needs a new user namespace"
+            )
+    if overlay is not None and overlay.idmap and not ns & Namespace.USER:
+        raise SpecError("overlay", "an idmapped overlay needs a new user namespace")
     return {
         "rootfs": rootfs,
         "mounts": mounts,
         "readonly_rootfs": rootfs is None if asked_ro is None else asked_ro,
         **paths,
         "devices": devices,
+        "overlay": overlay,
     }
 
 

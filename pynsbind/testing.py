@@ -12,7 +12,7 @@ that).  Nothing here is a stable API: it changes with the engine.
   ``run_plan`` (one spawn of a compiled plan, below pynsbind.spawn);
 - the per-process state a test may look at or reset: ``sealed_init_fd``,
   ``dropped_processes``, ``cgroup_fast_paths``, ``bpf_program_cache``,
-  ``seccomp_extension``;
+  ``seccomp_extension``, ``seccomp_cache_dir``, ``seccomp_cache_reset``;
 - the cgroup machinery's modules and parsers: ``cgroups_v1``, ``cgroups_v2``,
   ``cgroups_bpf``, ``compile_program``, ``Dirs``, ``parse_proc_cgroup``,
   ``parse_auto_name``, ``prepare_cgroup``;
@@ -71,6 +71,8 @@ __all__ = [
     "records",
     "run_plan",
     "sealed_init_fd",
+    "seccomp_cache_dir",
+    "seccomp_cache_reset",
     "seccomp_default",
     "seccomp_extension",
     "spawn_with",
@@ -103,6 +105,24 @@ def cgroup_fast_paths() -> dict[Any, Any]:
 def bpf_program_cache() -> dict[bytes, int]:
     """The loaded device programs, by program: their fds."""
     return cgroups_bpf._cache
+
+
+def seccomp_cache_dir() -> str | None:
+    """Where compiled seccomp programs are kept (None: the cache is off)."""
+    from pynsbind import _seccomp_cache
+
+    return _seccomp_cache.cache_dir()
+
+
+def seccomp_cache_reset() -> None:
+    """Forget the seccomp cache directory this process opened (so that the next
+    compile looks for it again, as $XDG_CACHE_HOME now says) and the programs it
+    compiled or read (so that the next compile reads the disk, or compiles)."""
+    from pynsbind import _seccomp_cache
+
+    _seccomp_cache.reset()
+    _seccomp_mod._compiled.cache_clear()
+    _seccomp_mod._defaults.clear()
 
 
 def seccomp_extension() -> Any:

@@ -830,24 +830,44 @@ def test_sandbox_root_is_unprivileged_on_the_host() -> None:
     assert all(u.split()[1] != "0" for u in uids.values()), f"seen from the host: {uids}"
 
 
-def test_sandbox_cannot_plant_a_setuid_root_file() -> None:
-    """NEW: a host directory bound writable into the sandbox (mode 0777, so that
-    any sandbox user can write there; --rw, since without it --bind is read-only
-    too): a setuid copy of a shell made there must not be a setuid-root file on
-    the host, which any host user could run."""
+_PLANT = (
+    # a setuid copy of a shell; a file created setuid; a setuid-root file of the
+    # host's rewritten in place (the bit must go); a file capability
+    "cp /bin/sh /mnt/x; chmod 4755 /mnt/x; chmod 2755 /mnt/x; "
+    "python3 -c 'import os; os.open(\"/mnt/y\", os.O_CREAT | os.O_WRONLY, 0o6755)'; "
+    "cat /bin/true > /mnt/pre; "
+    'python3 -c \'import os; os.setxattr("/mnt/x", "security.capability", '
+    "bytes([1, 0, 0, 2]) + bytes(16))'; true"
+)
+
+
+@pytest.mark.parametrize("how", ["--bind", "-v", "--mount"])
+def test_sandbox_cannot_plant_a_setuid_root_file(how: str) -> None:
+    """NEW: a host directory bound writable into root's sandbox: a volume is
+    idmapped, so the sandbox's root writes there as the host's root; still, no
+    file it leaves there may be setuid or setgid root, or carry a file
+    capability (any host user could run it): it cannot set those bits (seccomp),
+    keep them when it rewrites a file (no CAP_FSETID) or write a capability (no
+    CAP_SETFCAP)."""
     with ah.host_dir(base="/srv", mode=0o777) as d:
-        res = sandbox(
-            "--rw",
-            "--bind",
-            f"{d}:/mnt",
-            "--",
-            "sh",
-            "-c",
-            "cp /bin/sh /mnt/x && chmod 4755 /mnt/x",
-        )
+        shutil.copy("/bin/true", d / "pre")
+        os.chmod(d / "pre", 0o4755)
+        target = f"type=bind,src={d},dst=/mnt" if how == "--mount" else f"{d}:/mnt"
+        res = sandbox(how, target, "--", "sh", "-c", _PLANT)
         assert res.returncode == 0, res
-        st = os.stat(d / "x")
-    assert not (st.st_uid == 0 and st.st_mode & stat.S_ISUID), "a setuid-root file on the host"
+        assert (d / "x").exists() and (d / "pre").stat().st_size == os.stat("/bin/true").st_size
+        left = {}
+        for f in d.iterdir():
+            st = os.lstat(f)
+            try:
+                fcap = os.getxattr(f, "security.capability", follow_symlinks=False)
+            except OSError:
+                fcap = None
+            left[f.name] = (st.st_uid, oct(st.st_mode), fcap)
+    for name, (uid, mode, fcap) in left.items():
+        bits = int(mode, 8) & (stat.S_ISUID | stat.S_ISGID)
+        assert not (uid == 0 and bits), f"{name}: a setuid or setgid root file on the host: {left}"
+        assert fcap is None, f"{name}: a file capability on the host: {left}"
 
 
 def test_host_root_is_read_only_by_default() -> None:

@@ -517,3 +517,34 @@ def test_conformance_runs_the_suite_in_a_cgroup_of_its_own(tmp_path: Path) -> No
     assert res["tests"][0]["failures"] == ["second"]
     assert "fake" in stdout and "total" in stdout
     assert pynsbind_cgroups(prefix="pynsbind-conformance") == before
+
+
+@pytest.mark.root
+def test_bench_cli_runs_every_line_and_reports_ratios(tmp_path: Path) -> None:
+    """benchmarks/bench_cli.py: pynsbind-run sandbox and bwrap (when installed)
+    each really run /bin/true (a failure stops the benchmark); the JSON has a
+    ratio to bwrap for every line that ran."""
+    out = tmp_path / "cli.json"
+    bench = ROOT / "benchmarks" / "bench_cli.py"
+    py = sys.executable
+    refused = subprocess.run(
+        [py, str(bench), "--python", py, "-n", "1"], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "editable" in refused.stderr
+    res = subprocess.run(
+        [py, str(bench), "--python", py, "--allow-editable", "-n", "2", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["pynsbind-run sandbox"]["count"] == 2
+    assert rows["pynsbind-run sandbox"]["argv"][-2:] == ["--", "/bin/true"]
+    if shutil.which("bwrap") is None:
+        assert "skipped" in rows["bwrap"]
+        return
+    for row in rows.values():
+        assert row["median_ns"] > 0 and row["vs_bwrap"] > 0 and row["paired_vs_bwrap"] > 0
+    assert rows["bwrap"]["vs_bwrap"] == 1.0
+    assert "vs bwrap" in res.stdout

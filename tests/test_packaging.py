@@ -156,9 +156,12 @@ def test_the_readmes_first_command_works_as_written(who: str) -> None:
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)
     lines = res.stdout.splitlines()
-    assert lines[:2] == ["sandbox", "pid 2"], (res.stdout, res.stderr[-2000:])
-    assert "uid=0(root)" in res.stdout
-    assert "Read-only file system" in res.stderr
+    assert lines[:2] == ["sandbox", "    PID COMMAND"], (res.stdout, res.stderr[-2000:])
+    assert lines[2].split() == ["1", "nsb-init"], res.stdout  # the init is PID 1
+    assert lines[3].split() == ["2", "sh"], res.stdout
+    assert lines[-2].startswith("uid=0(root)"), res.stdout
+    assert lines[-1] == "lo", res.stdout  # no network but loopback
+    assert res.stderr.strip().endswith("cannot touch '/etc/x': Read-only file system")
     assert res.returncode == 1  # touch's status
 
 

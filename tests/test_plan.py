@@ -695,3 +695,21 @@ def test_a_cgroup2_mount_repeats_the_hosts_hierarchy_flags() -> None:
     assert op.blob is not None
     given = {part[1:] for part in op.blob.split(b"\0") if part.startswith(b"f")}
     assert {f.encode() for f in flags} <= given
+
+
+@pytest.mark.root
+def test_device_rules_only_where_they_add_something() -> None:
+    """A container with a user namespace of its own and no CAP_SYS_ADMIN gets
+    no cgroup for device rules alone (the kernel refuses it device nodes and it
+    cannot clear nodev); with CAP_SYS_ADMIN, or without a user namespace, it
+    does."""
+    from pynsbind.cgroups import device_host, host
+
+    if device_host(host()) is None:
+        pytest.skip("this host enforces no device rules for this caller")
+    userns = Namespace.USER | Namespace.MNT | Namespace.PID
+    plain = compile_plan(Spec(args=["/bin/true"], namespaces=userns), features())
+    assert plain.cgroup_host is None and not plain.cgroup_points
+    admin = Spec(args=["/bin/true"], namespaces=userns, capabilities=["SYS_ADMIN", "CHOWN"])
+    assert compile_plan(admin, features()).cgroup_host is not None
+    assert compile_plan(Spec(args=["/bin/true"]), features()).cgroup_host is not None

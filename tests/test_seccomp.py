@@ -801,3 +801,117 @@ def test_notify_calls_check_their_arguments() -> None:
         with pytest.raises(OSError, match=r"ioctl\(SECCOMP_IOCTL_NOTIF_RECV\) on fd \d+: ") as info:
             notif_recv(f.fileno())
         assert info.value.errno in (errno.ENOTTY, errno.EINVAL)
+
+
+# ---- the on-disk cache of compiled programs ---------------------------------------------
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An empty seccomp cache under tmp_path (XDG_CACHE_HOME), forgotten after."""
+    from pynsbind.testing import seccomp_cache_reset
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    seccomp_cache_reset()
+    yield tmp_path / "cache" / "pynsbind" / "seccomp"
+    seccomp_cache_reset()
+
+
+def _small_profile() -> SeccompProfile:
+    return SeccompProfile(Action.ALLOW, syscalls=(SyscallRule(("mkdirat",), Action.ERRNO, 13),))
+
+
+def test_compiled_programs_are_kept_on_disk_safely(fresh_cache: Path) -> None:
+    """A program compiled once is read from the disk by the next process (here:
+    after forgetting it): the cache directory is the caller's, mode 0700; a file
+    there that another user owns, or that others may write, is not trusted."""
+    from pynsbind.testing import seccomp_cache_dir, seccomp_cache_reset
+
+    assert seccomp_cache_dir() == str(fresh_cache)
+    first = _small_profile().compile()
+    st = os.stat(fresh_cache)
+    assert oct(st.st_mode & 0o777) == "0o700" and st.st_uid == os.geteuid()
+    (entry,) = fresh_cache.iterdir()
+    assert oct(entry.stat().st_mode & 0o777) == "0o600"
+    # what the next process finds is what it loads: a changed program (of a
+    # valid length) proves the disk is read, libseccomp not asked
+    data = entry.read_bytes()
+    forged = data[: -len(first.program)] + bytes(len(first.program))
+    entry.write_bytes(forged)
+    seccomp_cache_reset()
+    assert _small_profile().compile().program == bytes(len(first.program))
+    # another owner's file, or one others may write: compiled again
+    for change in ("owner", "mode"):
+        entry.write_bytes(forged)
+        os.chmod(entry, 0o600)
+        if change == "owner":
+            os.chown(entry, 65534, 65534)
+        else:
+            os.chmod(entry, 0o622)
+        seccomp_cache_reset()
+        assert _small_profile().compile().program == first.program, change
+        os.chown(entry, os.geteuid(), os.getegid())
+    # a file whose key inside is another's, or cut short: compiled again
+    for bad in (data.replace(entry.name.encode(), b"x" * len(entry.name)), data[:-3]):
+        entry.write_bytes(bad)
+        os.chmod(entry, 0o600)
+        seccomp_cache_reset()
+        assert _small_profile().compile().program == first.program
+
+
+def test_a_cache_directory_others_may_use_is_not_used(fresh_cache: Path) -> None:
+    from pynsbind.testing import seccomp_cache_reset
+
+    fresh_cache.mkdir(parents=True)
+    os.chmod(fresh_cache, 0o755)
+    seccomp_cache_reset()
+    assert _small_profile().compile().instructions > 0
+    assert list(fresh_cache.iterdir()) == [], "wrote into a directory others may read"
+
+
+def test_the_default_profile_is_cached_without_building_it(fresh_cache: Path) -> None:
+    """compile_default: the same program as compiling the profile; the second
+    process reads it without building the profile (a forged entry shows it);
+    other capabilities or setid_files are other entries."""
+    from pynsbind.seccomp import compile_default, default_profile
+    from pynsbind.spec import DEFAULT_CAPABILITIES
+    from pynsbind.testing import seccomp_cache_reset
+
+    def defaults() -> list[Path]:
+        return [p for p in fresh_cache.iterdir() if b"default\n" in p.read_bytes()[:64]]
+
+    cached = compile_default(DEFAULT_CAPABILITIES)
+    assert cached.program == default_profile(DEFAULT_CAPABILITIES).compile().program
+    seccomp_cache_reset()
+    (entry,) = defaults()
+    data = entry.read_bytes()
+    entry.write_bytes(data[: -len(cached.program)] + bytes(len(cached.program)))
+    assert compile_default(DEFAULT_CAPABILITIES).program == bytes(len(cached.program))
+    seccomp_cache_reset()
+    entry.write_bytes(data)
+    no_setid = compile_default(DEFAULT_CAPABILITIES, setid_files=False)
+    assert no_setid.program != cached.program
+    compile_default(DEFAULT_CAPABILITIES - {next(iter(DEFAULT_CAPABILITIES))})
+    assert len(defaults()) == 3
+
+
+def test_the_cache_is_in_home_only_when_home_is_the_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$HOME counts when the caller owns it (under sudo, root's programs do not
+    go into the user's directory): else the passwd entry's home."""
+    import pwd
+
+    from pynsbind.testing import seccomp_cache_dir
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    monkeypatch.setenv("HOME", str(mine))
+    assert seccomp_cache_dir() == str(mine / ".cache" / "pynsbind" / "seccomp")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    monkeypatch.setenv("HOME", str(theirs))
+    home = pwd.getpwuid(os.geteuid()).pw_dir
+    assert seccomp_cache_dir() == os.path.join(home, ".cache", "pynsbind", "seccomp")

@@ -90,7 +90,8 @@ CONTRACT = "pynsbind's layers go one way"
 ABOUT: dict[str, tuple[str, str]] = {
     "pynsbind.testing": ("the test seam (documented, unstable)", "surface"),
     "pynsbind.cli": ("pynsbind-run", "surface"),
-    "pynsbind._cli_sandbox": ("pynsbind-run sandbox: options -> a Spec", "surface"),
+    "pynsbind._cli_sandbox": ("pynsbind-run sandbox: docker run's options", "surface"),
+    "pynsbind.sandbox": ("sandbox(): options -> a Spec, run, status", "surface"),
     "pynsbind.oci": ("OCI bundles: config.json -> Spec, state, features", "surface"),
     "pynsbind.process": ("run, spawn, Process, explain", "surface"),
     "pynsbind._container_cgroup": ("the container's cgroup at spawn time", "engine"),
@@ -101,14 +102,18 @@ ABOUT: dict[str, tuple[str, str]] = {
     "pynsbind.spec": ("Spec, Mount, Device, IdMap", "model"),
     "pynsbind.resources": ("Resources", "model"),
     "pynsbind.devices | pynsbind.seccomp": ("device rules, seccomp profiles", "model"),
-    "pynsbind._seccomp_default": ("the default seccomp profile's lists", "model"),
+    "pynsbind._seccomp_default | pynsbind._seccomp_cache": (
+        "the default profile's lists, compiled programs kept",
+        "model",
+    ),
     "pynsbind.errors": ("SpawnError, SpecError", "model"),
     "pynsbind.lowlevel": ("1:1 wrappers of system calls", "kernel"),
     "pynsbind.flags": ("Namespace, Capability, MountFlags... (enums)", "kernel"),
     "pynsbind._ffi": ("the compiled module (cffi, csrc/)", "kernel"),
     "pynsbind._version": ("the version", "kernel"),
-    "pynsbind._record | pynsbind._spec_types | pynsbind._regex | pynsbind._args": (
-        "records, typing names, lazy regexes, argv parser",
+    "pynsbind._record | pynsbind._spec_types | pynsbind._regex | pynsbind._args "
+    "| pynsbind._mountinfo": (
+        "records, typing names, lazy regexes, argv parser, mountinfo",
         "base",
     ),
 }

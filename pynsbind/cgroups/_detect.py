@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 import os
 
+from pynsbind._mountinfo import cgroup_layout, layout_of
+from pynsbind._mountinfo import mounts as _mounts
 from pynsbind._record import field, record
 from pynsbind.resources import hugepage_name, parse_cpuset
 
@@ -56,63 +58,19 @@ V1_CONTROLLERS = frozenset(
 )
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> list[tuple[str, str, str]]:
     """(mount point, filesystem type, super options) of each line of mountinfo."""
     return [(point, fstype, opts) for _, point, fstype, opts in _mounts(text)]
 
 
-def _mounts(text: str) -> list[tuple[str, str, str, str]]:
-    """(root, mount point, filesystem type, super options) of each line."""
-    mounts = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, rfields = left.split(), right.split()
-        if len(fields) < 5 or len(rfields) < 3:
-            continue
-        mounts.append((_unescape(fields[3]), _unescape(fields[4]), rfields[0], rfields[2]))
-    return mounts
-
-
 def mode(root: str = "/sys/fs/cgroup", mountinfo: str = "/proc/self/mountinfo") -> Layout:
     """``unified`` (cgroup2 at root), ``hybrid`` (v1 hierarchies under root and a
     cgroup2 beside them), ``legacy`` (v1 only) or ``none``."""
-    try:
-        with open(mountinfo) as f:
-            mounts = parse_mountinfo(f.read())
-    except OSError:
-        return "none"
-    return _layout(mounts, root)
+    return cgroup_layout(root, mountinfo)
 
 
 def _layout(mounts: list[tuple[str, str, str]], root: str) -> Layout:
-    root = root.rstrip("/") or "/"
-    v1 = v2_under = False
-    for point, fstype, _ in mounts:
-        if point == root and fstype == "cgroup2":
-            return "unified"
-        if point.startswith(root + "/"):
-            if fstype == "cgroup":
-                v1 = True
-            elif fstype == "cgroup2":
-                v2_under = True
-    if v1:
-        return "hybrid" if v2_under else "legacy"
-    return "none"
+    return layout_of(mounts, root)
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:
