@@ -92,6 +92,28 @@ class ContainerCgroup:
         self.close_slots()
         self._finish(kill=True)
 
+    def hand_over(self) -> Cgroup | None:
+        """The container was let go (Process.release): nothing is removed.  The
+        cgroup pynsbind made for it is returned, the caller's to delete once
+        the container is gone; None for a caller's own, or one still shared
+        with other spawns (the last of them removes it)."""
+        self.close_slots()
+        if self._done:
+            return None
+        self._done = True
+        if self._shared is not None:
+            with _shared_lock:
+                entry = _shared.get(self._shared)
+                if entry is None:
+                    return None
+                users = entry[1]
+                assert isinstance(users, int)
+                entry[1] = users - 1
+                if users > 1:
+                    return None
+                del _shared[self._shared]
+        return self.cgroup if self._owned else None
+
     def release(self) -> None:
         """The container was reaped: remove the cgroup if pynsbind made it
         (killing what the container left in it), never a caller's."""

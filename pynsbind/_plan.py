@@ -1268,7 +1268,9 @@ class _Compiler:
             sync_target = 3
             while sync_target in spec.pass_fds:
                 sync_target += 1
-        gate_slot = self.plan.slot("gate") if self.gated and not early else -1
+        # the gate's FIFO too when early (a joined pid namespace): the gate
+        # waits on it at the end
+        gate_slot = self.plan.slot("gate") if self.gated else -1
         self.plan.add(
             ops.fds(
                 desc,
