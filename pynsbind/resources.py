@@ -276,7 +276,9 @@ class Resources:
     - ``memory_reservation``: the soft limit (v2 memory.low, v1 memory.soft_limit_in_bytes)
     - ``memory_swap_max``: swap allowed *besides* memory (v2 memory.swap.max; v1
       memory.memsw.limit_in_bytes = memory_max + memory_swap_max)
-    - ``cpu_weight`` (1..10000, v1: converted to cpu.shares), ``cpu_quota`` and
+    - ``cpu_weight`` (1..10000, v1: converted to cpu.shares), or ``cpu_shares``
+      (2..262144: v1's own cpu.shares, written as given there and converted to
+      cpu.weight on v2; what OCI configs give), ``cpu_quota`` and
       ``cpu_period`` in microseconds (v2 cpu.max, v1 cpu.cfs_quota_us/period_us)
     - ``cpus``, ``mems``: cpuset lists such as ``"0-1"``
     - ``pids_max``: the number of tasks
@@ -295,6 +297,7 @@ class Resources:
     memory_reservation: SizeArg = None
     memory_swap_max: SizeArg = None
     cpu_weight: int | None = None
+    cpu_shares: int | None = None
     cpu_quota: int | str | None = None
     cpu_period: int | None = None
     cpus: str | None = None
@@ -316,6 +319,10 @@ class Resources:
             put("memory_swap_max", parse_size(self.memory_swap_max, "memory_swap_max"))
         if self.cpu_weight is not None:
             put("cpu_weight", _count(self.cpu_weight, "cpu_weight", 1, 10000))
+        if self.cpu_shares is not None:
+            if self.cpu_weight is not None:
+                raise _err("cpu_shares", "give cpu_weight or cpu_shares, not both")
+            put("cpu_shares", _count(self.cpu_shares, "cpu_shares", 2, 262144))
         if self.cpu_quota is not None:
             put("cpu_quota", _count(self.cpu_quota, "cpu_quota", 1000, _LIMIT_MAX, allow_max=True))
         if self.cpu_period is not None:
@@ -427,7 +434,10 @@ class Resources:
             or self.memory_swap_max is not None
         ):
             need.add("memory")
-        if self.cpu_weight is not None or self.cpu_quota is not None or self.cpu_period is not None:
+        if any(
+            v is not None
+            for v in (self.cpu_weight, self.cpu_shares, self.cpu_quota, self.cpu_period)
+        ):
             need.add("cpu")
         if self.cpus is not None or self.mems is not None:
             need.add("cpuset")
@@ -449,8 +459,8 @@ class Resources:
     def from_oci(cls, resources: Mapping[str, Any]) -> Resources:
         """Read the OCI runtime-spec ``linux.resources`` object (a parsed JSON mapping).
 
-        OCI speaks cgroup v1: ``cpu.shares`` becomes ``cpu_weight`` through
-        :func:`shares_to_weight`, ``memory.swap`` (memory plus swap) becomes
+        OCI speaks cgroup v1: ``cpu.shares`` becomes ``cpu_shares`` (on v2,
+        cpu.weight through :func:`shares_to_weight`), ``memory.swap`` (memory plus swap) becomes
         ``memory_swap_max = swap - limit`` as runc does, ``blockIO.weight``
         becomes ``io_weight`` through :func:`blkio_weight_to_io_weight`, -1 means
         no limit and 0 means unset where runc reads it so.  ``devices`` becomes
@@ -498,7 +508,7 @@ class Resources:
         cpu = _section(resources, "cpu")
         shares = _oci_int(cpu, "shares", "cpu")
         if shares:
-            kw["cpu_weight"] = shares_to_weight(shares)
+            kw["cpu_shares"] = max(2, min(262144, shares))
         quota = _oci_int(cpu, "quota", "cpu")
         if quota not in (None, 0):
             kw["cpu_quota"] = "max" if quota < 0 else quota

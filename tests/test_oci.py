@@ -731,10 +731,10 @@ def test_resources_and_their_device_rules(bundle: Path) -> None:
     s = to_spec(config, bundle).normalized
     res = s.resources
     assert res is not None
-    assert (res.memory_max, res.memory_swap_max, res.cpu_weight, res.pids_max) == (
+    assert (res.memory_max, res.memory_swap_max, res.cpu_shares, res.pids_max) == (
         64 << 20,
         64 << 20,
-        100,
+        1024,
         50,
     )
     fuse = DeviceRule(allow=True, type="c", major=10, minor=229, access="rw")

@@ -29,7 +29,7 @@ Choice = tuple[tuple[str, str], ...]
 
 _FIELDS = {
     "memory": ("memory_max", "memory_reservation", "memory_swap_max"),
-    "cpu": ("cpu_weight", "cpu_quota", "cpu_period"),
+    "cpu": ("cpu_weight", "cpu_shares", "cpu_quota", "cpu_period"),
     "cpuset": ("cpus", "mems"),
     "pids": ("pids_max",),
     "io": ("io_weight", "io_max"),

@@ -51,6 +51,10 @@ def writes(res: Resources, controllers: set[str]) -> tuple[list[tuple[str, str]]
     if "cpu" in controllers:
         if res.cpu_weight is not None:
             kvs.append(("cpu.weight", str(res.cpu_weight)))
+        if res.cpu_shares is not None:
+            from pynsbind.resources import shares_to_weight
+
+            kvs.append(("cpu.weight", str(shares_to_weight(res.cpu_shares))))
         if res.cpu_quota is not None or res.cpu_period is not None:
             kvs.append(("cpu.max", cpu_max(res.cpu_quota, res.cpu_period)))
     if "cpuset" in controllers:
