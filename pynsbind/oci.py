@@ -65,6 +65,7 @@ __all__ = [
     "OCIWarning",
     "cgroup_path",
     "check_version",
+    "config_error",
     "default_config",
     "features_document",
     "hooks_from_config",
@@ -1228,13 +1229,20 @@ def _make_spec(found: dict[str, Any]) -> Spec:
     try:
         return Spec(**found)
     except SpecError as exc:
-        head = exc.field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
-        path = SPEC_FIELD_PATHS.get(head)
-        if path is None:
-            raise
-        # the Spec's own words, with its field where it says more than the path
-        detail = str(exc)[len(exc.field) + 2 :] if exc.field == head else str(exc)
-        raise SpecError(path, detail) from None
+        raise config_error(exc) from None
+
+
+def config_error(exc: SpecError) -> SpecError:
+    """A SpecError of a Spec made from a config (made, or found when it was
+    spawned) as the config's error: its field named by the JSON path
+    (``rootfs`` -> ``root.path``); ``exc`` itself when no path is known."""
+    head = exc.field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
+    path = SPEC_FIELD_PATHS.get(head)
+    if path is None:
+        return exc
+    # the Spec's own words, with its field where it says more than the path
+    detail = str(exc)[len(exc.field) + 2 :] if exc.field == head else str(exc)
+    return SpecError(path, detail)
 
 
 def spec_from_config(
