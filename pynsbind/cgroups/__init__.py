@@ -616,8 +616,8 @@ class Cgroup:
 
     def freeze(self, timeout: float = 10.0) -> None:
         """Stop every process of the cgroup (the v1 freezer where the host has
-        one, as runc does on v1 and hybrid hosts; else cgroup.freeze on cgroup
-        v2) and wait until done."""
+        one, as runc does on v1 and hybrid hosts, and cgroup.freeze where it
+        has a cgroup2 directory) and wait until done."""
         self._freezer(True, timeout)
 
     def thaw(self, timeout: float = 10.0) -> None:
@@ -627,8 +627,8 @@ class Cgroup:
     @property
     def frozen(self) -> bool:
         fz = self._v1_freezer()
-        if fz is not None:
-            return _v1.state(fz) == "FROZEN"
+        if fz is not None and _v1.state(fz) == "FROZEN":
+            return True
         v2 = self._v2_dir()
         return v2 is not None and _v2.is_frozen(v2)
 
@@ -641,14 +641,23 @@ class Cgroup:
         return fz[1]
 
     def _freezer(self, on: bool, timeout: float) -> None:
-        fz = self._v1_freezer()
-        if fz is not None:
-            _v1.freeze(fz, on, timeout)
-            return
-        v2 = self._v2_dir()
-        if v2 is None:
+        """Freeze (or thaw) through every freezer the cgroup has: cgroup.freeze
+        (cgroup.events says frozen), then the v1 one (freezer.state, as runc);
+        thawed in the reverse order.  (The other order never completes: a task
+        the v1 freezer holds cannot stop for cgroup.freeze.)"""
+        fz, v2 = self._v1_freezer(), self._v2_dir()
+        if fz is None and v2 is None:
             raise OSError(errno.ENOTSUP, "this host has no freezer (no cgroup v2, no v1 freezer)")
-        _v2.freeze(v2, on, timeout)
+        if on:
+            if v2 is not None:
+                _v2.freeze(v2, True, timeout)
+            if fz is not None:
+                _v1.freeze(fz, True, timeout)
+            return
+        if fz is not None:
+            _v1.freeze(fz, False, timeout)
+        if v2 is not None:
+            _v2.freeze(v2, False, timeout)
 
     def kill(self, signal: int = _signal.SIGKILL, timeout: float = 10.0) -> None:
         """SIGKILL every process of the cgroup and its descendants, and wait until
@@ -661,7 +670,11 @@ class Cgroup:
                     os.kill(pid, signal)
             return
         v2 = self._v2_dir()
-        via_kernel = v2 is not None and os.path.isdir(v2) and _v2.kill(v2)
+        # a v1 freezer holds even killed tasks: then signal under the freezers
+        # and thaw (_kill_all), not cgroup.kill alone
+        fz = self._v1_freezer()
+        v1_frozen = fz is not None and _v1.state(fz) != "THAWED"
+        via_kernel = not v1_frozen and v2 is not None and os.path.isdir(v2) and _v2.kill(v2)
         deadline = time.monotonic() + timeout
         delay = 0.0005
         while True:
@@ -682,20 +695,18 @@ class Cgroup:
     def _kill_all(self, pids: list[int]) -> None:
         """SIGKILL each process, frozen meanwhile where a freezer is at hand (so
         that none forks a child the list misses)."""
-        frozen = False
         try:
             self._freezer(True, 1.0)
-            frozen = True
             pids = self.procs()
         except (OSError, TimeoutError):
             pass  # no freezer, or a task that will not stop: signal anyway
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, _signal.SIGKILL)
-        if frozen:
-            # v1 delivers the SIGKILL on thaw; v2 kills frozen tasks at once
-            with contextlib.suppress(OSError, TimeoutError):
-                self._freezer(False, 1.0)
+        # v1 delivers the SIGKILL on thaw (v2 kills frozen tasks at once): thawed
+        # even after a freeze that failed half-way, or one made by someone else
+        with contextlib.suppress(OSError, TimeoutError):
+            self._freezer(False, 1.0)
 
     def delete(self, timeout: float = 10.0) -> None:
         """Remove the cgroup (and cgroups below it) from every hierarchy, waiting
