@@ -37,7 +37,9 @@ _shared_lock = threading.Lock()
 
 def device_rules(spec: NormalizedSpec) -> tuple[DeviceRule, ...]:
     """Deny every device but the default set and the spec's own nodes."""
-    return DEFAULT_DEVICE_RULES + rules_for_nodes((d.type, d.major, d.minor) for d in spec.devices)
+    return DEFAULT_DEVICE_RULES + rules_for_nodes(
+        (d.type, d.major, d.minor) for d in spec.devices if d.type != "p"
+    )
 
 
 class ContainerCgroup:

@@ -320,10 +320,11 @@ class IdMap:
 
 @record(frozen=True)
 class Device:
-    """A device node in the container's minimal /dev."""
+    """A device node in the container's minimal /dev: ``c`` (character),
+    ``b`` (block) or ``p`` (a FIFO: its major and minor are not used)."""
 
     path: str
-    type: Literal["c", "b"] = "c"
+    type: Literal["c", "b", "p"] = "c"
     major: int = 0
     minor: int = 0
     mode: int = 0o666
@@ -333,8 +334,8 @@ class Device:
         if not path.startswith("/dev/") or path.count("/") < 2:
             raise SpecError("Device.path", f"a device lives under /dev/, not {self.path!r}")
         object.__setattr__(self, "path", path)
-        if self.type not in ("c", "b"):
-            raise SpecError("Device.type", f"'c' or 'b', not {self.type!r}")
+        if self.type not in ("c", "b", "p"):
+            raise SpecError("Device.type", f"'c', 'b' or 'p', not {self.type!r}")
         _int(self.major, "Device.major", 0, 2**12 - 1)
         _int(self.minor, "Device.minor", 0, 2**20 - 1)
         _int(self.mode, "Device.mode", 0, 0o7777)

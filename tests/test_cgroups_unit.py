@@ -520,6 +520,26 @@ def test_cpu_shares_are_exact_on_v1_and_a_weight_on_v2(tmp_path: Path) -> None:
     assert res.controllers() == {"cpu"}
 
 
+def test_oom_kill_disable_and_swappiness_on_v1_refused_on_v2(tmp_path: Path) -> None:
+    res = Resources.from_oci({"memory": {"limit": 1 << 26, "disableOOMKiller": True}})
+    assert res.memory_oom_kill_disable and res.controllers() == {"memory"}
+    v1 = compile_program(res, fake_hybrid(tmp_path / "h"))
+    assert ("memory.oom_control", "1") in v1.kvs["memory"]
+    with pytest.raises(SpecError, match="memory_oom_kill_disable: cgroup v2 cannot"):
+        compile_program(res, fake_unified(tmp_path / "u"))
+    assert not Resources.from_oci({"memory": {"disableOOMKiller": False}}).memory_oom_kill_disable
+    swap = Resources.from_oci({"memory": {"swappiness": 30}})
+    assert swap.memory_swappiness == 30
+    assert compile_program(swap, fake_hybrid(tmp_path / "h2")).kvs["memory"] == [
+        ("memory.swappiness", "30")
+    ]
+    with pytest.raises(SpecError, match="memory_swappiness: cgroup v2 has no swappiness"):
+        compile_program(swap, fake_unified(tmp_path / "u2"))
+    with pytest.raises(SpecError, match="swappiness: 101 is above 100"):
+        Resources.from_oci({"memory": {"swappiness": 101}})
+    assert Resources.from_oci({"memory": {"swappiness": 2**64 - 1}}).memory_swappiness is None
+
+
 def test_program_unified(tmp_path: Path) -> None:
     h = fake_unified(tmp_path)
     res = Resources(

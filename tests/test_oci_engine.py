@@ -248,6 +248,22 @@ def test_an_early_filter_without_close_range_still_closes_every_host_fd(
     assert seccomp == ["Seccomp:", "2"]
 
 
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_fifo_in_dev(root: str, mode: str) -> None:
+    """linux.devices of type p: a FIFO in the container's /dev, with its mode,
+    usable there (a write meets a read through it)."""
+    from pynsbind.spec import DEFAULT_DEVICES, Device
+
+    devices = (*DEFAULT_DEVICES, Device("/dev/fifo", "p", mode=0o640))
+    out = sh(
+        root,
+        "ls -l /dev/fifo | cut -c1-10; (echo through > /dev/fifo &); cat /dev/fifo",
+        mode,
+        devices=devices,
+    )
+    assert out.split() == ["prw-r-----", "through"]
+
+
 def test_exec_keeps_the_capability_sets_and_the_personality(root: str) -> None:
     spec = Spec(
         args=["sleep", "60"],

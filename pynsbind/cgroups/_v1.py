@@ -79,6 +79,10 @@ def writes(
             kvs.append(("memory.memsw.limit_in_bytes", sw))
         if res.memory_reservation is not None:
             kvs.append(("memory.soft_limit_in_bytes", _v(res.memory_reservation)))
+        if res.memory_oom_kill_disable:
+            kvs.append(("memory.oom_control", "1"))
+        if res.memory_swappiness is not None:
+            kvs.append(("memory.swappiness", str(res.memory_swappiness)))
     if "cpu" in controllers:
         if res.cpu_weight is not None:
             kvs.append(("cpu.shares", str(weight_to_shares(res.cpu_weight))))
