@@ -362,7 +362,7 @@ class Bench:
         why = rt.why_missing()
         if why:
             return why
-        exe = shutil.which(rt.exe)
+        exe = rt.which()
         assert exe is not None
         self.versions[rt.exe] = _version([exe, "--version"])
         assert self.rootfs is not None

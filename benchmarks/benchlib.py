@@ -217,6 +217,13 @@ class OciRuntime:
     start: str = "run"
     private_mount_ns: bool = False
 
+    def which(self) -> str | None:
+        """The program: on $PATH, else next to this Python (a venv's
+        ``pynsbind-run`` without the venv activated)."""
+        return shutil.which(self.exe) or shutil.which(
+            self.exe, path=os.path.dirname(sys.executable)
+        )
+
     def subcommands(self) -> tuple[str, ...]:
         verbs = ("run",) if self.start == "run" else ("create", "start")
         return (*verbs, "state", "kill", "delete", "exec")
@@ -224,7 +231,7 @@ class OciRuntime:
     def why_missing(self) -> str:
         """Why this runtime cannot run here ("" when it can): its program, or a
         subcommand of it (``EXE SUB --help`` must exit 0)."""
-        path = shutil.which(self.exe)
+        path = self.which()
         if path is None:
             pkg = {"bwrap": "bubblewrap"}.get(self.exe, self.exe)
             return f"{self.exe} is not installed (Debian: apt-get install {pkg})"
@@ -240,11 +247,13 @@ class OciRuntime:
         return ""
 
 
-#: The OCI command line runtimes compared.  A new one (``pynsbind-run run``, or
-#: ``pynsbind-run`` with ``start="create+start"``) is one more entry here.
+#: The OCI command line runtimes compared: ``run`` each, and pynsbind-run also
+#: as podman and containerd drive a runtime (``create``, ``start``).
 OCI_RUNTIMES: list[OciRuntime] = [
     OciRuntime("crun run", "crun", private_mount_ns=True),
     OciRuntime("runc run", "runc"),
+    OciRuntime("pynsbind-run run", "pynsbind-run"),
+    OciRuntime("pynsbind-run create+start", "pynsbind-run", start="create+start"),
 ]
 
 
@@ -325,7 +334,7 @@ class CliOps:
 
     def _exe(self, rt: OciRuntime) -> str:
         if rt.exe not in self.exe:
-            self.exe[rt.exe] = shutil.which(rt.exe) or rt.exe
+            self.exe[rt.exe] = rt.which() or rt.exe
         return self.exe[rt.exe]
 
     def _cmd(self, rt: OciRuntime, root: str, *args: str) -> list[str]:

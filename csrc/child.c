@@ -365,24 +365,32 @@ static long nsb_close_from(struct child *c, int lo, int hi)
         return 0;
 #if NSB_HAS_CLOSE_RANGE
     r = nsb_sys3(SYS_close_range, lo, hi, 0);
-    if (r != -ENOSYS)
+    if (r != -ENOSYS && r != -EPERM)
         return r;
 #endif
-    /* Before Linux 5.9: one close each, up to the highest fd this process can
-     * hold: below the larger of its RLIMIT_NOFILE limits, now and before an
-     * RLIMIT op changed them (nofile_max).  The kernel keeps both limits under
-     * fs.nr_open.  (An fd the caller opened above a limit it lowered later is
-     * out of sight here; close_range has no such gap.) */
-    r = nsb_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
-    if (r < 0)
-        return r;
+    /* Before Linux 5.9, or under a seccomp filter loaded early (an OCI profile
+     * that predates close_range refuses it with EPERM): one close each, up to
+     * the highest fd this process can hold: below the larger of its
+     * RLIMIT_NOFILE limits, now and before an RLIMIT op changed them
+     * (nofile_max).  The kernel keeps both limits under fs.nr_open.  (An fd
+     * the caller opened above a limit it lowered later is out of sight here;
+     * close_range has no such gap.) */
     max = c->nofile_max;
+    r = nsb_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
+    if (r < 0 && !max)
+        return r; /* no limit known: fail rather than leave an fd open */
+    if (r < 0)
+        lim.rlim_cur = lim.rlim_max = 0; /* refused too: nofile_max alone */
     if (lim.rlim_cur > max)
         max = lim.rlim_cur;
     if (lim.rlim_max > max)
         max = lim.rlim_max;
-    for (fd = lo; fd <= hi && (unsigned long)fd < max; fd++)
-        nsb_sys1(SYS_close, fd); /* EBADF for most: nothing there */
+    for (fd = lo; fd <= hi && (unsigned long)fd < max; fd++) {
+        r = nsb_sys1(SYS_close, fd); /* EBADF for most: nothing there */
+        if (r == -EPERM || r == -EACCES || r == -ENOSYS)
+            return r; /* a filter refusing close itself: the fd would stay (any
+                         other error of close(2) still frees the fd) */
+    }
     return 0;
 }
 

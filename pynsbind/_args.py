@@ -73,12 +73,27 @@ class Parsed:
         return self.values.get(name)
 
 
-def closest(word: str, names: Sequence[str]) -> str | None:
-    """The known name nearest to ``word`` (for "did you mean")."""
-    import difflib  # only when something is misspelt
+def _distance(a: str, b: str) -> int:
+    """Edits from a to b: insertions, deletions, substitutions and swaps of two
+    neighbours (the optimal string alignment distance)."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            best = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                best = min(best, rows[-2][j - 2] + 1)
+            row.append(best)
+        rows.append(row)
+    return rows[-1][-1]
 
-    found = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
-    return found[0] if found else None
+
+def closest(word: str, names: Sequence[str]) -> str | None:
+    """The known name nearest to ``word`` (for "did you mean"): the fewest
+    edits (a swap of two letters is one), at most a third of its length."""
+    limit = len(word) // 3
+    found = sorted((_distance(word, name), name) for name in names)
+    return found[0][1] if found and found[0][0] <= limit else None
 
 
 def parse(

@@ -37,7 +37,9 @@ _shared_lock = threading.Lock()
 
 def device_rules(spec: NormalizedSpec) -> tuple[DeviceRule, ...]:
     """Deny every device but the default set and the spec's own nodes."""
-    return DEFAULT_DEVICE_RULES + rules_for_nodes((d.type, d.major, d.minor) for d in spec.devices)
+    return DEFAULT_DEVICE_RULES + rules_for_nodes(
+        (d.type, d.major, d.minor) for d in spec.devices if d.type != "p"
+    )
 
 
 class ContainerCgroup:
@@ -91,6 +93,28 @@ class ContainerCgroup:
         """The spawn failed: remove what this spawn created, nothing else."""
         self.close_slots()
         self._finish(kill=True)
+
+    def hand_over(self) -> Cgroup | None:
+        """The container was let go (Process.release): nothing is removed.  The
+        cgroup pynsbind made for it is returned, the caller's to delete once
+        the container is gone; None for a caller's own, or one still shared
+        with other spawns (the last of them removes it)."""
+        self.close_slots()
+        if self._done:
+            return None
+        self._done = True
+        if self._shared is not None:
+            with _shared_lock:
+                entry = _shared.get(self._shared)
+                if entry is None:
+                    return None
+                users = entry[1]
+                assert isinstance(users, int)
+                entry[1] = users - 1
+                if users > 1:
+                    return None
+                del _shared[self._shared]
+        return self.cgroup if self._owned else None
 
     def release(self) -> None:
         """The container was reaped: remove the cgroup if pynsbind made it

@@ -707,10 +707,19 @@ class _Compiler:
         self.sysctls()
         # masked and read-only paths, each resolved once from the mount that
         # holds it, before pivot_root (while the plan's mounts are at hand)
+        # a path below a masked one is hidden by that mask already (and, the
+        # mask made first, no longer found): left out
+        hidden = [(p, p.rstrip("/") + "/") for p, _ in masked]
+
+        def below_a_mask(p: str) -> bool:
+            return any(p != top and p.startswith(prefix) for top, prefix in hidden)
+
         for p, default in masked:
-            self.guard(OpKind.MASK, f"mask {p}", p, default, legacy)
+            if not below_a_mask(p):
+                self.guard(OpKind.MASK, f"mask {p}", p, default, legacy)
         for p, default in readonly:
-            self.guard(OpKind.ROPATH, f"make {p} read-only", p, default, legacy)
+            if not below_a_mask(p):
+                self.guard(OpKind.ROPATH, f"make {p} read-only", p, default, legacy)
         self.hook()
         if self.root is not None:
             plan.add(ops.pivot(self.root))
@@ -1218,6 +1227,11 @@ class _Compiler:
                         ops.mount(desc, t, source_reg=reg, flags=MountFlags.BIND, opflags=inroot)
                     )
                 continue
+            if d.type == "p":
+                # a FIFO: no device number, and nodev does not concern it
+                mode = stat.S_IFIFO | d.mode
+                plan.add(ops.mknod(f"create the FIFO {path}", t, mode, 0, opflags=inroot))
+                continue
             mode = (stat.S_IFCHR if d.type == "c" else stat.S_IFBLK) | d.mode
             rdev = os.makedev(d.major, d.minor)
             plan.add(ops.mknod(f"create the device {path}", t, mode, rdev, opflags=inroot))
@@ -1268,7 +1282,9 @@ class _Compiler:
             sync_target = 3
             while sync_target in spec.pass_fds:
                 sync_target += 1
-        gate_slot = self.plan.slot("gate") if self.gated and not early else -1
+        # the gate's FIFO too when early (a joined pid namespace): the gate
+        # waits on it at the end
+        gate_slot = self.plan.slot("gate") if self.gated else -1
         self.plan.add(
             ops.fds(
                 desc,

@@ -1,12 +1,11 @@
 """pynsbind-run: the reference command line.
 
-  pynsbind-run sandbox [OPTIONS] -- COMMAND [ARG...]
-      Run COMMAND in a quick sandbox (see: pynsbind-run sandbox --help).
-  pynsbind-run features
-      What this kernel and build support.
+  pynsbind-run [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS...]
 
-Each command loads only what it uses (argparse and the engine are not free to
-import, and a command line is started once per use).
+An OCI runtime with runc's command line (create, start, run, state, list, kill,
+delete, pause, resume, ps, exec, update, events, features, spec), which podman
+and containerd drive like runc, and ``sandbox``, a quick sandbox for a command.
+Each loads only what it uses: a runtime is started once per operation.
 """
 
 from __future__ import annotations
@@ -19,52 +18,69 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_USAGE = """\
-usage: pynsbind-run COMMAND [OPTIONS] [ARGS...]
-
+_OVERVIEW = """\
 Run Linux containers with pynsbind.
 
 commands:
   sandbox      run a command in a sandbox, with docker run's options (see: sandbox --help)
-  features     what this kernel and build support
+  create       create a container from an OCI bundle
+  start        start a created container
+  run          create and start a container
+  state        print a container's state
+  list         list containers
+  kill         signal a container
+  delete       delete a container
+  pause        freeze a container
+  resume       thaw a paused container
+  ps           list a container's processes
+  exec         run a process in a running container
+  update       change a container's resources
+  events       print a container's statistics
+  features     what this runtime supports (JSON; --kernel: what this kernel can do)
+  spec         write a default config.json
+
+Each command has --help.
 """
-
-
-def _features() -> int:
-    from pynsbind import features
-    from pynsbind._record import fields
-
-    found = features()
-    for f in fields(found):
-        print(f"{f.name}: {getattr(found, f.name)}")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The entry point of ``pynsbind-run``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        sys.stdout.write(_USAGE)
-        return 0 if args else 1
-    command, rest = args[0], args[1:]
+    if args[:1] == ["sandbox"]:
+        # the sandbox's start-up is counted: nothing of the runtime is loaded
+        from pynsbind._cli_sandbox import main as sandbox
+
+        return sandbox(args[1:], exit_when_done=argv is None)
+    from pynsbind._args import UsageError, help_text, parse
+    from pynsbind._cli_runtime import COMMANDS, GLOBAL_OPTIONS, version_text
+
+    try:
+        g = parse(args, GLOBAL_OPTIONS, stop_at_positional=True)
+    except UsageError as exc:
+        sys.stderr.write(f"pynsbind-run: {exc}\n")
+        return 1
+    if g.version:
+        sys.stdout.write(version_text())
+        return 0
+    if not g.args or g.help:
+        usage = "pynsbind-run [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS...]"
+        sys.stdout.write(help_text(usage, _OVERVIEW, GLOBAL_OPTIONS, ""))
+        return 0 if g.help else 1
+    command, rest = g.args[0], g.args[1:]
     if command == "sandbox":
         from pynsbind._cli_sandbox import main as sandbox
 
         return sandbox(rest, exit_when_done=argv is None)
-    if command == "features":
-        if rest in (["-h"], ["--help"]):
-            sys.stdout.write("usage: pynsbind-run features\n\nWhat this kernel supports.\n")
-            return 0
-        if rest:
-            sys.stderr.write(f"pynsbind-run features: unexpected arguments {rest}\n")
-            return 1
-        return _features()
-    from pynsbind._args import closest
+    if command not in COMMANDS:
+        from pynsbind._args import closest
 
-    near = closest(command, ["sandbox", "features"])
-    hint = f" (did you mean {near}?)" if near else ""
-    sys.stderr.write(f"pynsbind-run: unknown command {command!r}{hint}\n")
-    return 1
+        near = closest(command, [*COMMANDS, "sandbox"])
+        hint = f" (did you mean {near}?)" if near else ""
+        sys.stderr.write(f"pynsbind-run: unknown command {command!r}{hint}\n")
+        return 1
+    from pynsbind._cli_runtime import main as runtime
+
+    return runtime(rest, command, g)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ __all__ = [
     "OCIWarning",
     "cgroup_path",
     "check_version",
+    "config_error",
     "default_config",
     "features_document",
     "hooks_from_config",
@@ -764,7 +765,7 @@ MOUNT_OPTIONS = sorted(
 )
 
 
-def _mount(item: object, path: str, bundle: str) -> Mount:
+def _mount(item: object, path: str, bundle: str, warn: Warn) -> Mount:
     entry = _obj(item, path)
     if "destination" not in entry:
         raise SpecError(f"{path}.destination", "is required")
@@ -815,7 +816,8 @@ def _mount(item: object, path: str, bundle: str) -> Mount:
                 raise SpecError(
                     where, f"{opt!r} is a flag of the filesystem, which a bind mount cannot change"
                 )
-            raise SpecError(where, f"unknown option {opt!r} for a bind mount")
+            # the kernel ignores data for a bind (runc passes it along): left out
+            warn(f"{where}: {opt!r} means nothing to a bind mount: left out")
         else:
             key, sep, value = opt.partition("=")
             if not key or "," in opt:
@@ -846,9 +848,9 @@ def _build_mount(
         raise SpecError(path, detail) from None
 
 
-def _mounts(config: Mapping[str, Any], bundle: str) -> list[Mount]:
+def _mounts(config: Mapping[str, Any], bundle: str, warn: Warn) -> list[Mount]:
     mounts = [
-        _mount(item, f"mounts[{i}]", bundle)
+        _mount(item, f"mounts[{i}]", bundle, warn)
         for i, item in enumerate(_list(config.get("mounts") or [], "mounts"))
     ]
     if not any(m.target == "/dev" for m in mounts):
@@ -873,14 +875,16 @@ def _devices(linux: Mapping[str, Any], mounts: Sequence[Mount]) -> list[Device]:
         kind = _str(entry["type"], f"{where}.type")
         if kind == "u":
             kind = "c"  # an unbuffered character device is a character device
-        if kind not in ("c", "b"):
-            raise SpecError(f"{where}.type", f"{kind!r}: pynsbind makes 'c' and 'b' nodes only")
+        if kind not in ("c", "b", "p"):
+            raise SpecError(f"{where}.type", f"{kind!r}: not 'c', 'b', 'u' or 'p'")
         dpath = _absolute(entry["path"], f"{where}.path")
-        for key in ("major", "minor"):
+        major = minor = 0
+        for key in ("major", "minor") if kind != "p" else ():
             if key not in entry:
                 raise SpecError(f"{where}.{key}", "is required")
-        major = _int(entry["major"], f"{where}.major", 0, 2**12 - 1)
-        minor = _int(entry["minor"], f"{where}.minor", 0, 2**20 - 1)
+        if kind != "p":  # a FIFO's numbers mean nothing (runtime-spec: ignored)
+            major = _int(entry["major"], f"{where}.major", 0, 2**12 - 1)
+            minor = _int(entry["minor"], f"{where}.minor", 0, 2**20 - 1)
         mode = 0o666
         if entry.get("fileMode") is not None:
             mode = _int(entry["fileMode"], f"{where}.fileMode", 0, 2**32 - 1) & 0o7777
@@ -1228,13 +1232,20 @@ def _make_spec(found: dict[str, Any]) -> Spec:
     try:
         return Spec(**found)
     except SpecError as exc:
-        head = exc.field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
-        path = SPEC_FIELD_PATHS.get(head)
-        if path is None:
-            raise
-        # the Spec's own words, with its field where it says more than the path
-        detail = str(exc)[len(exc.field) + 2 :] if exc.field == head else str(exc)
-        raise SpecError(path, detail) from None
+        raise config_error(exc) from None
+
+
+def config_error(exc: SpecError) -> SpecError:
+    """A SpecError of a Spec made from a config (made, or found when it was
+    spawned) as the config's error: its field named by the JSON path
+    (``rootfs`` -> ``root.path``); ``exc`` itself when no path is known."""
+    head = exc.field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
+    path = SPEC_FIELD_PATHS.get(head)
+    if path is None:
+        return exc
+    # the Spec's own words, with its field where it says more than the path
+    detail = str(exc)[len(exc.field) + 2 :] if exc.field == head else str(exc)
+    return SpecError(path, detail)
 
 
 def spec_from_config(
@@ -1275,7 +1286,7 @@ def spec_from_config(
     found["namespaces"] = create
     found["join"] = join
     found.update(_user_maps(linux, create, join, index, say))
-    mounts = _mounts(config, base)
+    mounts = _mounts(config, base, say)
     found["mounts"] = mounts
     _home(found, mounts)
     found["devices"] = _devices(linux, mounts)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import IO, Any
 
+    from pynsbind.cgroups import Cgroup
+
 __all__ = [
     "DEVNULL",
     "PIPE",
@@ -386,7 +388,10 @@ def _error(plan: _plan.Plan, res: Any, hook_error: BaseException | None = None) 
     if stage in (lib.NSB_STAGE_CHILD, lib.NSB_STAGE_INIT) and 0 <= index < n:
         op = plan.ops[index]
         if op.kind in (OpKind.EXEC, OpKind.FINDEXEC) and err in (errno.ENOENT, errno.ENOTDIR):
-            where_exec = " in $PATH" if op.flags & OpFlag.SEARCH_PATH else ""
+            # runc's words (callers such as podman read them: exit status 127)
+            where_exec = (
+                " in $PATH" if op.flags & OpFlag.SEARCH_PATH else " (no such file or directory)"
+            )
             msg = f"{op.desc}: executable file not found{where_exec} (op {index + 1} of {n})"
             err = errno.ENOENT
         elif stage == lib.NSB_STAGE_INIT and err == errno.ECHILD:
@@ -667,6 +672,7 @@ class Process:
     _gated_plan: _plan.Plan | None
     _created: bool
     _gate: _Gate | None
+    _released: bool
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("Process objects are made by pynsbind.spawn()")
@@ -702,6 +708,7 @@ class Process:
         self._gated_plan = None
         self._created = False
         self._gate = None
+        self._released = False
         return self
 
     def _setup_lifecycle(
@@ -728,6 +735,8 @@ class Process:
         """Reap if exited (or wait when block); returns the returncode or None."""
         if self.returncode is not None:
             return self.returncode
+        if self._released:
+            raise ValueError(f"{self!r} was released: its parent or a subreaper reaps it")
         if block:
             self._lock.acquire()
         elif not self._lock.acquire(blocking=False):
@@ -787,6 +796,36 @@ class Process:
         if self._cg is not None:
             cg, self._cg = self._cg, None
             cg.release()
+
+    def release(self) -> Cgroup | None:
+        """Let the process go: this object closes what it holds of it (its
+        pidfd, the sync socket, a notify listener; a gate's own fds, leaving the
+        FIFO for :func:`start_gate`) and never reaps it.  Its parent (this
+        process) must, or, once this process exits, the nearest subreaper
+        (conmon, containerd's shim) or init: what an OCI runtime's ``create`` and
+        ``exec --detach`` leave to their caller.  The pipes and the terminal
+        stay the caller's to close.  Returns the cgroup pynsbind made for the
+        container (``resources`` without ``cgroup``, or the device rules'),
+        now the caller's to delete once the container is gone; None when there
+        is none, or it is the caller's own.  ``returncode`` stays None; poll()
+        and wait() raise ValueError from now on."""
+        with self._lock:
+            if self.returncode is not None or self._released:
+                return None
+            self._released = True
+            for attr in ("pidfd", "_sync_fd", "_listener"):
+                fd = getattr(self, attr)
+                if fd >= 0:
+                    setattr(self, attr, -1)
+                    os.close(fd)
+            if self._gate is not None:
+                gate, self._gate = self._gate, None
+                gate.close_child()
+                if gate.writer >= 0:
+                    fd, gate.writer = gate.writer, -1
+                    os.close(fd)
+            cg, self._cg = self._cg, None
+            return None if cg is None else cg.hand_over()
 
     # -- create, then start --
 
@@ -1114,6 +1153,8 @@ class Process:
             self.wait()
 
     def __del__(self) -> None:
+        if getattr(self, "_released", True):
+            return
         running = getattr(self, "returncode", 0) is None and hasattr(self, "_lock")
         if running and getattr(self, "_created", False) and self._gate is None:
             # created, never started, and nobody else can start it: gone with

@@ -276,7 +276,14 @@ class Resources:
     - ``memory_reservation``: the soft limit (v2 memory.low, v1 memory.soft_limit_in_bytes)
     - ``memory_swap_max``: swap allowed *besides* memory (v2 memory.swap.max; v1
       memory.memsw.limit_in_bytes = memory_max + memory_swap_max)
-    - ``cpu_weight`` (1..10000, v1: converted to cpu.shares), ``cpu_quota`` and
+    - ``memory_oom_kill_disable``: the OOM killer leaves the cgroup's tasks alone
+      (they wait for memory instead; v1 memory.oom_control; cgroup v2 has no
+      such switch: SpecError there)
+    - ``memory_swappiness`` (0..100): v1 memory.swappiness (none on cgroup v2:
+      SpecError there)
+    - ``cpu_weight`` (1..10000, v1: converted to cpu.shares), or ``cpu_shares``
+      (2..262144: v1's own cpu.shares, written as given there and converted to
+      cpu.weight on v2; what OCI configs give), ``cpu_quota`` and
       ``cpu_period`` in microseconds (v2 cpu.max, v1 cpu.cfs_quota_us/period_us)
     - ``cpus``, ``mems``: cpuset lists such as ``"0-1"``
     - ``pids_max``: the number of tasks
@@ -294,7 +301,10 @@ class Resources:
     memory_max: SizeArg = None
     memory_reservation: SizeArg = None
     memory_swap_max: SizeArg = None
+    memory_oom_kill_disable: bool = False
+    memory_swappiness: int | None = None
     cpu_weight: int | None = None
+    cpu_shares: int | None = None
     cpu_quota: int | str | None = None
     cpu_period: int | None = None
     cpus: str | None = None
@@ -314,8 +324,20 @@ class Resources:
             put("memory_reservation", parse_size(self.memory_reservation, "memory_reservation"))
         if self.memory_swap_max is not None:
             put("memory_swap_max", parse_size(self.memory_swap_max, "memory_swap_max"))
+        oom_off = self.memory_oom_kill_disable
+        if not isinstance(oom_off, bool):
+            raise _err("memory_oom_kill_disable", f"expected True or False, got {oom_off!r}")
+        if self.memory_swappiness is not None:
+            put(
+                "memory_swappiness",
+                _count(self.memory_swappiness, "memory_swappiness", 0, 100),
+            )
         if self.cpu_weight is not None:
             put("cpu_weight", _count(self.cpu_weight, "cpu_weight", 1, 10000))
+        if self.cpu_shares is not None:
+            if self.cpu_weight is not None:
+                raise _err("cpu_shares", "give cpu_weight or cpu_shares, not both")
+            put("cpu_shares", _count(self.cpu_shares, "cpu_shares", 2, 262144))
         if self.cpu_quota is not None:
             put("cpu_quota", _count(self.cpu_quota, "cpu_quota", 1000, _LIMIT_MAX, allow_max=True))
         if self.cpu_period is not None:
@@ -425,9 +447,14 @@ class Resources:
             self.memory_max is not None
             or self.memory_reservation is not None
             or self.memory_swap_max is not None
+            or self.memory_oom_kill_disable
+            or self.memory_swappiness is not None
         ):
             need.add("memory")
-        if self.cpu_weight is not None or self.cpu_quota is not None or self.cpu_period is not None:
+        if any(
+            v is not None
+            for v in (self.cpu_weight, self.cpu_shares, self.cpu_quota, self.cpu_period)
+        ):
             need.add("cpu")
         if self.cpus is not None or self.mems is not None:
             need.add("cpuset")
@@ -449,8 +476,8 @@ class Resources:
     def from_oci(cls, resources: Mapping[str, Any]) -> Resources:
         """Read the OCI runtime-spec ``linux.resources`` object (a parsed JSON mapping).
 
-        OCI speaks cgroup v1: ``cpu.shares`` becomes ``cpu_weight`` through
-        :func:`shares_to_weight`, ``memory.swap`` (memory plus swap) becomes
+        OCI speaks cgroup v1: ``cpu.shares`` becomes ``cpu_shares`` (on v2,
+        cpu.weight through :func:`shares_to_weight`), ``memory.swap`` (memory plus swap) becomes
         ``memory_swap_max = swap - limit`` as runc does, ``blockIO.weight``
         becomes ``io_weight`` through :func:`blkio_weight_to_io_weight`, -1 means
         no limit and 0 means unset where runc reads it so.  ``devices`` becomes
@@ -459,7 +486,7 @@ class Resources:
         absent or empty list leaves it unset.  The deprecated ``memory.kernel``
         and ``memory.kernelTCP`` are ignored; what
         pynsbind cannot apply (real-time CPU time, per-device weights, network,
-        rdma, ``disableOOMKiller``, swappiness) raises SpecError when set."""
+        rdma) raises SpecError when set."""
         if not isinstance(resources, Mapping):
             raise _err(
                 "oci", f"expected a mapping (linux.resources), got {type(resources).__name__}"
@@ -492,13 +519,19 @@ class Resources:
         if swap not in (None, 0) or limit == -1:
             kw["memory_swap_max"] = _oci_swap(swap or 0, limit or 0)
         if mem.get("disableOOMKiller"):
-            raise _err("oci.memory.disableOOMKiller", "is not supported by pynsbind")
-        if mem.get("swappiness") not in (None, -1):
-            raise _err("oci.memory.swappiness", "is not supported by pynsbind (cgroup v2 has none)")
+            kw["memory_oom_kill_disable"] = True
+        swappiness = _oci_int(mem, "swappiness", "memory")
+        if swappiness not in (None, -1):
+            # runc: above 100 is an error (a uint64 -1 comes as 2**64-1: unset)
+            if swappiness == 2**64 - 1:
+                swappiness = None
+            elif swappiness > 100:
+                raise _err("oci.memory.swappiness", f"{swappiness} is above 100")
+            kw["memory_swappiness"] = swappiness
         cpu = _section(resources, "cpu")
         shares = _oci_int(cpu, "shares", "cpu")
         if shares:
-            kw["cpu_weight"] = shares_to_weight(shares)
+            kw["cpu_shares"] = max(2, min(262144, shares))
         quota = _oci_int(cpu, "quota", "cpu")
         if quota not in (None, 0):
             kw["cpu_quota"] = "max" if quota < 0 else quota

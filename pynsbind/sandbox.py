@@ -668,7 +668,9 @@ class Prepared:
             else:
                 why = (h.problem or "no cgroup hierarchy is mounted").split("; ")[0]
             raise SpecError(self._limit_names[0], f"this host cannot enforce it: {why}")
-        nodes = rules_for_nodes((d.type, d.major, d.minor) for d in self.spec.normalized.devices)
+        nodes = rules_for_nodes(
+            (d.type, d.major, d.minor) for d in self.spec.normalized.devices if d.type != "p"
+        )
         res = self.resources or Resources()
         if not h.rootless:
             res = replace(res, devices=DEFAULT_DEVICE_RULES + nodes)

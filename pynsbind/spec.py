@@ -320,10 +320,11 @@ class IdMap:
 
 @record(frozen=True)
 class Device:
-    """A device node in the container's minimal /dev."""
+    """A device node in the container's minimal /dev: ``c`` (character),
+    ``b`` (block) or ``p`` (a FIFO: its major and minor are not used)."""
 
     path: str
-    type: Literal["c", "b"] = "c"
+    type: Literal["c", "b", "p"] = "c"
     major: int = 0
     minor: int = 0
     mode: int = 0o666
@@ -333,8 +334,8 @@ class Device:
         if not path.startswith("/dev/") or path.count("/") < 2:
             raise SpecError("Device.path", f"a device lives under /dev/, not {self.path!r}")
         object.__setattr__(self, "path", path)
-        if self.type not in ("c", "b"):
-            raise SpecError("Device.type", f"'c' or 'b', not {self.type!r}")
+        if self.type not in ("c", "b", "p"):
+            raise SpecError("Device.type", f"'c', 'b' or 'p', not {self.type!r}")
         _int(self.major, "Device.major", 0, 2**12 - 1)
         _int(self.minor, "Device.minor", 0, 2**20 - 1)
         _int(self.mode, "Device.mode", 0, 0o7777)
@@ -931,7 +932,10 @@ def _normalize(spec: Spec) -> NormalizedSpec:
     process = _process(spec)
     placement = _placement(spec)
     time_offsets = _time_offsets(spec, ns)
-    lifecycle = _lifecycle(spec, ns, filesystem["mounts"])
+    joined = Namespace(0)
+    for j in namespaces["joins"]:
+        joined |= j.kinds
+    lifecycle = _lifecycle(spec, ns, joined, filesystem["mounts"])
     oci = _oci_fields(spec, ns, namespaces["joins"], namespaces["domainname"])
     _check_exec_size(command["args"], command["env"], process["rlimits"])
     return NormalizedSpec(
@@ -1147,7 +1151,9 @@ def _time_offsets(spec: Spec, ns: Namespace) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(offsets.items()))
 
 
-def _lifecycle(spec: Spec, ns: Namespace, mounts: tuple[Mount, ...]) -> dict[str, Any]:
+def _lifecycle(
+    spec: Spec, ns: Namespace, joined: Namespace, mounts: tuple[Mount, ...]
+) -> dict[str, Any]:
     """The terminal and the setup hook."""
     terminal = _bool(spec.terminal, "terminal")
     size = spec.console_size
@@ -1176,6 +1182,11 @@ def _lifecycle(spec: Spec, ns: Namespace, mounts: tuple[Mount, ...]) -> dict[str
                     "the container has no devpts to make its terminal in: add Mount.dev() "
                     "or Mount.devpts() to mounts",
                 )
+        elif joined & Namespace.MNT:
+            # a container's mount namespace joined (exec): its own devpts, where
+            # runtimes mount it (its /dev/ptmx is often a symlink to this one,
+            # which the engine does not follow)
+            ptmx = "/dev/pts/ptmx"
         else:
             ptmx = "/dev/ptmx"  # no mount namespace: the host's /dev is the container's
     if spec.hook is not None and not callable(spec.hook):

@@ -94,8 +94,8 @@ RUNTIMES: dict[str, Runtime] = {
 }
 
 #: the runtimes the podman and containerd tests run against (their fixture
-#: parameter); add "pynsbind-run" once it is an OCI runtime
-OCI_TEST_RUNTIMES: tuple[str, ...] = ("runc", "crun")
+#: parameter): the reference runtimes and pynsbind-run
+OCI_TEST_RUNTIMES: tuple[str, ...] = ("runc", "crun", "pynsbind-run")
 
 
 def runtimes_under_test() -> list[str]:

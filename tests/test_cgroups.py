@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -482,6 +483,25 @@ def test_update_and_stats(cgpath: str) -> None:
         assert cg.procs() == sorted(p.pid for p in procs)
     for p in procs:  # leaving the with block killed them
         assert p.wait() == -signal.SIGKILL
+
+
+def test_oom_kill_disable_and_swappiness_where_v1_has_them(cgpath: str) -> None:
+    """memory_oom_kill_disable and memory_swappiness: memory.oom_control and
+    memory.swappiness on a v1 memory controller (an OCI config's
+    disableOOMKiller and swappiness; runtime-tools reads them back);
+    refused before anything is made where memory is on cgroup v2."""
+    home = host().home("memory")
+    if home is None:
+        pytest.skip("no memory controller")
+    res = Resources(memory_max="64M", memory_oom_kill_disable=True, memory_swappiness=7)
+    if home.version == 2:
+        with pytest.raises(SpecError, match="cgroup v2 cannot turn the OOM killer off"):
+            Cgroup.create(cgpath, res)
+        return
+    with Cgroup.create(cgpath, res) as cg:
+        control = Path(home.dir(cg.path), "memory.oom_control").read_text().split()
+        assert control[control.index("oom_kill_disable") + 1] == "1"
+        assert Path(home.dir(cg.path), "memory.swappiness").read_text().strip() == "7"
 
 
 def test_hugetlb_limit(cgpath: str) -> None:

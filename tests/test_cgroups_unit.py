@@ -115,6 +115,8 @@ def test_resources_normalise_and_hash() -> None:
     [
         ({"cpu_weight": 0}, "cpu_weight", "0 is out of range (1..10000)"),
         ({"cpu_weight": 10001}, "cpu_weight", "out of range"),
+        ({"cpu_shares": 1}, "cpu_shares", "1 is out of range (2..262144)"),
+        ({"cpu_shares": 512, "cpu_weight": 20}, "cpu_shares", "not both"),
         ({"cpu_quota": -1}, "cpu_quota", "-1 is negative (use 'max' for no limit)"),
         ({"cpu_quota": 10}, "cpu_quota", "10 is out of range"),
         ({"cpu_period": 10**7}, "cpu_period", "out of range"),
@@ -233,7 +235,7 @@ def test_from_oci() -> None:
         memory_max=64 << 20,
         memory_reservation=32 << 20,
         memory_swap_max=32 << 20,  # memory+swap 96M minus memory 64M
-        cpu_weight=100,
+        cpu_shares=1024,  # exact on v1; cpu.weight 100 on v2
         cpu_quota=50000,
         cpu_period=100000,
         cpus="0",
@@ -456,6 +458,13 @@ def test_placement_guard(tmp_path: Path) -> None:
             check_placement(h, bad)
     check_placement(h, "pynsbind/x")
     check_placement(h, "process_apix")
+    # a path the caller chose (an OCI runtime's cgroupsPath next to conmon's
+    # cgroup): only this process's own cgroup and those above it are refused
+    check_placement(h, "process_api/x", callers_choice=True)
+    check_placement(h, "process_api/abc/y", callers_choice=True)
+    for bad in ("process_api", "process_api/abc"):
+        with pytest.raises(ValueError, match="holds this process"):
+            check_placement(h, bad, callers_choice=True)
     with pytest.raises(ValueError, match="subtree that holds this process"):
         Cgroup.create("process_api/x", host=h)
     assert not (tmp_path / "cg/memory/process_api").exists()
@@ -499,6 +508,36 @@ def test_program_hybrid(tmp_path: Path) -> None:
     assert prog.choices["blkio"] == [(("blkio.weight", "19"), ("blkio.bfq.weight", "19"))]
     assert prog.kvs["unified"] == [("hugetlb.2MB.max", str(4 << 20))]
     assert prog.v2_controllers == {"hugetlb"}
+
+
+def test_cpu_shares_are_exact_on_v1_and_a_weight_on_v2(tmp_path: Path) -> None:
+    # what OCI configs give: a round trip through cpu.weight would turn 512 into 521
+    res = Resources(cpu_shares=512)
+    v1 = compile_program(res, fake_hybrid(tmp_path / "h"))
+    assert v1.kvs["cpu"] == [("cpu.shares", "512")]
+    v2 = compile_program(res, fake_unified(tmp_path / "u"))
+    assert v2.kvs["unified"] == [("cpu.weight", str(shares_to_weight(512)))]
+    assert res.controllers() == {"cpu"}
+
+
+def test_oom_kill_disable_and_swappiness_on_v1_refused_on_v2(tmp_path: Path) -> None:
+    res = Resources.from_oci({"memory": {"limit": 1 << 26, "disableOOMKiller": True}})
+    assert res.memory_oom_kill_disable and res.controllers() == {"memory"}
+    v1 = compile_program(res, fake_hybrid(tmp_path / "h"))
+    assert ("memory.oom_control", "1") in v1.kvs["memory"]
+    with pytest.raises(SpecError, match="memory_oom_kill_disable: cgroup v2 cannot"):
+        compile_program(res, fake_unified(tmp_path / "u"))
+    assert not Resources.from_oci({"memory": {"disableOOMKiller": False}}).memory_oom_kill_disable
+    swap = Resources.from_oci({"memory": {"swappiness": 30}})
+    assert swap.memory_swappiness == 30
+    assert compile_program(swap, fake_hybrid(tmp_path / "h2")).kvs["memory"] == [
+        ("memory.swappiness", "30")
+    ]
+    with pytest.raises(SpecError, match="memory_swappiness: cgroup v2 has no swappiness"):
+        compile_program(swap, fake_unified(tmp_path / "u2"))
+    with pytest.raises(SpecError, match="swappiness: 101 is above 100"):
+        Resources.from_oci({"memory": {"swappiness": 101}})
+    assert Resources.from_oci({"memory": {"swappiness": 2**64 - 1}}).memory_swappiness is None
 
 
 def test_program_unified(tmp_path: Path) -> None:

@@ -441,6 +441,59 @@ def test_a_gate_is_a_fifo_any_process_can_start(
         pynsbind.start_gate(gate)
 
 
+def test_a_gated_process_joining_a_pid_namespace_starts(
+    rootfs: str, tmp_path: Path, host_unchanged: HostState
+) -> None:
+    """A container created into another's pid namespace (a pod's, as podman
+    asks) keeps its gate through the fds closed before it enters the namespace,
+    waits there, and runs once started: seen from the host (its pid namespace
+    is the other's) and from inside (the other's pid 1 is its pid 1)."""
+    first = Spec(args=["/bin/sleep", "60"], rootfs=rootfs)
+    with pynsbind.spawn(first) as pod:
+        gate = tmp_path / "gate"
+        spec = Spec(
+            args=["/bin/sh", "-c", "cat /proc/1/cmdline"],
+            rootfs=rootfs,
+            namespaces=Namespace.MNT | Namespace.UTS | Namespace.IPC,
+            join={Namespace.PID: f"/proc/{pod.pid}/ns/pid"},
+        )
+        with pynsbind.spawn(spec, stdout=pynsbind.PIPE, start=False, gate=gate) as proc:
+            time.sleep(0.2)  # it waits at the gate: it has not failed meanwhile
+            assert proc.poll() is None
+            assert host_ns("pid", proc.pid) == host_ns("pid", pod.pid)
+            pynsbind.start_gate(gate)
+            assert proc.stdout is not None
+            assert proc.stdout.read() == b"/bin/sleep\x0060\x00"
+            assert proc.wait() == 0
+        pod.kill()
+
+
+def test_a_released_process_is_left_to_its_parent(
+    rootfs: str, tmp_path: Path, host_unchanged: HostState
+) -> None:
+    """release(): the Process closes what it held of the container (pidfd,
+    sync socket, the gate's fds) and never reaps it, even when dropped; the
+    gate stays for start_gate, and the caller, its parent, reaps it."""
+    gate = tmp_path / "gate"
+    spec = Spec(args=["/bin/sh", "-c", "exit 7"], rootfs=rootfs)
+    proc = pynsbind.spawn(spec, start=False, gate=gate)
+    pid, pidfd = proc.pid, proc.pidfd
+    cg = proc.release()  # the cgroup made for its device rules, now ours
+    assert proc.pidfd == -1 and proc.returncode is None
+    with pytest.raises(ValueError, match="released"):
+        proc.poll()
+    with pytest.raises(OSError):
+        os.fstat(pidfd)  # closed (nothing else took the number meanwhile)
+    del proc
+    gc.collect()
+    pynsbind.start_gate(gate)
+    _, status = os.waitpid(pid, 0)  # still ours: nothing reaped it
+    assert os.waitstatus_to_exitcode(status) == 7
+    assert not gate.exists()
+    if cg is not None:
+        cg.delete()
+
+
 def test_a_gate_in_process_start_and_kill_remove_the_fifo(
     rootfs: str, tmp_path: Path, host_unchanged: HostState
 ) -> None:

@@ -218,6 +218,52 @@ def test_capability_sets_without_sys_admin_and_no_new_privs_still_load_a_filter(
     assert status_caps(out)["CapBnd"] == mask("CHOWN")
 
 
+@pytest.mark.parametrize("refused", [("close_range",), ("close_range", "prlimit64")])
+def test_an_early_filter_without_close_range_still_closes_every_host_fd(
+    root: str, refused: tuple[str, ...], host_unchanged: HostState
+) -> None:
+    """A profile older than close_range (runtime-tools' own refuses it with
+    EPERM), loaded before the identity changes (no no_new_privs, no
+    CAP_SYS_ADMIN): the engine closes the caller's fds one by one instead,
+    and an inheritable host fd is not in the container (seen from inside)."""
+    from pynsbind.seccomp import Action, SeccompProfile, SyscallRule
+
+    profile = SeccompProfile(Action.ALLOW, syscalls=(SyscallRule(refused, Action.ERRNO),))
+    sets = CapabilitySets(bounding=["CHOWN"], permitted=["CHOWN"], effective=["CHOWN"])
+    leak = os.open("/etc/hostname", os.O_RDONLY)
+    os.set_inheritable(leak, True)  # no close-on-exec: only the engine closes it
+    try:
+        out = sh(
+            root,
+            "ls /proc/self/fd; grep Seccomp: /proc/self/status",
+            capability_sets=sets,
+            no_new_privs=False,
+            seccomp=profile,
+            rlimits={"NOFILE": (256, 256)},
+        )
+    finally:
+        os.close(leak)
+    fds, seccomp = out.split()[:-2], out.split()[-2:]
+    assert sorted(int(fd) for fd in fds) == [0, 1, 2, 3]  # 3: ls's own directory
+    assert seccomp == ["Seccomp:", "2"]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_fifo_in_dev(root: str, mode: str) -> None:
+    """linux.devices of type p: a FIFO in the container's /dev, with its mode,
+    usable there (a write meets a read through it)."""
+    from pynsbind.spec import DEFAULT_DEVICES, Device
+
+    devices = (*DEFAULT_DEVICES, Device("/dev/fifo", "p", mode=0o640))
+    out = sh(
+        root,
+        "ls -l /dev/fifo | cut -c1-10; (echo through > /dev/fifo &); cat /dev/fifo",
+        mode,
+        devices=devices,
+    )
+    assert out.split() == ["prw-r-----", "through"]
+
+
 def test_exec_keeps_the_capability_sets_and_the_personality(root: str) -> None:
     spec = Spec(
         args=["sleep", "60"],

@@ -673,6 +673,17 @@ def test_dev_leaves_what_the_spec_mounts_itself(tmp_path: Any) -> None:
     assert dev.blob is not None and dev.blob.count(b"size") == 1 and b"1m" in dev.blob
 
 
+def test_a_path_below_a_masked_one_is_left_to_that_mask(tmp_path: Any) -> None:
+    # runtime-tools masks /d and /d/sub: the first mask hides the second path
+    p = plan(
+        rootfs=str(tmp_path),
+        masked_paths=["/d/sub", "/d", "/f", "/dx"],
+        readonly_paths=["/d/ro", "/r"],
+    )
+    descs = [op.desc for op in p.ops if op.kind in (OpKind.MASK, OpKind.ROPATH)]
+    assert descs == ["mask /d", "mask /f", "mask /dx", "make /r read-only"]
+
+
 def test_no_masked_paths_still_lays_out(tmp_path: Any) -> None:
     # no /dev/null is opened then: the read-only paths' ops name no register
     # (found by the hostile specs: it overflowed the C struct)

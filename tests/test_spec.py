@@ -181,7 +181,7 @@ def test_mount_constructors() -> None:
         lambda: Mount.overlay("/o", ["/l"], "/u"),
         lambda: Mount.bind("/etc", readonly="yes"),  # type: ignore[arg-type]
         lambda: Device("/etc/null"),
-        lambda: Device("/dev/x", "p"),  # type: ignore[arg-type]
+        lambda: Device("/dev/x", "s"),  # type: ignore[arg-type]
         lambda: Device("/dev/x", major=-1),
         lambda: IdMap(0, 2**32 - 5, 10),
     ],

@@ -90,8 +90,14 @@ CONTRACT = "pynsbind's layers go one way"
 ABOUT: dict[str, tuple[str, str]] = {
     "pynsbind.testing": ("the test seam (documented, unstable)", "surface"),
     "pynsbind.cli": ("pynsbind-run", "surface"),
-    "pynsbind._cli_sandbox": ("pynsbind-run sandbox: docker run's options", "surface"),
-    "pynsbind.sandbox": ("sandbox(): options -> a Spec, run, status", "surface"),
+    "pynsbind._cli_sandbox | pynsbind._cli_runtime": (
+        "pynsbind-run sandbox; runc's commands",
+        "surface",
+    ),
+    "pynsbind.sandbox | pynsbind.container": (
+        "sandbox(); OCI containers and their state",
+        "surface",
+    ),
     "pynsbind.oci": ("OCI bundles: config.json -> Spec, state, features", "surface"),
     "pynsbind.process": ("run, spawn, Process, explain", "surface"),
     "pynsbind._container_cgroup": ("the container's cgroup at spawn time", "engine"),

@@ -134,11 +134,21 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def check_placement(h: Host, rel: str) -> None:
+def check_placement(h: Host, rel: str, *, callers_choice: bool = False) -> None:
     """Refuse a path inside the subtree that holds this process in any hierarchy:
-    whoever put the process there (systemd, the machine's own manager) owns it."""
+    whoever put the process there (systemd, the machine's own manager) owns it.
+    With ``callers_choice`` (the path was named by whoever started this process,
+    as podman names an OCI runtime's ``cgroupsPath`` next to its conmon's), only
+    the cgroup of this process and those above it are refused."""
     for hier in h.hierarchies:
         if not hier.own:
+            continue
+        if callers_choice:
+            if rel == "" or hier.own == rel or hier.own.startswith(rel + "/"):
+                raise ValueError(
+                    f"cgroup path {rel!r} holds this process in {hier.mount} (/{hier.own}): "
+                    "a container needs a cgroup of its own"
+                )
             continue
         top = hier.own.split("/", 1)[0]
         if rel == top or rel.startswith(top + "/"):
@@ -248,12 +258,19 @@ class Cgroup:
         resources: Resources | None = None,
         *,
         host: Host | None = None,
+        mark: bool = True,
+        callers_choice: bool = False,
     ) -> Cgroup:
         """Create the cgroup ``path`` (relative to the root of each hierarchy; None:
         a fresh name ``pynsbind-c-PID-START-N``) in every hierarchy, with
         ``resources`` applied, each directory's limits in one batch of writes.
         Bad input raises ValueError (SpecError) and creates nothing; so does an
-        existing path (FileExistsError)."""
+        existing path (FileExistsError).  A named cgroup is marked as this
+        process's (:func:`cleanup` removes it once this process is gone) unless
+        ``mark`` is false: a cgroup meant to outlive its maker, such as an OCI
+        container's, which its ``delete`` removes.  ``callers_choice``: the path
+        may be in the subtree that holds this process (see
+        :func:`check_placement`)."""
         if path is None:
             fast = _fast.get((resources, host))
             if fast is not None and fast[0] == os.geteuid():
@@ -274,7 +291,9 @@ class Cgroup:
                     return cg
                 for hier in reversed(h.hierarchies[: where[0] + (where[1] != -1)]):
                     _rmdir(hier.dir(rel))
-        cg, _fds = cls._create(path, resources, host, keep=False)
+        cg, _fds = cls._create(
+            path, resources, host, keep=False, mark=mark, callers_choice=callers_choice
+        )
         if path is None and cg.host.hierarchies:
             laid_out = compile_program(resources, cg.host).dirs(cg.host, "")
             if laid_out is not None:
@@ -292,7 +311,14 @@ class Cgroup:
 
     @classmethod
     def _create(
-        cls, path: str | None, resources: Resources | None, h: Host | None, *, keep: bool
+        cls,
+        path: str | None,
+        resources: Resources | None,
+        h: Host | None,
+        *,
+        keep: bool,
+        mark: bool = True,
+        callers_choice: bool = False,
     ) -> tuple[Cgroup, dict[str, int]]:
         """create(); with ``keep``, also the open directory fd of each hierarchy."""
         if resources is not None and not isinstance(resources, Resources):
@@ -306,7 +332,7 @@ class Cgroup:
         auto = path is None
         rel = "" if path is None else normalize(path)
         if not auto:
-            check_placement(h, rel)
+            check_placement(h, rel, callers_choice=callers_choice)
         v2 = h.v2
         if v2 is not None and prog.v2_controllers:
             _ensure_enabled(v2.base, prog.v2_controllers)
@@ -328,7 +354,7 @@ class Cgroup:
                     raise FileExistsError(
                         errno.EEXIST, f"cgroup {rel} already exists: {exc.filename}", exc.filename
                     ) from None
-            if not auto:
+            if not auto and mark:
                 _mark([hier.dir(rel) for hier in h.hierarchies] + made)
         except BaseException:
             if all_made:
@@ -435,13 +461,14 @@ class Cgroup:
                 os.close(dfd)
 
     @classmethod
-    def open(cls, path: str, *, host: Host | None = None) -> Cgroup:
+    def open(cls, path: str, *, host: Host | None = None, callers_choice: bool = False) -> Cgroup:
         """An existing cgroup (it must exist in every hierarchy of the host).  It
-        is not owned: leaving its ``with`` block does nothing to it."""
+        is not owned: leaving its ``with`` block does nothing to it.
+        ``callers_choice`` as for :meth:`create`."""
         h = host or _host()
         h.check()
         rel = normalize(path)
-        check_placement(h, rel)
+        check_placement(h, rel, callers_choice=callers_choice)
         missing = [hier.mount for hier in h.hierarchies if not os.path.isdir(hier.dir(rel))]
         if len(missing) == len(h.hierarchies):
             raise FileNotFoundError(errno.ENOENT, f"no cgroup {rel} in any hierarchy", rel)
@@ -588,8 +615,9 @@ class Cgroup:
                 os.close(dfd)
 
     def freeze(self, timeout: float = 10.0) -> None:
-        """Stop every process of the cgroup (cgroup.freeze on cgroup v2 and the
-        unified tree of a hybrid host, else the v1 freezer) and wait until done."""
+        """Stop every process of the cgroup (the v1 freezer where the host has
+        one, as runc does on v1 and hybrid hosts, and cgroup.freeze where it
+        has a cgroup2 directory) and wait until done."""
         self._freezer(True, timeout)
 
     def thaw(self, timeout: float = 10.0) -> None:
@@ -598,21 +626,38 @@ class Cgroup:
 
     @property
     def frozen(self) -> bool:
+        fz = self._v1_freezer()
+        if fz is not None and _v1.state(fz) == "FROZEN":
+            return True
         v2 = self._v2_dir()
-        if v2 is not None:
-            return _v2.is_frozen(v2)
+        return v2 is not None and _v2.is_frozen(v2)
+
+    def _v1_freezer(self) -> str | None:
+        """The v1 freezer directory of a hybrid or legacy host, where this cgroup
+        has one: what runc freezes there, and what tools read (freezer.state)."""
         fz = self._home_dir("freezer")
-        return fz is not None and _v1.state(fz[1]) == "FROZEN"
+        if fz is None or fz[0].version != 1 or not os.path.isdir(fz[1]):
+            return None
+        return fz[1]
 
     def _freezer(self, on: bool, timeout: float) -> None:
-        v2 = self._v2_dir()
-        if v2 is not None:
-            _v2.freeze(v2, on, timeout)
-            return
-        fz = self._home_dir("freezer")
-        if fz is None:
+        """Freeze (or thaw) through every freezer the cgroup has: cgroup.freeze
+        (cgroup.events says frozen), then the v1 one (freezer.state, as runc);
+        thawed in the reverse order.  (The other order never completes: a task
+        the v1 freezer holds cannot stop for cgroup.freeze.)"""
+        fz, v2 = self._v1_freezer(), self._v2_dir()
+        if fz is None and v2 is None:
             raise OSError(errno.ENOTSUP, "this host has no freezer (no cgroup v2, no v1 freezer)")
-        _v1.freeze(fz[1], on, timeout)
+        if on:
+            if v2 is not None:
+                _v2.freeze(v2, True, timeout)
+            if fz is not None:
+                _v1.freeze(fz, True, timeout)
+            return
+        if fz is not None:
+            _v1.freeze(fz, False, timeout)
+        if v2 is not None:
+            _v2.freeze(v2, False, timeout)
 
     def kill(self, signal: int = _signal.SIGKILL, timeout: float = 10.0) -> None:
         """SIGKILL every process of the cgroup and its descendants, and wait until
@@ -625,7 +670,11 @@ class Cgroup:
                     os.kill(pid, signal)
             return
         v2 = self._v2_dir()
-        via_kernel = v2 is not None and os.path.isdir(v2) and _v2.kill(v2)
+        # a v1 freezer holds even killed tasks: then signal under the freezers
+        # and thaw (_kill_all), not cgroup.kill alone
+        fz = self._v1_freezer()
+        v1_frozen = fz is not None and _v1.state(fz) != "THAWED"
+        via_kernel = not v1_frozen and v2 is not None and os.path.isdir(v2) and _v2.kill(v2)
         deadline = time.monotonic() + timeout
         delay = 0.0005
         while True:
@@ -646,20 +695,18 @@ class Cgroup:
     def _kill_all(self, pids: list[int]) -> None:
         """SIGKILL each process, frozen meanwhile where a freezer is at hand (so
         that none forks a child the list misses)."""
-        frozen = False
         try:
             self._freezer(True, 1.0)
-            frozen = True
             pids = self.procs()
         except (OSError, TimeoutError):
             pass  # no freezer, or a task that will not stop: signal anyway
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, _signal.SIGKILL)
-        if frozen:
-            # v1 delivers the SIGKILL on thaw; v2 kills frozen tasks at once
-            with contextlib.suppress(OSError, TimeoutError):
-                self._freezer(False, 1.0)
+        # v1 delivers the SIGKILL on thaw (v2 kills frozen tasks at once): thawed
+        # even after a freeze that failed half-way, or one made by someone else
+        with contextlib.suppress(OSError, TimeoutError):
+            self._freezer(False, 1.0)
 
     def delete(self, timeout: float = 10.0) -> None:
         """Remove the cgroup (and cgroups below it) from every hierarchy, waiting

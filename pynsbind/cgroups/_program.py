@@ -28,8 +28,14 @@ __all__ = ["Program", "compile_program"]
 Choice = tuple[tuple[str, str], ...]
 
 _FIELDS = {
-    "memory": ("memory_max", "memory_reservation", "memory_swap_max"),
-    "cpu": ("cpu_weight", "cpu_quota", "cpu_period"),
+    "memory": (
+        "memory_max",
+        "memory_reservation",
+        "memory_swap_max",
+        "memory_oom_kill_disable",
+        "memory_swappiness",
+    ),
+    "cpu": ("cpu_weight", "cpu_shares", "cpu_quota", "cpu_period"),
     "cpuset": ("cpus", "mems"),
     "pids": ("pids_max",),
     "io": ("io_weight", "io_max"),
@@ -42,7 +48,7 @@ _choice_cache: dict[tuple[str, tuple[str, ...]], str] = {}
 
 def _field(res: Resources, controller: str) -> str:
     for name in _FIELDS.get(controller, ()):
-        if getattr(res, name) is not None:
+        if getattr(res, name) not in (None, False):
             return f"resources.{name}"
     return "resources.unified"
 

@@ -3,7 +3,8 @@ the freezer and OOM notification.
 
 Conversions (docs/cgroups.md has the sources):
 
-- ``cpu_weight`` -> ``cpu.shares`` by :func:`~pynsbind.resources.weight_to_shares`;
+- ``cpu_weight`` -> ``cpu.shares`` by :func:`~pynsbind.resources.weight_to_shares`
+  (``cpu_shares`` as it is);
 - ``memory_swap_max`` (swap alone) -> ``memory.memsw.limit_in_bytes`` = memory_max +
   memory_swap_max, after ``memory.limit_in_bytes`` (memsw must stay >= the limit);
 - ``io_weight`` -> ``blkio.weight`` (or ``blkio.bfq.weight``) by
@@ -78,9 +79,15 @@ def writes(
             kvs.append(("memory.memsw.limit_in_bytes", sw))
         if res.memory_reservation is not None:
             kvs.append(("memory.soft_limit_in_bytes", _v(res.memory_reservation)))
+        if res.memory_oom_kill_disable:
+            kvs.append(("memory.oom_control", "1"))
+        if res.memory_swappiness is not None:
+            kvs.append(("memory.swappiness", str(res.memory_swappiness)))
     if "cpu" in controllers:
         if res.cpu_weight is not None:
             kvs.append(("cpu.shares", str(weight_to_shares(res.cpu_weight))))
+        if res.cpu_shares is not None:
+            kvs.append(("cpu.shares", str(res.cpu_shares)))
         if res.cpu_period is not None:
             kvs.append(("cpu.cfs_period_us", str(res.cpu_period)))
         if res.cpu_quota is not None:

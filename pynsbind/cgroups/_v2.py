@@ -48,9 +48,24 @@ def writes(res: Resources, controllers: set[str]) -> tuple[list[tuple[str, str]]
             kvs.append(("memory.swap.max", _v(res.memory_swap_max)))
         if res.memory_reservation is not None:
             kvs.append(("memory.low", _v(res.memory_reservation)))
+        if res.memory_oom_kill_disable:
+            from pynsbind.errors import SpecError
+
+            raise SpecError(
+                "resources.memory_oom_kill_disable",
+                "cgroup v2 cannot turn the OOM killer off (memory.oom.group is not that)",
+            )
+        if res.memory_swappiness is not None:
+            from pynsbind.errors import SpecError
+
+            raise SpecError("resources.memory_swappiness", "cgroup v2 has no swappiness")
     if "cpu" in controllers:
         if res.cpu_weight is not None:
             kvs.append(("cpu.weight", str(res.cpu_weight)))
+        if res.cpu_shares is not None:
+            from pynsbind.resources import shares_to_weight
+
+            kvs.append(("cpu.weight", str(shares_to_weight(res.cpu_shares))))
         if res.cpu_quota is not None or res.cpu_period is not None:
             kvs.append(("cpu.max", cpu_max(res.cpu_quota, res.cpu_period)))
     if "cpuset" in controllers:
