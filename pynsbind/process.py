@@ -782,14 +782,18 @@ class Process:
             pass
         return rc
 
-    def _finish(self, rc: int) -> None:
-        self.returncode = rc
-        self._created = False
+    def _close_handles(self) -> None:
+        """Close this object's pidfd, sync socket and notify listener."""
         for attr in ("pidfd", "_sync_fd", "_listener"):
             fd = getattr(self, attr)
             if fd >= 0:
                 setattr(self, attr, -1)
                 os.close(fd)
+
+    def _finish(self, rc: int) -> None:
+        self.returncode = rc
+        self._created = False
+        self._close_handles()
         if self._gate is not None:
             gate, self._gate = self._gate, None
             gate.close()
@@ -813,11 +817,7 @@ class Process:
             if self.returncode is not None or self._released:
                 return None
             self._released = True
-            for attr in ("pidfd", "_sync_fd", "_listener"):
-                fd = getattr(self, attr)
-                if fd >= 0:
-                    setattr(self, attr, -1)
-                    os.close(fd)
+            self._close_handles()
             if self._gate is not None:
                 gate, self._gate = self._gate, None
                 gate.close_child()
