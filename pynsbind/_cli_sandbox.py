@@ -5,6 +5,9 @@ costs nothing to import: a sandbox's start-up is measured against bubblewrap's).
 
 from __future__ import annotations
 
+# the C half of the signal module: `signal` builds enums at import, which costs
+# more than a sandbox of /bin/true takes to run
+import _signal  # type: ignore[import-not-found]
 import os
 import sys
 
@@ -292,6 +295,115 @@ def _options(parsed: Any) -> dict[str, Any]:
     }
 
 
+# ---- kept plans ------------------------------------------------------------------
+
+#: the options a kept plan is replayed for: the plan is made of their values
+#: (with the caller's ids, working directory and TERM, which the key holds too);
+#: the others read files (-v, --rootfs, --env-file, -u names, seccomp=FILE),
+#: make a cgroup (limits, --json-status) or watch the sandbox (-t, --timeout)
+_REPLAYED = frozenset(
+    {
+        "read_only",
+        "tmpfs",
+        "workdir",
+        "env",
+        "hostname",
+        "init",
+        "interactive",
+        "rm",
+        "ulimit",
+        "cap_add",
+        "cap_drop",
+        "security_opt",
+        "net",
+    }
+)
+#: what the sandbox's plan reads of the host besides: whether these are
+#: directories (pynsbind.sandbox.PRIVATE_DIRS, each a tmpfs when it is one)
+_HOST_DIRS = ("/tmp", "/run", "/var/tmp")
+
+
+def _replay_key(parsed: Any) -> list[object] | None:
+    """The key of the plan of this command line (its options, and what of the
+    host and the caller made it), or None when it cannot be kept: options
+    outside _REPLAYED, or --debug."""
+    key: list[object] = ["sandbox", "/" in parsed.args[0]]
+    for option in OPTIONS:
+        value = parsed.get(option.dest)
+        if value == option.default:
+            continue
+        if option.dest not in _REPLAYED:
+            return None
+        if option.dest == "security_opt":
+            assert isinstance(value, list)
+            if any(v.startswith("seccomp") and v != "seccomp=unconfined" for v in value):
+                return None
+        key.append((option.dest, value))
+        if option.dest == "env":
+            assert isinstance(value, list)
+            key += [(v, os.environ.get(v)) for v in value if "=" not in v]
+    key.append(("TERM", os.environ.get("TERM")))
+    try:
+        key.append(tuple(os.lstat(d).st_mode for d in _HOST_DIRS))
+        if parsed.workdir is None:
+            # the working directory is the caller's where nobody may enter it
+            here = os.getcwd()
+            parts = [p for p in here.split("/") if p]
+            key.append(here)
+            key += [os.stat("/" + "/".join(parts[:i])).st_mode for i in range(len(parts) + 1)]
+    except OSError:
+        return None
+    return key
+
+
+class _Replayed:
+    """A sandbox started from a kept plan: what _Forwarder reads of it."""
+
+    terminal = None
+    returncode: int | None = None
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+
+
+def _replay(key: list[object], parsed: Any) -> int | None:
+    """Run the sandbox from the plan kept under ``key``: its exit status, or
+    None when there is no plan, or it failed to start (the full path then runs
+    it, and says why)."""
+    from pynsbind import _replay
+
+    data = _replay.load(key)
+    if data is None:
+        return None
+    stdin = 0
+    if not parsed.interactive:
+        stdin = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    forward = _Forwarder()
+    forward.install()
+    try:
+        try:
+            started = _replay.spawn(_replay.with_command(data, parsed.args), (stdin, 1, 2))
+        finally:
+            if stdin:
+                os.close(stdin)
+        if started is None:
+            return None
+        pid, pidfd, sync_fd = started
+        proc = _Replayed(pid, pidfd)
+        forward.start(proc)
+        try:
+            rc = _replay.wait(pid, pidfd, sync_fd)
+        finally:
+            proc.pidfd = -1  # before it is closed: no signal to a number reused
+            for fd in (pidfd, sync_fd):
+                if fd >= 0:
+                    os.close(fd)
+    finally:
+        forward.stop()
+    return 128 - rc if rc < 0 else rc
+
+
 class _Forwarder:
     """SIGINT, SIGTERM and SIGHUP, forwarded to the sandbox's init (which hands
     them to the command) while it runs; a second Ctrl-C kills the sandbox."""
@@ -299,27 +411,23 @@ class _Forwarder:
     SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
     def __init__(self) -> None:
-        self.proc: Process | None = None
+        self.proc: Process | _Replayed | None = None
         self.interrupts = 0
         self.old: dict[int, Any] = {}
         self.pending: list[int] = []
 
     def install(self) -> None:
         """Before the spawn: a signal that comes meanwhile waits for the sandbox."""
-        import signal
-
         for name in self.SIGNALS:
-            sig = getattr(signal, name)
-            self.old[sig] = signal.signal(sig, self._forward)
+            sig = getattr(_signal, name)
+            self.old[sig] = _signal.signal(sig, self._forward)
 
-    def start(self, proc: Process) -> None:
+    def start(self, proc: Process | _Replayed) -> None:
         """The sandbox runs: what came before goes to it now; with a terminal,
         the caller's window size follows (SIGWINCH)."""
-        import signal
-
         self.proc = proc
         if proc.terminal is not None:
-            self.old[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._resize)
+            self.old[_signal.SIGWINCH] = _signal.signal(_signal.SIGWINCH, self._resize)
         pending, self.pending = self.pending, []
         for sig in pending:
             self._forward(sig, None)
@@ -328,7 +436,7 @@ class _Forwarder:
         from pynsbind.sandbox import terminal_size
 
         size = terminal_size()
-        if size is not None and self.proc is not None:
+        if size is not None and self.proc is not None and self.proc.terminal is not None:
             try:
                 self.proc.resize(*size)
             except (OSError, ValueError):
@@ -337,36 +445,30 @@ class _Forwarder:
     def _forward(self, sig: int, _frame: object) -> None:
         """(In the main thread, which may be inside the Process's own wait,
         holding its lock: straight to the pidfd, never through the Process.)"""
-        import signal
-
-        from pynsbind.lowlevel import pidfd_send_signal
-
         proc = self.proc
         if proc is None:
             self.pending.append(sig)
             return
-        if sig == signal.SIGINT:
+        if sig == _signal.SIGINT:
             self.interrupts += 1
             if self.interrupts > 1:
-                sig = signal.SIGKILL
+                sig = _signal.SIGKILL
         fd = proc.pidfd
         try:
             if fd >= 0:
-                pidfd_send_signal(fd, sig)
+                _signal.pidfd_send_signal(fd, sig)
             elif proc.returncode is None:
                 os.kill(proc.pid, sig)
         except OSError:
             pass  # gone meanwhile: its status says how it ended
 
     def stop(self) -> None:
-        import signal
-
         for sig, old in self.old.items():
-            signal.signal(sig, old)
+            _signal.signal(sig, old)
         self.old = {}
 
 
-def _run(prepared: Prepared, parsed: Any) -> int:
+def _run(prepared: Prepared, parsed: Any, key: list[object] | None = None) -> int:
     timeout = None
     if parsed.timeout is not None:
         try:
@@ -390,9 +492,21 @@ def _run(prepared: Prepared, parsed: Any) -> int:
             tty.setraw(0, termios.TCSANOW)  # (not TCSAFLUSH: keep what was typed ahead)
     else:
         stdin = None if parsed.interactive else -3  # DEVNULL
+
+    def started(proc: Process) -> None:
+        forward.start(proc)
+        if key is not None:
+            # it runs: its plan is kept for the next sandbox like it
+            from pynsbind import _replay
+            from pynsbind.process import plan_data
+
+            data = _replay.without_command(plan_data(proc.spec), parsed.args)
+            if data is not None:
+                _replay.store(key, data)
+
     forward.install()
     try:
-        result = prepared.run(stdin=stdin, timeout=timeout, on_start=forward.start)
+        result = prepared.run(stdin=stdin, timeout=timeout, on_start=started)
     finally:
         forward.stop()
         if raw is not None:
@@ -453,6 +567,11 @@ def _main(argv: Sequence[str]) -> int:
             f"give a command to run: {_PROG} [OPTIONS] [--] COMMAND [ARG...] (see: {_PROG} --help)"
         )
         return 125
+    key = _replay_key(parsed)
+    if key is not None:
+        code = _replay(key, parsed)
+        if code is not None:
+            return code
     from pynsbind.errors import SpawnError, SpecError
 
     try:
@@ -463,7 +582,7 @@ def _main(argv: Sequence[str]) -> int:
             from pynsbind import explain
 
             sys.stderr.write(explain(prepared.spec) + "\n")
-        return _run(prepared, parsed)
+        return _run(prepared, parsed, key)
     except UsageError as exc:
         _say(str(exc))
         return 125

@@ -20,9 +20,10 @@ import stat
 import struct
 
 from pynsbind import _ops as ops
-from pynsbind._ffi import ffi, lib
+from pynsbind._ffi import lib
 from pynsbind._ops import NO_PLAN_FLAGS, Op, OpFlag, OpKind, PlanFlag
 from pynsbind._record import field, record, replace
+from pynsbind._replay import P_ARGV, P_BYTES, P_INT32, P_NONE, P_UINT32, lay_out
 from pynsbind.errors import SpawnError, SpecError
 from pynsbind.flags import (
     PERSONALITY_DOMAIN_MASK,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pynsbind._features import Features
+    from pynsbind._replay import PlanData
     from pynsbind.cgroups import AttachPoint, Host
 
 __all__ = ["Options", "Pact", "Plan", "compile_plan"]
@@ -163,72 +165,57 @@ class Plan:
 
     # -- C layout --
 
+    def data(self) -> PlanData:
+        """The plan as plain data (pynsbind._replay): what the engine gets."""
+        ops = []
+        p: Any
+        for op in self.ops:
+            if op.blob is not None:
+                ptype, p = P_BYTES, op.blob
+            elif op.argv is not None:
+                ptype, p = P_ARGV, list(op.argv)
+            elif op.ints is not None:
+                ptype = P_UINT32 if op.kind == OpKind.SETGROUPS else P_INT32
+                p = list(op.ints)
+            else:
+                ptype, p = P_NONE, None
+            ops.append(
+                (
+                    int(op.kind),
+                    int(op.flags),
+                    op.fd,
+                    op.reg,
+                    op.out,
+                    int(op.a),
+                    int(op.b),
+                    int(op.c),
+                    op.s1,
+                    op.s2,
+                    op.s3,
+                    ptype,
+                    p,
+                    None if op.env is None else list(op.env),
+                )
+            )
+        pacts = [
+            (int(pa.step), int(pa.kind), pa.fd, pa.pid_arg, pa.name, pa.data, pa.argv)
+            for pa in self.pacts
+        ]
+        return (
+            int(self.flags),
+            int(self.clone_flags),
+            self.cgroup_slot,
+            self.nregs,
+            ops,
+            pacts,
+            list(self.slots),
+        )
+
     def c_plan(self) -> Any:
         """The ``struct nsb_plan *`` for this plan (built once, then cached)."""
         if self._c is None:
-            self._c = _lay_out(self)
+            self._c = lay_out(self.data())
         return self._c[0]
-
-
-def _cstr(s: str | bytes | None, keep: list[Any]) -> Any:
-    if s is None:
-        return ffi.NULL
-    buf = ffi.new("char[]", os.fsencode(s) if isinstance(s, str) else s)
-    keep.append(buf)
-    return buf
-
-
-def _cargv(items: Sequence[str], keep: list[Any]) -> Any:
-    arr = ffi.new("char *[]", len(items) + 1)
-    for i, s in enumerate(items):
-        arr[i] = _cstr(s, keep)
-    arr[len(items)] = ffi.NULL
-    keep.append(arr)
-    return arr
-
-
-def _lay_out(plan: Plan) -> tuple[Any, list[Any]]:
-    keep: list[Any] = []
-    ops = ffi.new("struct nsb_op[]", max(1, len(plan.ops)))
-    keep.append(ops)
-    for i, op in enumerate(plan.ops):
-        o = ops[i]
-        o.kind, o.flags = int(op.kind), int(op.flags)
-        o.fd, o.reg, o.out = op.fd, op.reg, op.out
-        o.a, o.b, o.c = op.a, op.b, op.c
-        o.s1, o.s2, o.s3 = _cstr(op.s1, keep), _cstr(op.s2, keep), _cstr(op.s3, keep)
-        if op.blob is not None:
-            o.p = _cstr(op.blob, keep)
-        elif op.argv is not None:
-            o.p = _cargv(op.argv, keep)
-        elif op.ints is not None:
-            ctype = "uint32_t[]" if op.kind == OpKind.SETGROUPS else "int32_t[]"
-            arr = ffi.new(ctype, op.ints or [0])
-            keep.append(arr)
-            o.p = arr
-        if op.env is not None:
-            o.q = _cargv(op.env, keep)
-    pacts = ffi.new("struct nsb_pact[]", max(1, len(plan.pacts)))
-    keep.append(pacts)
-    for i, pa in enumerate(plan.pacts):
-        c = pacts[i]
-        c.step, c.kind, c.fd, c.pid_arg = pa.step, pa.kind, pa.fd, pa.pid_arg
-        c.name = _cstr(pa.name, keep)
-        c.data = _cstr(pa.data, keep)
-        c.len = len(pa.data or b"")
-        c.argv = _cargv(pa.argv, keep) if pa.argv is not None else ffi.NULL
-    cplan = ffi.new("struct nsb_plan *")
-    keep.append(cplan)
-    cplan.abi = lib.NSB_ABI_VERSION
-    cplan.flags = int(plan.flags)
-    cplan.clone_flags = plan.clone_flags
-    cplan.cgroup_slot = plan.cgroup_slot
-    cplan.nops = len(plan.ops)
-    cplan.npacts = len(plan.pacts)
-    cplan.nregs = plan.nregs
-    cplan.ops = ops
-    cplan.pacts = pacts
-    return cplan, keep
 
 
 # ---- the compiler ----------------------------------------------------------------

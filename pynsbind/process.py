@@ -11,7 +11,7 @@ import stat
 import threading
 import time
 
-from pynsbind import _plan
+from pynsbind import _plan, _replay
 from pynsbind._features import features
 from pynsbind._ffi import ffi, lib
 from pynsbind._ops import OpFlag, OpKind, PlanFlag
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import IO, Any
 
+    from pynsbind._replay import PlanData
     from pynsbind.cgroups import Cgroup
 
 __all__ = [
@@ -84,53 +85,19 @@ def _get_plan(spec: Spec, opts: _plan.Options, gated: bool = False) -> _plan.Pla
     return plan
 
 
-_init_fd = -1
 _init_lock = threading.Lock()
-
-#: memfd_create's MFD_EXEC (Linux 6.3): ask for an executable memfd where the
-#: host makes memfds non-executable by default (vm.memfd_noexec = 1)
-_MFD_EXEC = 0x10
 
 
 def _init_exe_fd() -> int:
-    """A sealed in-memory copy of the container init (pynsbind/_nsbinit), made
-    once per process: every container process is exec'd through it (the init,
-    or its ``--exec`` mode), so that /proc/self/exe inside a container is this
-    copy, which nobody can write, and never a file of the host."""
-    global _init_fd
+    """The sealed in-memory copy of the container init (pynsbind._replay.init_fd)."""
     with _init_lock:
-        if _init_fd < 0:
-            path = _installed_init()
-            with open(path, "rb") as f:
-                data = f.read()
-            _init_fd = _sealed_copy(data)
-        return _init_fd
-
-
-def _installed_init() -> str:
-    """The path of pynsbind/_nsbinit, built and installed as an extension (its
-    name carries the extension suffix: _nsbinit.cpython-311-x86_64-linux-gnu.so)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    found = [n for n in os.listdir(here) if n.startswith("_nsbinit.") and n.endswith(".so")]
-    if len(found) == 1:
-        return os.path.join(here, found[0])  # (importlib.machinery is not free to import)
-    from importlib.machinery import EXTENSION_SUFFIXES
-
-    for suffix in EXTENSION_SUFFIXES:
-        path = os.path.join(here, "_nsbinit" + suffix)
-        if os.path.exists(path):
-            return path
-    raise SpecError("init", "the container init (pynsbind._nsbinit) is not installed")
-
-
-def _sealed_copy(data: bytes) -> int:
-    import fcntl
-
-    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
-    try:
-        fd = os.memfd_create("pynsbind-init", flags | _MFD_EXEC)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # EINVAL: a kernel before 6.3, without MFD_EXEC
+        try:
+            return _replay.init_fd()
+        except FileNotFoundError:
+            raise SpecError(
+                "init", "the container init (pynsbind._nsbinit) is not installed"
+            ) from None
+        except OSError as exc:
             raise SpawnError(
                 exc.errno or errno.EACCES,
                 f"memfd_create for the sealed init: {strerror(exc.errno or 0)} "
@@ -138,21 +105,6 @@ def _sealed_copy(data: bytes) -> int:
                 stage="parent",
                 step="init",
             ) from None
-        fd = os.memfd_create("pynsbind-init", flags)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fchmod(fd, 0o555)
-        fcntl.fcntl(
-            fd,
-            fcntl.F_ADD_SEALS,
-            fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE,
-        )
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 # ---- the setup hook ------------------------------------------------------------------
@@ -512,6 +464,14 @@ def spawn(
         start=start,
         gate=gate,
     )
+
+
+def plan_data(spec: Spec) -> PlanData:
+    """The plan spawn(spec) runs, as plain data (see pynsbind._replay): what a
+    command line keeps to start the same container again without compiling it."""
+    if not isinstance(spec, Spec):
+        raise TypeError(f"plan_data() takes a Spec, not {type(spec).__name__}")
+    return _get_plan(spec, _plan.Options()).data()
 
 
 def explain(spec: Spec) -> str:

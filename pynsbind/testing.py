@@ -13,6 +13,7 @@ that).  Nothing here is a stable API: it changes with the engine.
 - the per-process state a test may look at or reset: ``sealed_init_fd``,
   ``dropped_processes``, ``cgroup_fast_paths``, ``bpf_program_cache``,
   ``seccomp_extension``, ``seccomp_cache_dir``, ``seccomp_cache_reset``;
+- the plans kept on disk for ``pynsbind-run sandbox``: ``kept_plans``, ``keep_plan``;
 - the cgroup machinery's modules and parsers: ``cgroups_v1``, ``cgroups_v2``,
   ``cgroups_bpf``, ``compile_program``, ``Dirs``, ``parse_proc_cgroup``,
   ``parse_auto_name``, ``prepare_cgroup``;
@@ -27,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynsbind import _args as cli_args
+from pynsbind import _diskcache
 from pynsbind import _ops as ops
 from pynsbind import _record as records
 from pynsbind import _seccomp_default as seccomp_default
@@ -63,6 +65,8 @@ __all__ = [
     "compile_program",
     "dropped_processes",
     "ffi",
+    "keep_plan",
+    "kept_plans",
     "lib",
     "ops",
     "parse_auto_name",
@@ -84,6 +88,22 @@ def run_plan(plan: Plan, stdio: list[int], extra: dict[str, int] | None = None) 
     and the fds of the plan's other slots by name (the sealed init's is
     filled in); returns the engine's ``struct nsb_result``, raises SpawnError."""
     return _run_engine(plan, _fd_table(plan, stdio, extra or {}))
+
+
+def kept_plans() -> dict[bytes, Any]:
+    """The plans kept on disk for pynsbind-run sandbox (pynsbind._replay), by
+    key, as the environment now says where (the directory is opened again)."""
+    import marshal
+
+    _diskcache.reset()
+    return {key: marshal.loads(value) for key, value in _diskcache.entries("plans")}
+
+
+def keep_plan(key: bytes, data: Any) -> None:
+    """Keep ``data`` (a plan of kept_plans(), changed) under ``key``."""
+    import marshal
+
+    _diskcache.write("plans", key, marshal.dumps(data))
 
 
 def sealed_init_fd() -> int:

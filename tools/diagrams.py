@@ -115,11 +115,12 @@ ABOUT: dict[str, tuple[str, str]] = {
     "pynsbind.errors": ("SpawnError, SpecError", "model"),
     "pynsbind.lowlevel": ("1:1 wrappers of system calls", "kernel"),
     "pynsbind.flags": ("Namespace, Capability, MountFlags... (enums)", "kernel"),
+    "pynsbind._replay": ("plans as data: laid out, kept on disk, replayed", "kernel"),
     "pynsbind._ffi": ("the compiled module (cffi, csrc/)", "kernel"),
     "pynsbind._version": ("the version", "kernel"),
     "pynsbind._record | pynsbind._spec_types | pynsbind._regex | pynsbind._args "
-    "| pynsbind._mountinfo": (
-        "records, typing names, lazy regexes, argv parser, mountinfo",
+    "| pynsbind._mountinfo | pynsbind._diskcache": (
+        "records, typing names, lazy regexes, argv parser, mountinfo, disk caches",
         "base",
     ),
 }
