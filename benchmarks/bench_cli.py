@@ -9,7 +9,11 @@ started from the outside (``time.perf_counter_ns`` around ``subprocess.run``):
   --unshare-all /bin/true``;
 - ``pynsbind-run sandbox``: ``pynsbind-run sandbox -- /bin/true`` (the host's root
   read-only, its own /proc, /dev, /tmp, /run and /var/tmp, every namespace, the
-  default seccomp profile, an init at PID 1);
+  default seccomp profile, an init at PID 1), as it runs every time but the
+  first: its plan kept, pynsbind-run (the C launcher) spawns it without Python;
+- ``pynsbind-run sandbox, no kept plan``: the same with
+  ``PYNSBIND_PLANS_CACHE=0`` (through ``env``), what the first run of a set of
+  options costs: Python checks the options, builds the spec, compiles the plan;
 - references: ``python -I -c pass`` (the interpreter alone: what any Python
   command line pays first) and ``/bin/true`` (no sandbox at all).
 
@@ -80,6 +84,11 @@ def lines(py: str) -> list[tuple[str, str, list[str]]]:
     return [
         ("bwrap", "contender", BWRAP),
         ("pynsbind-run sandbox", "contender", [cli, "sandbox", "--", "/bin/true"]),
+        (
+            "pynsbind-run, no kept plan",
+            "contender",
+            ["env", "PYNSBIND_PLANS_CACHE=0", cli, "sandbox", "--", "/bin/true"],
+        ),
         ("ref: python -I -c pass", "reference", [py, "-I", "-c", "pass"]),
         ("ref: /bin/true", "reference", ["/bin/true"]),
     ]

@@ -323,11 +323,12 @@ _REPLAYED = frozenset(
 _HOST_DIRS = ("/tmp", "/run", "/var/tmp")
 
 
-def _replay_key(parsed: Any) -> list[object] | None:
-    """The key of the plan of this command line (its options, and what of the
-    host and the caller made it), or None when it cannot be kept: options
-    outside _REPLAYED, or --debug."""
-    key: list[object] = ["sandbox", "/" in parsed.args[0]]
+def _replay_key(argv: Sequence[str], parsed: Any) -> bytes | None:
+    """The key of the plan of this command line (pynsbind._replay.key: the
+    words before the command, the caller's ids and directory...), or None when
+    it cannot be kept: options outside _REPLAYED, or a ``--`` that is not the
+    one before the command (pynsbind-run's launcher finds the command after
+    the first ``--``, or at once when the first word is no option)."""
     for option in OPTIONS:
         value = parsed.get(option.dest)
         if value == option.default:
@@ -338,22 +339,28 @@ def _replay_key(parsed: Any) -> list[object] | None:
             assert isinstance(value, list)
             if any(v.startswith("seccomp") and v != "seccomp=unconfined" for v in value):
                 return None
-        key.append((option.dest, value))
-        if option.dest == "env":
-            assert isinstance(value, list)
-            key += [(v, os.environ.get(v)) for v in value if "=" not in v]
-    key.append(("TERM", os.environ.get("TERM")))
-    try:
-        key.append(tuple(os.lstat(d).st_mode for d in _HOST_DIRS))
-        if parsed.workdir is None:
-            # the working directory is the caller's where nobody may enter it
-            here = os.getcwd()
-            parts = [p for p in here.split("/") if p]
-            key.append(here)
-            key += [os.stat("/" + "/".join(parts[:i])).st_mode for i in range(len(parts) + 1)]
-    except OSError:
+    prefix = list(argv[: len(argv) - len(parsed.args)])
+    if "--" in prefix[:-1]:
         return None
-    return key
+    from pynsbind._replay import key
+
+    return key(prefix, parsed.args[0])
+
+
+def _conditions(parsed: Any) -> list[tuple[str, str, Any]]:
+    """What of the host and the caller, besides the key, made the plan: TERM
+    and the variables passed by name, which of the private directories exist,
+    whether nobody may enter the working directory, and the package's files."""
+    from pynsbind._replay import source_conditions
+
+    names = ["TERM", *(v for v in parsed.env if "=" not in v)]
+    out: list[tuple[str, str, Any]] = [("env", n, os.environ.get(n)) for n in names]
+    out += [("lstat", d, os.lstat(d).st_mode) for d in _HOST_DIRS]
+    parts = [p for p in os.getcwd().split("/") if p]
+    for i in range(len(parts) + 1):
+        d = "/" + "/".join(parts[:i])
+        out.append(("stat", d, os.stat(d).st_mode))
+    return out + source_conditions()
 
 
 class _Replayed:
@@ -367,17 +374,18 @@ class _Replayed:
         self.pidfd = pidfd
 
 
-def _replay(key: list[object], parsed: Any) -> int | None:
+def _replay(key: bytes, parsed: Any) -> int | None:
     """Run the sandbox from the plan kept under ``key``: its exit status, or
     None when there is no plan, or it failed to start (the full path then runs
-    it, and says why)."""
+    it, and says why).  (pynsbind-run's launcher does the same in C.)"""
     from pynsbind import _replay
 
-    data = _replay.load(key)
-    if data is None:
+    kept = _replay.load(key)
+    if kept is None:
         return None
+    data = kept.data
     stdin = 0
-    if not parsed.interactive:
+    if not kept.inherit_stdin:
         stdin = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     forward = _Forwarder()
     forward.install()
@@ -468,7 +476,7 @@ class _Forwarder:
         self.old = {}
 
 
-def _run(prepared: Prepared, parsed: Any, key: list[object] | None = None) -> int:
+def _run(prepared: Prepared, parsed: Any, key: bytes | None = None) -> int:
     timeout = None
     if parsed.timeout is not None:
         try:
@@ -502,7 +510,12 @@ def _run(prepared: Prepared, parsed: Any, key: list[object] | None = None) -> in
 
             data = _replay.without_command(plan_data(proc.spec), parsed.args)
             if data is not None:
-                _replay.store(key, data)
+                init = _replay.installed_init()
+                try:
+                    kept = _replay.Kept(data, _conditions(parsed), bool(parsed.interactive), init)
+                except OSError:
+                    return  # (the host changed meanwhile: nothing is kept)
+                _replay.store(key, kept)
 
     forward.install()
     try:
@@ -567,7 +580,7 @@ def _main(argv: Sequence[str]) -> int:
             f"give a command to run: {_PROG} [OPTIONS] [--] COMMAND [ARG...] (see: {_PROG} --help)"
         )
         return 125
-    key = _replay_key(parsed)
+    key = _replay_key(argv, parsed)
     if key is not None:
         code = _replay(key, parsed)
         if code is not None:

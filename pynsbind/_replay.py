@@ -57,13 +57,23 @@ __all__ = [
     "P_INT32",
     "P_NONE",
     "P_UINT32",
+    "SOURCES",
+    "Kept",
+    "decode",
+    "encode",
+    "holds",
     "init_fd",
     "installed_init",
+    "key",
     "lay_out",
+    "lib_path",
     "load",
+    "source_conditions",
     "spawn",
     "store",
     "wait",
+    "with_command",
+    "without_command",
 ]
 
 #: what an op's ``p`` is
@@ -209,50 +219,290 @@ def init_fd() -> int:
     return fd
 
 
-# ---- the cache -----------------------------------------------------------------------
+# ---- kept plans ------------------------------------------------------------------
+
+#: the package's files whose code makes a sandbox's plan (with the engine and
+#: the init): a kept plan runs only while each is the file it was
+SOURCES = (
+    "_cli_sandbox.py",
+    "sandbox.py",
+    "process.py",
+    "_plan.py",
+    "_ops.py",
+    "_features.py",
+    "spec.py",
+    "seccomp.py",
+    "_seccomp_default.py",
+    "flags.py",
+    "_replay.py",
+)
+_MAGIC = b"NSBPLAN1"
 
 
-def _key(parts: Sequence[object]) -> bytes | None:
-    """The whole key of a plan: what the caller says made it, and what made
-    the engine and the kernel it was compiled for (this build of pynsbind, this
-    boot); None when those cannot be told."""
+class Kept:
+    """A plan kept for a command line: ``data`` without its command (see
+    :func:`without_command`), the ``conditions`` under which it holds (each
+    ``("env", NAME, VALUE or None)``, ``("lstat" or "stat", PATH, MODE)``, or
+    ``("file", PATH, (MODE, SIZE, MTIME_NS, INODE))``), whether the command's
+    stdin is the caller's (``inherit_stdin``; else /dev/null) and the path of
+    the init it runs through.  pynsbind-run's launcher (csrc/launcher.c) reads
+    the same file: see :func:`encode` for its layout."""
+
+    __slots__ = ("conditions", "data", "inherit_stdin", "init")
+
+    def __init__(
+        self,
+        data: PlanData,
+        conditions: list[tuple[str, str, Any]],
+        inherit_stdin: bool,
+        init: str,
+    ) -> None:
+        self.data, self.conditions = data, conditions
+        self.inherit_stdin, self.init = inherit_stdin, init
+
+
+def key(prefix: Sequence[str], command: str) -> bytes | None:
+    """The key of the plan of ``pynsbind-run sandbox PREFIX COMMAND...`` (PREFIX:
+    the words before the command, its ``--`` included): those words, whether
+    the command is a path (a name is looked up in PATH), and the caller's
+    uid, gid and working directory, with this version and this boot; None
+    when they cannot be told."""
     try:
-        st = os.stat(installed_init())
         with open("/proc/sys/kernel/random/boot_id", "rb") as f:
-            boot = f.read().strip().decode()
-    except (OSError, UnicodeDecodeError):
+            boot = f.read().strip()
+        cwd = os.getcwd()
+    except OSError:
         return None
-    build = f"{__version__} {lib.NSB_ABI_VERSION} {st.st_size} {st.st_mtime_ns} {st.st_ino}"
-    return repr((build, boot, os.geteuid(), os.getegid(), *parts)).encode()
+    head = [
+        b"pynsbind sandbox plan",
+        __version__.encode(),
+        str(lib.NSB_ABI_VERSION).encode(),
+        boot,
+        str(os.geteuid()).encode(),
+        str(os.getegid()).encode(),
+        os.fsencode(cwd),
+        b"path" if "/" in command else b"name",
+    ]
+    return b"\0".join([*head, *(os.fsencode(w) for w in prefix)])
 
 
-def load(parts: Sequence[object]) -> PlanData | None:
-    """The plan kept under ``parts`` (with this build and boot), if any."""
-    key = _key(parts)
-    raw = None if key is None else _diskcache.read(_CACHE, key)
-    if raw is None:
+def source_conditions() -> list[tuple[str, str, Any]]:
+    """The conditions that the package's code, engine and init be what they
+    are now."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.join(here, name) for name in SOURCES]
+    paths += [installed_init(), os.path.abspath(lib_path())]
+    out: list[tuple[str, str, Any]] = []
+    for path in paths:
+        st = os.stat(path)
+        out.append(("file", path, (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)))
+    return out
+
+
+def lib_path() -> str:
+    """The file of the compiled module pynsbind._native."""
+    import sys
+
+    path = sys.modules["pynsbind._native"].__file__
+    assert path is not None
+    return path
+
+
+def holds(condition: tuple[str, str, Any]) -> bool:
+    """Whether a condition of a kept plan holds now."""
+    kind, name, want = condition
+    if kind == "env":
+        return bool(os.environ.get(name) == want)
+    try:
+        st = os.lstat(name) if kind == "lstat" else os.stat(name)
+    except OSError:
+        return False
+    if kind == "file":
+        return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino) == tuple(want)
+    return bool(st.st_mode == want)
+
+
+def encode(kept: Kept) -> bytes:
+    """The file of a kept plan, little-endian throughout: the magic
+    ``NSBPLAN1``; u8 inherit_stdin; str init; u32 count and the conditions
+    (u8 kind ``e``, ``l``, ``s`` or ``f``; str name; then for ``e`` u8 set
+    and str value, for ``l`` and ``s`` u32 mode, for ``f`` u32 mode, u64
+    size, i64 mtime_ns, u64 inode); u32 flags, u64 clone_flags, i32
+    cgroup_slot, i32 nregs; u32 count and the ops (u32 kind, u32 flags, i32
+    fd, i32 reg, i32 out, u64 a, b, c; ostr s1, s2, s3; u8 ptype and p: ostr
+    for bytes, olist for argv, u32 count and u32 items for ints; olist env);
+    u32 count and the pacts (u32 step, u32 kind, i32 fd, i32 pid_arg; ostr
+    name, ostr data, olist argv).  A str is u32 length, the bytes and a NUL;
+    an ostr u32 length + 1 (0: NULL), the bytes and a NUL; an olist u32
+    count + 1 (0: NULL) and the strs."""
+    import struct
+
+    out = [_MAGIC, bytes([int(kept.inherit_stdin)]), _str(kept.init)]
+    out.append(struct.pack("<I", len(kept.conditions)))
+    for what, name, want in kept.conditions:
+        out.append({"env": b"e", "lstat": b"l", "stat": b"s", "file": b"f"}[what])
+        out.append(_str(name))
+        if what == "env":
+            out.append(b"\0" + _str("") if want is None else b"\1" + _str(want))
+        elif what == "file":
+            out.append(struct.pack("<IQqQ", *want))
+        else:
+            out.append(struct.pack("<I", want))
+    flags, clone_flags, cgroup_slot, nregs, ops, pacts, _ = kept.data
+    out.append(struct.pack("<IQiiI", flags, clone_flags, cgroup_slot, nregs, len(ops)))
+    for kind, oflags, fd, reg, opout, a, b, c, s1, s2, s3, ptype, p, env in ops:
+        out.append(struct.pack("<IIiiiQQQ", kind, oflags, fd, reg, opout, a, b, c))
+        out += [_ostr(s1), _ostr(s2), _ostr(s3), bytes([ptype])]
+        if ptype == P_BYTES:
+            out.append(_ostr(p))
+        elif ptype == P_ARGV:
+            out.append(_olist(p))
+        elif ptype in (P_INT32, P_UINT32):
+            out.append(struct.pack(f"<I{len(p)}I", len(p), *(v & 0xFFFFFFFF for v in p)))
+        out.append(_olist(env))
+    out.append(struct.pack("<I", len(pacts)))
+    for step, pkind, pfd, pid_arg, pname, blob, argv in pacts:
+        out.append(struct.pack("<IIii", step, pkind, pfd, pid_arg))
+        out += [_ostr(pname), _ostr(blob), _olist(argv)]
+    return b"".join(out)
+
+
+def _str(s: str | bytes) -> bytes:
+    raw = os.fsencode(s) if isinstance(s, str) else s
+    return len(raw).to_bytes(4, "little") + raw + b"\0"
+
+
+def _ostr(s: str | bytes | None) -> bytes:
+    if s is None:
+        return b"\0\0\0\0"
+    raw = os.fsencode(s) if isinstance(s, str) else s
+    return (len(raw) + 1).to_bytes(4, "little") + raw + b"\0"
+
+
+def _olist(items: Sequence[str] | None) -> bytes:
+    if items is None:
+        return b"\0\0\0\0"
+    return (len(items) + 1).to_bytes(4, "little") + b"".join(_str(i) for i in items)
+
+
+class _Reader:
+    """What decode() reads: raises ValueError on a short or malformed file."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw, self.at = raw, 0
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.at + n > len(self.raw):
+            raise ValueError("truncated")
+        out = self.raw[self.at : self.at + n]
+        self.at += n
+        return out
+
+    def u(self, size: int, signed: bool = False) -> int:
+        return int.from_bytes(self.take(size), "little", signed=signed)
+
+    def str_(self) -> bytes:
+        raw = self.take(self.u(4))
+        self.take(1)
+        return raw
+
+    def ostr(self) -> bytes | None:
+        n = self.u(4)
+        if n == 0:
+            return None
+        raw = self.take(n - 1)
+        self.take(1)
+        return raw
+
+    def olist(self) -> list[str] | None:
+        n = self.u(4)
+        return None if n == 0 else [os.fsdecode(self.str_()) for _ in range(n - 1)]
+
+
+def decode(raw: bytes) -> Kept | None:
+    """A kept plan from its file (see :func:`encode`); None when malformed."""
+    r = _Reader(raw)
+    try:
+        if r.take(8) != _MAGIC:
+            return None
+        inherit = bool(r.u(1))
+        init = os.fsdecode(r.str_())
+        conditions: list[tuple[str, str, Any]] = []
+        for _ in range(r.u(4)):
+            what = {b"e": "env", b"l": "lstat", b"s": "stat", b"f": "file"}[r.take(1)]
+            name = os.fsdecode(r.str_())
+            want: Any
+            if what == "env":
+                present = r.u(1)
+                value = os.fsdecode(r.str_())
+                want = value if present else None
+            elif what == "file":
+                want = (r.u(4), r.u(8), r.u(8, True), r.u(8))
+            else:
+                want = r.u(4)
+            conditions.append((what, name, want))
+        flags, clone_flags, cgroup_slot, nregs = r.u(4), r.u(8), r.u(4, True), r.u(4, True)
+        ops: list[OpData] = []
+        for _ in range(r.u(4)):
+            kind, oflags = r.u(4), r.u(4)
+            fd, reg, opout = r.u(4, True), r.u(4, True), r.u(4, True)
+            a, b, c = r.u(8), r.u(8), r.u(8)
+            s1, s2, s3 = (r.ostr() for _ in range(3))
+            ptype = r.u(1)
+            p: Any = None
+            if ptype == P_BYTES:
+                p = r.ostr()
+            elif ptype == P_ARGV:
+                p = r.olist()
+            elif ptype in (P_INT32, P_UINT32):
+                p = [r.u(4, ptype == P_INT32) for _ in range(r.u(4))]
+            elif ptype != P_NONE:
+                return None
+            env = r.olist()
+            strs = [None if x is None else os.fsdecode(x) for x in (s1, s2, s3)]
+            ops.append((kind, oflags, fd, reg, opout, a, b, c, *strs, ptype, p, env))
+        pacts: list[PactData] = []
+        for _ in range(r.u(4)):
+            step, pkind, pfd, pid_arg = r.u(4), r.u(4), r.u(4, True), r.u(4, True)
+            pname = r.ostr()
+            blob = r.ostr()
+            pacts.append(
+                (
+                    step,
+                    pkind,
+                    pfd,
+                    pid_arg,
+                    None if pname is None else os.fsdecode(pname),
+                    blob,
+                    r.olist(),
+                )
+            )
+        if r.at != len(raw):
+            return None
+    except (ValueError, KeyError):
         return None
-    import marshal
+    data = (flags, clone_flags, cgroup_slot, nregs, ops, pacts, list(REPLAY_SLOTS))
+    return Kept(data, conditions, inherit, init)
+
+
+def load(k: bytes) -> Kept | None:
+    """The plan kept under key ``k``, if there is one and its conditions hold."""
+    raw = _diskcache.read(_CACHE, k)
+    kept = None if raw is None else decode(raw)
+    if kept is None or not all(holds(c) for c in kept.conditions):
+        return None
+    return kept
+
+
+def store(k: bytes, kept: Kept) -> None:
+    """Keep a plan (its conditions must hold: nothing checks them here)."""
+    import struct
 
     try:
-        data = marshal.loads(raw)
-    except (ValueError, EOFError, TypeError):
-        return None
-    if not isinstance(data, tuple) or len(data) != 7 or data[6] != REPLAY_SLOTS:
-        return None
-    return data
-
-
-def store(parts: Sequence[object], data: PlanData) -> None:
-    """Keep ``data`` under ``parts``: a plan whose fd slots are the stdio and
-    the init, with no hook of the caller's (nothing else can be replayed)."""
-    if data[6] != REPLAY_SLOTS or any(p[1] == lib.NSB_PACT_HOOK for p in data[5]):
-        raise ValueError("only a plan with the slots of stdio and the init, and no hook")
-    key = _key(parts)
-    if key is not None:
-        import marshal
-
-        _diskcache.write(_CACHE, key, marshal.dumps(data), max_files=_MAX_FILES)
+        raw = encode(kept)
+    except (struct.error, OverflowError):  # a value out of its field's range
+        return
+    _diskcache.write(_CACHE, k, raw, max_files=_MAX_FILES)
 
 
 def without_command(data: PlanData, args: Sequence[str]) -> PlanData | None:

@@ -13,7 +13,8 @@ that).  Nothing here is a stable API: it changes with the engine.
 - the per-process state a test may look at or reset: ``sealed_init_fd``,
   ``dropped_processes``, ``cgroup_fast_paths``, ``bpf_program_cache``,
   ``seccomp_extension``, ``seccomp_cache_dir``, ``seccomp_cache_reset``;
-- the plans kept on disk for ``pynsbind-run sandbox``: ``kept_plans``, ``keep_plan``;
+- the plans kept on disk for ``pynsbind-run sandbox``: ``kept_plans``, ``keep_plan``,
+  ``encode_plan``;
 - the cgroup machinery's modules and parsers: ``cgroups_v1``, ``cgroups_v2``,
   ``cgroups_bpf``, ``compile_program``, ``Dirs``, ``parse_proc_cgroup``,
   ``parse_auto_name``, ``prepare_cgroup``;
@@ -28,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynsbind import _args as cli_args
-from pynsbind import _diskcache
+from pynsbind import _diskcache, _replay
 from pynsbind import _ops as ops
 from pynsbind import _record as records
 from pynsbind import _seccomp_default as seccomp_default
@@ -64,6 +65,7 @@ __all__ = [
     "compile_plan",
     "compile_program",
     "dropped_processes",
+    "encode_plan",
     "ffi",
     "keep_plan",
     "kept_plans",
@@ -91,19 +93,19 @@ def run_plan(plan: Plan, stdio: list[int], extra: dict[str, int] | None = None) 
 
 
 def kept_plans() -> dict[bytes, Any]:
-    """The plans kept on disk for pynsbind-run sandbox (pynsbind._replay), by
-    key, as the environment now says where (the directory is opened again)."""
-    import marshal
-
+    """The plans kept on disk for pynsbind-run sandbox (pynsbind._replay.Kept),
+    by key, as the environment now says where (the directory is opened again)."""
     _diskcache.reset()
-    return {key: marshal.loads(value) for key, value in _diskcache.entries("plans")}
+    return {key: _replay.decode(value) for key, value in _diskcache.entries("plans")}
 
 
-def keep_plan(key: bytes, data: Any) -> None:
-    """Keep ``data`` (a plan of kept_plans(), changed) under ``key``."""
-    import marshal
+encode_plan = _replay.encode
 
-    _diskcache.write("plans", key, marshal.dumps(data))
+
+def keep_plan(key: bytes, kept: Any) -> None:
+    """Keep ``kept`` (a plan of kept_plans(), changed; or bytes, the file's
+    content after its header) under ``key``."""
+    _diskcache.write("plans", key, kept if isinstance(kept, bytes) else _replay.encode(kept))
 
 
 def sealed_init_fd() -> int:

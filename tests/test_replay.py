@@ -1,9 +1,11 @@
 """Kept plans (pynsbind._replay): ``pynsbind-run sandbox`` keeps the compiled
-plan of a sandbox on disk and starts the next sandbox like it from the plan,
-without importing what checks and compiles a spec.  Real sandboxes: what a
-replayed sandbox prints, that the plan kept is the one that ran (a kept plan
-changed on disk shows in the next sandbox), what makes a new plan, and that a
-plan that cannot be trusted, or that fails, is never what decides."""
+plan of a sandbox on disk and starts the next sandbox like it from the plan:
+pynsbind-run itself (csrc/launcher.c) without starting Python, ``python -m
+pynsbind`` without importing what checks and compiles a spec.  Real sandboxes,
+through both: what a replayed sandbox prints, that the plan kept is the one
+that ran (a kept plan changed on disk shows in the next sandbox), what makes a
+new plan, and that a plan that cannot be trusted, is malformed, or fails, is
+never what decides."""
 
 from __future__ import annotations
 
@@ -11,21 +13,26 @@ import os
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pynsbind.testing import OpKind, keep_plan, kept_plans
+from pynsbind.testing import OpKind, encode_plan, keep_plan, kept_plans
 from tests.helpers import pynsbind_cgroups
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.root
 
 PY = sys.executable
-SHOW = "hostname; id -u; echo pid $$; touch /etc/x 2>&1 | grep -o 'Read-only file system'"
-EXPECTED = "sandbox\n0\npid 2\nRead-only file system\n"
+#: pynsbind-run, the launcher, as installed beside this interpreter
+LAUNCHER = Path(PY).parent / "pynsbind-run"
+#: what the sandbox shows of itself: its hostname, uid, pid, the host's uid it
+#: is (root's sandbox: nobody), its network (loopback only), a read-only root
+SHOW = (
+    "hostname; id -u; echo pid $$; awk '{print $1, $2, $3}' /proc/self/uid_map; "
+    "ls /sys/class/net; touch /etc/x 2>&1 | grep -o 'Read-only file system'"
+)
+EXPECTED = "sandbox\n0\npid 2\n0 65534 1\nlo\nRead-only file system\n"
 
 
 @pytest.fixture
@@ -37,21 +44,38 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache" / "pynsbind" / "plans"
 
 
-def sandbox(*args: str, input: str | None = None, cwd: str = "/", **env: str) -> tuple[int, str]:
-    """pynsbind-run sandbox ARGS (its status and output; stderr must be empty),
-    checking that it left no cgroup behind."""
-    proc = subprocess.run(
-        [PY, "-m", "pynsbind", "sandbox", *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **env},
-        timeout=120,
-    )
-    assert proc.stderr == "", proc
-    assert pynsbind_cgroups() == set()
-    return proc.returncode, proc.stdout
+@pytest.fixture(params=["launcher", "python"])
+def front(request: pytest.FixtureRequest) -> list[str]:
+    """The command line that starts a sandbox: pynsbind-run (the launcher), or
+    python -m pynsbind."""
+    if request.param == "python":
+        return [PY, "-m", "pynsbind"]
+    if not LAUNCHER.exists() or LAUNCHER.read_bytes()[:4] != b"\x7fELF":
+        pytest.fail(f"{LAUNCHER} is not the launcher: the install did not build it")
+    return [str(LAUNCHER)]
+
+
+@pytest.fixture
+def sandbox(front: list[str], cache: Path) -> Any:
+    """sandbox(*ARGS, input=, cwd=, **ENV): pynsbind-run sandbox ARGS through
+    ``front``, its status and output (stderr must be empty), checking that it
+    left no cgroup behind."""
+
+    def run(*args: str, input: str | None = None, cwd: str = "/", **env: str) -> tuple[int, str]:
+        proc = subprocess.run(
+            [*front, "sandbox", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env={**os.environ, **env},
+            timeout=120,
+        )
+        assert proc.stderr == "", proc
+        assert pynsbind_cgroups() == set()
+        return proc.returncode, proc.stdout
+
+    return run
 
 
 def one_plan() -> tuple[bytes, Any]:
@@ -62,26 +86,27 @@ def one_plan() -> tuple[bytes, Any]:
 
 def change_op(kind: OpKind, index: int, value: object) -> None:
     """Set field ``index`` of the kept plan's (only) op of ``kind``."""
-    key, data = one_plan()
-    ops = list(data[4])
+    key, kept = one_plan()
+    ops = list(kept.data[4])
     found = [i for i, op in enumerate(ops) if op[0] == kind]
     assert len(found) == 1, found
     op = list(ops[found[0]])
     op[index] = value
     ops[found[0]] = tuple(op)
-    keep_plan(key, (*data[:4], ops, *data[5:]))
+    kept.data = (*kept.data[:4], ops, *kept.data[5:])
+    keep_plan(key, kept)
 
 
 HOSTNAME_S1 = 8  # (kind, flags, fd, reg, out, a, b, c, s1, ...)
 CHDIR_S2 = 9
 
 
-def test_the_kept_plan_is_what_runs_the_next_sandbox(cache: Path) -> None:
+def test_the_kept_plan_is_what_runs_the_next_sandbox(sandbox: Any) -> None:
     assert sandbox("--", "sh", "-c", SHOW) == (0, EXPECTED)
-    key, data = one_plan()
+    key, kept = one_plan()
     assert b"sandbox" in key
     # the command is not in the plan kept: any command runs from it
-    assert not any("hostname" in str(op) for op in data[4])
+    assert not any("hostname" in str(op) for op in kept.data[4])
     assert sandbox("--", "sh", "-c", SHOW) == (0, EXPECTED)
     change_op(OpKind.HOSTNAME, HOSTNAME_S1, "replayed")
     assert sandbox("--", "sh", "-c", "hostname; echo $0 $1", "a b", "c") == (0, "replayed\na b c\n")
@@ -96,7 +121,7 @@ def test_the_kept_plan_is_what_runs_the_next_sandbox(cache: Path) -> None:
     assert len(kept_plans()) == 4
 
 
-def test_a_variable_passed_by_name_is_part_of_the_key(cache: Path) -> None:
+def test_a_variable_passed_by_name_is_part_of_the_key(sandbox: Any) -> None:
     assert sandbox("-e", "PYNSBIND_X", "--", "sh", "-c", "echo $PYNSBIND_X", PYNSBIND_X="1") == (
         0,
         "1\n",
@@ -105,22 +130,25 @@ def test_a_variable_passed_by_name_is_part_of_the_key(cache: Path) -> None:
         0,
         "2\n",
     )
-    assert len(kept_plans()) == 2
+    # the value is a condition of the plan: the second run did not use the
+    # first one's plan, and replaced it
+    _, kept = one_plan()
+    assert ("env", "PYNSBIND_X", "2") in kept.conditions
 
 
-def test_a_plan_that_fails_is_replaced_by_the_full_path(cache: Path) -> None:
+def test_a_plan_that_fails_is_replaced_by_the_full_path(sandbox: Any) -> None:
     """A kept plan that fails before the command runs (the host changed since)
     leaves the sandbox to the full path, which runs it and keeps a new plan."""
     assert sandbox("--", "hostname") == (0, "sandbox\n")
     change_op(OpKind.CHDIR, CHDIR_S2, "/nonexistent-pynsbind-dir")
     change_op(OpKind.HOSTNAME, HOSTNAME_S1, "replayed")
     assert sandbox("--", "sh", "-c", "hostname; pwd") == (0, "sandbox\n/\n")
-    _, data = one_plan()
-    assert [op[CHDIR_S2] for op in data[4] if op[0] == OpKind.CHDIR] == ["/"]
+    _, kept = one_plan()
+    assert [op[CHDIR_S2] for op in kept.data[4] if op[0] == OpKind.CHDIR] == ["/"]
 
 
 @pytest.mark.parametrize("how", ["group-writable", "symlink", "directory of others"])
-def test_a_plan_that_cannot_be_trusted_is_not_used(cache: Path, how: str) -> None:
+def test_a_plan_that_cannot_be_trusted_is_not_used(sandbox: Any, cache: Path, how: str) -> None:
     assert sandbox("--", "hostname") == (0, "sandbox\n")
     change_op(OpKind.HOSTNAME, HOSTNAME_S1, "replayed")
     assert sandbox("--", "hostname") == (0, "replayed\n")
@@ -136,7 +164,7 @@ def test_a_plan_that_cannot_be_trusted_is_not_used(cache: Path, how: str) -> Non
     assert sandbox("--", "hostname") == (0, "sandbox\n")
 
 
-def test_stdin_and_signals_of_a_replayed_sandbox(cache: Path) -> None:
+def test_stdin_and_signals_of_a_replayed_sandbox(sandbox: Any, front: list[str]) -> None:
     for _ in range(2):
         assert sandbox("-i", "--", "cat", input="typed\n") == (0, "typed\n")
         assert sandbox("--", "cat", input="typed\n") == (0, "")
@@ -144,7 +172,7 @@ def test_stdin_and_signals_of_a_replayed_sandbox(cache: Path) -> None:
     script = "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done"
     for _ in range(2):
         with subprocess.Popen(
-            [PY, "-m", "pynsbind", "sandbox", "--", "sh", "-c", script],
+            [*front, "sandbox", "--", "sh", "-c", script],
             stdout=subprocess.PIPE,
             text=True,
         ) as proc:
@@ -161,7 +189,7 @@ def test_stdin_and_signals_of_a_replayed_sandbox(cache: Path) -> None:
 
 
 def test_options_that_read_files_or_watch_the_sandbox_keep_no_plan(
-    cache: Path, tmp_path: Path
+    front: list[str], cache: Path, tmp_path: Path
 ) -> None:
     env_file = tmp_path / "env"
     env_file.write_text("A=1\n")
@@ -177,3 +205,66 @@ def test_options_that_read_files_or_watch_the_sandbox_keep_no_plan(
         )
         assert ran.returncode == 0, (args, ran)
     assert kept_plans() == {}
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "another key's"])
+def test_a_malformed_plan_is_not_used(sandbox: Any, cache: Path, how: str) -> None:
+    assert sandbox("--", "hostname") == (0, "sandbox\n")
+    assert sandbox("-i", "--", "hostname") == (0, "sandbox\n")
+    plans = kept_plans()
+    assert len(plans) == 2
+    key, kept = min(plans.items())
+    raw = encode_plan(kept)
+    if how == "garbage":
+        keep_plan(key, os.urandom(len(raw)))
+    elif how == "truncated":
+        keep_plan(key, raw[: len(raw) // 2])
+    else:
+        # each file in the other's place: what each holds is another key's
+        first, second = sorted(cache.iterdir())
+        first.rename(cache / "swap")
+        second.rename(first)
+        (cache / "swap").rename(second)
+    assert sandbox("--", "cat", input="typed\n") == (0, "")
+    assert sandbox("-i", "--", "cat", input="typed\n") == (0, "typed\n")
+
+
+def test_the_launcher_hands_everything_else_to_python(sandbox: Any, front: list[str]) -> None:
+    """Other commands, options before a command without ``--``, and no kept
+    plan: the same results through the launcher as through Python."""
+    version = subprocess.run([*front, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("pynsbind-run version")
+    for _ in range(2):
+        assert sandbox("--hostname", "h", "hostname") == (0, "h\n")
+        assert sandbox("hostname") == (0, "sandbox\n")
+        assert sandbox("--", "hostname", PYNSBIND_PLANS_CACHE="0") == (0, "sandbox\n")
+    bad = subprocess.run(
+        [*front, "sandbox", "--bogus", "--", "true"], capture_output=True, text=True
+    )
+    assert bad.returncode == 125 and "--bogus" in bad.stderr
+
+
+def test_the_launcher_refuses_every_truncated_or_extended_plan(sandbox: Any) -> None:
+    """A plan file cut anywhere, or with bytes after its end, is refused by the
+    reader (the Python path then runs the sandbox): never a crash, never a
+    plan half read."""
+    assert sandbox("--", "hostname") == (0, "sandbox\n")
+    key, kept = one_plan()
+    raw = encode_plan(kept)
+    cuts = sorted({len(raw) * i // 24 for i in range(24)} | {8, 9, len(raw) - 1})
+    for data in [*(raw[:cut] for cut in cuts), raw + b"\0", raw + os.urandom(9)]:
+        keep_plan(key, data)
+        assert sandbox("--", "hostname") == (0, "sandbox\n"), len(data)
+
+
+def test_the_launcher_through_a_symlink(cache: Path, tmp_path: Path) -> None:
+    """What an operator's /usr/local/bin/pynsbind-run may be: the launcher
+    finds pynsbind-run.py beside its own file, not beside the link."""
+    link = tmp_path / "pynsbind-run"
+    link.symlink_to(LAUNCHER)
+    version = subprocess.run([link, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("pynsbind-run version")
+    for _ in range(2):
+        ran = subprocess.run([link, "sandbox", "--", "hostname"], capture_output=True, text=True)
+        assert (ran.returncode, ran.stdout, ran.stderr) == (0, "sandbox\n", "")
+    assert len(kept_plans()) == 1
