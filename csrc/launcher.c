@@ -37,6 +37,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/seccomp.h>
+
 #include "nsb.h"
 
 #ifndef NSB_VERSION
@@ -151,19 +153,61 @@ static int make_key(struct buf *key, char **prefix, int nprefix, const char *com
     return 0;
 }
 
-/* pynsbind._diskcache.cache_dir("plans"), opened and checked: the caller's own,
- * nobody else's to write or read */
+/* pynsbind._diskcache._open_safe: the path opened one component at a time
+ * from /, never through a symlink, each directory on the way the caller's or
+ * root's and writable by nobody else (or sticky), the last the caller's alone */
+static int open_safe(const char *path)
+{
+    char part[NAME_MAX + 1];
+    const char *at = path;
+    struct stat st;
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    while (fd >= 0) {
+        size_t len;
+        int next, last;
+        while (*at == '/')
+            at++;
+        if (*at == '\0')
+            break;
+        len = strcspn(at, "/");
+        if (len > NAME_MAX) {
+            close(fd);
+            return -1;
+        }
+        memcpy(part, at, len);
+        part[len] = '\0';
+        at += len;
+        last = at[strspn(at, "/")] == '\0';
+        next = -1;
+        if (strcmp(part, ".") != 0 && strcmp(part, "..") != 0)
+            next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        fd = next;
+        if (fd < 0 || fstat(fd, &st) < 0)
+            break;
+        if (last ? st.st_uid != geteuid() || (st.st_mode & 077) != 0
+                 : (st.st_uid != geteuid() && st.st_uid != 0) ||
+                       ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0)) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* pynsbind._diskcache.cache_dir("plans"), opened by open_safe (never made
+ * here: the Python half makes it) */
 static int open_cache_dir(void)
 {
     char path[PATH_MAX];
     const char *base = getenv("XDG_CACHE_HOME");
     const char *off = getenv("PYNSBIND_PLANS_CACHE");
     struct stat st;
-    int fd;
+    int n;
     if (off != NULL && strcmp(off, "0") == 0)
         return -1;
     if (base != NULL && base[0] == '/') {
-        snprintf(path, sizeof(path), "%s/pynsbind/plans", base);
+        n = snprintf(path, sizeof(path), "%s/pynsbind/plans", base);
     } else {
         const char *home = getenv("HOME");
         if (home == NULL || home[0] != '/' || stat(home, &st) < 0 || st.st_uid != geteuid()) {
@@ -172,16 +216,11 @@ static int open_cache_dir(void)
                 return -1;
             home = pw->pw_dir;
         }
-        snprintf(path, sizeof(path), "%s/.cache/pynsbind/plans", home);
+        n = snprintf(path, sizeof(path), "%s/.cache/pynsbind/plans", home);
     }
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    if (n < 0 || (size_t)n >= sizeof(path))
         return -1;
-    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return open_safe(path);
 }
 
 /* the value kept under the key (pynsbind._diskcache.read): a malloc'd copy of
@@ -353,6 +392,7 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
     struct nsb_op *ops;
     struct nsb_pact *pacts;
     uint32_t n;
+    int execs = 0;
     if (r->len - r->at < 8 || memcmp(r->data + r->at, "NSBPLAN1", 8) != 0)
         return -1;
     r->at += 8;
@@ -419,7 +459,17 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
         if (o->kind == NSB_OP_FINDEXEC)
             o->s1 = command[0];
         o->q = olist(r, 0, &count);
+        /* what pynsbind._replay.without_command keeps: one exec with an argv,
+         * no terminal, gate, wipe or notify listener (the Process that would
+         * hold them is not here) */
+        if (o->kind == NSB_OP_EXEC)
+            execs += ptype == 2 && o->p != NULL ? 1 : 2;
+        if (o->kind == NSB_OP_TERMINAL || o->kind == NSB_OP_GATE || o->kind == NSB_OP_WIPE ||
+            (o->kind == NSB_OP_SECCOMP && (o->b & SECCOMP_FILTER_FLAG_NEW_LISTENER)))
+            return -1;
     }
+    if (execs != 1)
+        return -1;
     n = u32(r);
     if (r->bad || n > 4096)
         return -1;
@@ -486,7 +536,9 @@ static int sealed_init(const char *path)
 
 /* ---- signals: SIGINT, SIGTERM and SIGHUP go to the sandbox's init ------------------ */
 
-static volatile sig_atomic_t target = -1; /* the init's pidfd once it runs */
+static volatile sig_atomic_t target = -1;     /* the init's pidfd once it runs */
+static volatile sig_atomic_t target_pid = -1; /* its pid, where there is no pidfd */
+static volatile sig_atomic_t running;
 static volatile sig_atomic_t pending[NSIG];
 static volatile sig_atomic_t interrupts;
 
@@ -494,13 +546,16 @@ static void forward(int sig)
 {
     if (sig == SIGINT && ++interrupts > 1)
         sig = SIGKILL; /* a second Ctrl-C ends a sandbox that ignores the first */
-    syscall(SYS_pidfd_send_signal, (int)target, sig, NULL, 0);
+    if (target >= 0)
+        syscall(SYS_pidfd_send_signal, (int)target, sig, NULL, 0);
+    else if (target_pid > 0)
+        kill((pid_t)target_pid, sig);
 }
 
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (target < 0)
+    if (!running)
         pending[sig] = 1; /* before the spawn is done: sent once it is */
     else
         forward(sig);
@@ -576,6 +631,8 @@ int main(int argc, char **argv)
         close(res.terminal_fd);
 
     target = res.pidfd;
+    target_pid = res.pid;
+    running = 1;
     for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
         if (pending[forwarded[i]]) {
             pending[forwarded[i]] = 0;
@@ -601,7 +658,9 @@ int main(int argc, char **argv)
     }
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-    target = -1; /* before it is closed: no signal to a number reused */
+    running = 0; /* before it is closed (or reaped): no signal to a number reused */
+    target = -1;
+    target_pid = -1;
     if (res.pidfd >= 0)
         close(res.pidfd);
     if (res.sync_fd >= 0)

@@ -342,6 +342,16 @@ def _replay_key(argv: Sequence[str], parsed: Any) -> bytes | None:
     prefix = list(argv[: len(argv) - len(parsed.args)])
     if "--" in prefix[:-1]:
         return None
+    if prefix[-1:] == ["--"]:
+        # the launcher's split: the "--" must be the separator for any command
+        # after it, not an option's value (-e --): the options before it parse
+        # alone, to the same values
+        try:
+            alone = parse(prefix[:-1], OPTIONS)
+        except UsageError:
+            return None
+        if alone.args or alone.values != {**parsed.values}:
+            return None
     from pynsbind._replay import key
 
     return key(prefix, parsed.args[0])

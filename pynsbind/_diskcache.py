@@ -3,10 +3,12 @@ operation, would otherwise compute again each time (compiled seccomp programs:
 pynsbind._seccomp_cache; compiled plans: pynsbind._replay).
 
 Each cache is a directory of the caller's own, ``$XDG_CACHE_HOME/pynsbind/NAME``
-or ``~/.cache/pynsbind/NAME``: mode 0700, owned by the caller (checked through
-the open directory, never followed through a symlink), each file owned by it
-and writable by nobody else, written whole under a temporary name and renamed
-into place.  A file holds its whole key, compared when it is read: any doubt
+or ``~/.cache/pynsbind/NAME``: mode 0700, owned by the caller, reached from /
+one directory at a time, never through a symlink, each directory on the way
+the caller's or root's and writable by nobody else (or sticky, as /tmp is);
+each file owned by the caller and writable by nobody else, written whole
+under a temporary name and renamed into place.  A file holds its whole key,
+compared when it is read: any doubt
 (a file of another owner, or that others may write, too large, another key
 inside) reads as a miss; a directory that cannot be made or is not the
 caller's alone means no cache.  ``PYNSBIND_<NAME>_CACHE=0`` turns one off.
@@ -64,26 +66,50 @@ def _open_dir(name: str) -> int:
     fd = _dir_fds.get(name)
     if fd is not None:
         return fd
-    fd = -1
     path = cache_dir(name)
-    if path is not None:
-        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            try:
-                fd = os.open(path, flags)
-            except FileNotFoundError:
-                os.makedirs(path, mode=0o700, exist_ok=True)
-                fd = os.open(path, flags)
-            st = os.fstat(fd)
-            if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-                os.close(fd)  # not ours alone: no cache
-                fd = -1
-        except OSError:
-            if fd >= 0:
-                os.close(fd)
-            fd = -1
+    fd = -1 if path is None else _open_safe(path)
     _dir_fds[name] = fd
     return fd
+
+
+def _open_safe(path: str) -> int:
+    """``path`` opened one component at a time from /, never through a
+    symlink, each directory on the way the caller's or root's and writable by
+    nobody else (or sticky, as /tmp is), the last one the caller's alone (mode
+    0700 at most): so that nobody else can choose what the caller reads, not
+    even through an XDG_CACHE_HOME or a HOME that sudo kept.  Missing
+    directories are made (mode 0700).  -1 when it cannot be trusted."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    euid = os.geteuid()
+    parts = [p for p in path.split("/") if p]
+    fd = os.open("/", flags)
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                nxt = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nxt = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+            st = os.fstat(fd)
+            if last:
+                ok = st.st_uid == euid and not st.st_mode & 0o077
+            else:
+                ok = st.st_uid in (euid, 0) and (
+                    not st.st_mode & 0o022 or bool(st.st_mode & 0o1000)  # sticky
+                )
+            if not ok or part in (".", ".."):
+                os.close(fd)
+                return -1
+        return fd
+    except OSError:
+        os.close(fd)
+        return -1
 
 
 def file_name(key: bytes) -> str:

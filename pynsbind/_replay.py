@@ -68,6 +68,7 @@ __all__ = [
     "lay_out",
     "lib_path",
     "load",
+    "replayable",
     "source_conditions",
     "spawn",
     "store",
@@ -315,7 +316,7 @@ def holds(condition: tuple[str, str, Any]) -> bool:
         return bool(os.environ.get(name) == want)
     try:
         st = os.lstat(name) if kind == "lstat" else os.stat(name)
-    except OSError:
+    except (OSError, ValueError):  # (ValueError: a NUL in the name)
         return False
     if kind == "file":
         return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino) == tuple(want)
@@ -402,16 +403,15 @@ class _Reader:
         return int.from_bytes(self.take(size), "little", signed=signed)
 
     def str_(self) -> bytes:
-        raw = self.take(self.u(4))
-        self.take(1)
-        return raw
+        return self.nul(self.take(self.u(4)))
 
     def ostr(self) -> bytes | None:
         n = self.u(4)
-        if n == 0:
-            return None
-        raw = self.take(n - 1)
-        self.take(1)
+        return None if n == 0 else self.nul(self.take(n - 1))
+
+    def nul(self, raw: bytes) -> bytes:
+        if self.take(1) != b"\0":
+            raise ValueError("a string without its NUL")
         return raw
 
     def olist(self) -> list[str] | None:
@@ -477,7 +477,7 @@ def decode(raw: bytes) -> Kept | None:
                     r.olist(),
                 )
             )
-        if r.at != len(raw):
+        if r.at != len(raw) or not replayable(ops, pacts):
             return None
     except (ValueError, KeyError):
         return None
@@ -512,16 +512,12 @@ def without_command(data: PlanData, args: Sequence[str]) -> PlanData | None:
     listener (what the spawning Process would have to hold), or the command
     found anywhere but the exec's argv and name."""
     _, _, _, _, ops, pacts, slots = data
-    if slots != REPLAY_SLOTS or any(p[1] == lib.NSB_PACT_HOOK for p in pacts):
+    if slots != REPLAY_SLOTS or not replayable(ops, pacts):
         return None
     n = len(args)
     out = []
     for op in ops:
         kind, s1, ptype, p = op[0], op[8], op[11], op[12]
-        if kind in (lib.NSB_OP_TERMINAL, lib.NSB_OP_GATE, lib.NSB_OP_WIPE):
-            return None
-        if kind == lib.NSB_OP_SECCOMP and op[6] & lib.SECCOMP_FILTER_FLAG_NEW_LISTENER:
-            return None
         if kind == lib.NSB_OP_FINDEXEC:
             if s1 != args[0]:
                 return None
@@ -531,9 +527,25 @@ def without_command(data: PlanData, args: Sequence[str]) -> PlanData | None:
                 return None
             op = (*op[:8], None, op[9], op[10], ptype, list(p[: len(p) - n]), op[13])
         out.append(op)
-    if not any(op[0] == lib.NSB_OP_EXEC for op in out):
-        return None
     return (*data[:4], out, pacts, slots)
+
+
+def replayable(ops: Sequence[OpData], pacts: Sequence[PactData]) -> bool:
+    """Whether a plan can run without the Process that spawn() makes: one exec
+    (with an argv), no hook of the caller's, no terminal, gate, wipe or notify
+    listener (what that Process would hold).  csrc/launcher.c checks the same."""
+    if any(p[1] == lib.NSB_PACT_HOOK for p in pacts):
+        return False
+    execs = 0
+    for op in ops:
+        kind = op[0]
+        if kind in (lib.NSB_OP_TERMINAL, lib.NSB_OP_GATE, lib.NSB_OP_WIPE):
+            return False
+        if kind == lib.NSB_OP_SECCOMP and op[6] & lib.SECCOMP_FILTER_FLAG_NEW_LISTENER:
+            return False
+        if kind == lib.NSB_OP_EXEC:
+            execs += 1 if op[11] == P_ARGV and op[12] is not None else 2
+    return execs == 1
 
 
 def with_command(data: PlanData, args: Sequence[str]) -> PlanData:

@@ -147,21 +147,38 @@ def test_a_plan_that_fails_is_replaced_by_the_full_path(sandbox: Any) -> None:
     assert [op[CHDIR_S2] for op in kept.data[4] if op[0] == OpKind.CHDIR] == ["/"]
 
 
-@pytest.mark.parametrize("how", ["group-writable", "symlink", "directory of others"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "group-writable",
+        "symlink",
+        "directory of others",
+        "a symlink on the way",
+        "another's directory on the way",
+    ],
+)
 def test_a_plan_that_cannot_be_trusted_is_not_used(sandbox: Any, cache: Path, how: str) -> None:
     assert sandbox("--", "hostname") == (0, "sandbox\n")
     change_op(OpKind.HOSTNAME, HOSTNAME_S1, "replayed")
     assert sandbox("--", "hostname") == (0, "replayed\n")
     (file,) = cache.iterdir()
+    env = {}
     if how == "group-writable":
         file.chmod(0o620)
     elif how == "symlink":
         moved = cache.parent / "elsewhere"
         file.rename(moved)
         file.symlink_to(moved)
-    else:
+    elif how == "directory of others":
         cache.chmod(0o777)
-    assert sandbox("--", "hostname") == (0, "sandbox\n")
+    elif how == "a symlink on the way":
+        # what sudo -E may keep: an XDG_CACHE_HOME through another's link
+        link = cache.parent.parent.parent / "link"
+        link.symlink_to(cache.parent.parent)
+        env["XDG_CACHE_HOME"] = str(link)
+    else:
+        os.chown(cache.parent, 65534, 65534)  # ~/.cache/pynsbind, nobody's
+    assert sandbox("--", "hostname", **env) == (0, "sandbox\n")
 
 
 def test_stdin_and_signals_of_a_replayed_sandbox(sandbox: Any, front: list[str]) -> None:
@@ -268,3 +285,13 @@ def test_the_launcher_through_a_symlink(cache: Path, tmp_path: Path) -> None:
         ran = subprocess.run([link, "sandbox", "--", "hostname"], capture_output=True, text=True)
         assert (ran.returncode, ran.stdout, ran.stderr) == (0, "sandbox\n", "")
     assert len(kept_plans()) == 1
+
+
+def test_a_dash_dash_that_is_an_options_value_keeps_no_plan(sandbox: Any) -> None:
+    """``-e --`` sets a variable named ``--``: that ``--`` is no separator, and
+    the launcher (which splits at the first ``--``) must never find a plan for
+    a command line whose command Python finds elsewhere."""
+    for _ in range(2):
+        assert sandbox("-e", "--", "sh", "-c", "hostname") == (0, "sandbox\n")
+    assert kept_plans() == {}
+    assert sandbox("-e", "--", "--hostname", "other", "sh", "-c", "hostname") == (0, "other\n")
