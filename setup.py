@@ -10,7 +10,6 @@ writes its interpreter's path on pynsbind-run.py's first line)."""
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import subprocess
 import sysconfig
@@ -23,14 +22,6 @@ from distutils.command.build_scripts import build_scripts  # isort: skip
 
 ROOT = Path(__file__).resolve().parent
 LAUNCHER_SOURCES = ["launcher.c", "spawn.c", "child.c", "child_fs.c"]
-
-
-def _version() -> str:
-    text = (ROOT / "pynsbind" / "_version.py").read_text()
-    match = re.search(r'__version__ = "([^"]+)"', text)
-    if match is None:
-        raise RuntimeError("pynsbind/_version.py has no __version__")
-    return match.group(1)
 
 
 class BuildScripts(build_scripts):
@@ -52,7 +43,7 @@ class BuildScripts(build_scripts):
             "-Wextra",
             "-fvisibility=hidden",
             f"-I{ROOT / 'csrc'}",
-            f'-DNSB_VERSION="{_version()}"',
+            f'-DNSB_VERSION="{self.distribution.get_version()}"',
             *map(str, sources),
             "-Wl,-z,now",
             "-o",

@@ -342,6 +342,21 @@ static char **olist(struct reader *r, int extra, int *count)
     return out;
 }
 
+/* a count (at most 4096) and a zeroed array of that many items */
+static void *take_array(struct reader *r, size_t size, uint32_t *n)
+{
+    void *items;
+    *n = u32(r);
+    if (r->bad || *n > 4096) {
+        r->bad = 1;
+        return NULL;
+    }
+    items = calloc(*n ? *n : 1, size);
+    if (items == NULL)
+        r->bad = 1;
+    return items;
+}
+
 /* pynsbind._replay.holds */
 static int condition_holds(struct reader *r)
 {
@@ -407,13 +422,10 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
     k->plan.clone_flags = u64(r);
     k->plan.cgroup_slot = i32(r);
     k->plan.nregs = i32(r);
-    n = u32(r);
-    if (r->bad || n > 4096)
-        return -1;
-    k->plan.nops = (int32_t)n;
-    ops = calloc(n ? n : 1, sizeof(*ops));
+    ops = take_array(r, sizeof(*ops), &n);
     if (ops == NULL)
         return -1;
+    k->plan.nops = (int32_t)n;
     k->plan.ops = ops;
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         struct nsb_op *o = &ops[i];
@@ -470,13 +482,10 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
     }
     if (execs != 1)
         return -1;
-    n = u32(r);
-    if (r->bad || n > 4096)
-        return -1;
-    k->plan.npacts = (int32_t)n;
-    pacts = calloc(n ? n : 1, sizeof(*pacts));
+    pacts = take_array(r, sizeof(*pacts), &n);
     if (pacts == NULL)
         return -1;
+    k->plan.npacts = (int32_t)n;
     k->plan.pacts = pacts;
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         struct nsb_pact *pa = &pacts[i];

@@ -61,6 +61,7 @@ __all__ = [
     "Kept",
     "decode",
     "encode",
+    "exit_report",
     "holds",
     "init_fd",
     "installed_init",
@@ -592,16 +593,24 @@ def wait(pid: int, pidfd: int, sync_fd: int) -> int:
         rc = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
     else:
         rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    if sync_fd >= 0:
-        size = ffi.sizeof("struct nsb_msg")
-        try:
-            while True:
-                raw = os.read(sync_fd, size)
-                if len(raw) != size:
-                    break
-                msg = ffi.from_buffer("struct nsb_msg *", raw)
-                if msg.type == lib.NSB_MSG_EXIT:
-                    return os.waitstatus_to_exitcode(int(msg.val))
-        except BlockingIOError:
-            pass
+    return exit_report(sync_fd, rc)
+
+
+def exit_report(sync_fd: int, rc: int) -> int:
+    """The command's returncode as the init relays it on the sync socket
+    (NSB_MSG_EXIT), once the init has exited with ``rc``; ``rc`` when it sent
+    none (or there is no socket: sync_fd < 0)."""
+    if sync_fd < 0:
+        return rc
+    size = ffi.sizeof("struct nsb_msg")
+    try:
+        while True:
+            raw = os.read(sync_fd, size)
+            if len(raw) != size:
+                break
+            msg = ffi.from_buffer("struct nsb_msg *", raw)
+            if msg.type == lib.NSB_MSG_EXIT:
+                return os.waitstatus_to_exitcode(int(msg.val))
+    except BlockingIOError:
+        pass
     return rc

@@ -727,20 +727,7 @@ class Process:
 
     def _init_report(self, rc: int) -> int:
         """With init=True the init relays the command's own wait status."""
-        if self._sync_fd < 0:
-            return rc
-        size = ffi.sizeof("struct nsb_msg")
-        try:
-            while True:
-                data = os.read(self._sync_fd, size)
-                if len(data) != size:
-                    break
-                msg = ffi.from_buffer("struct nsb_msg *", data)
-                if msg.type == lib.NSB_MSG_EXIT:
-                    return os.waitstatus_to_exitcode(int(msg.val))
-        except BlockingIOError:
-            pass
-        return rc
+        return _replay.exit_report(self._sync_fd, rc)
 
     def _close_handles(self) -> None:
         """Close this object's pidfd, sync socket and notify listener."""
