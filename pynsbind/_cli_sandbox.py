@@ -298,9 +298,10 @@ def _options(parsed: Any) -> dict[str, Any]:
 # ---- kept plans ------------------------------------------------------------------
 
 #: the options a kept plan is replayed for: the plan is made of their values
-#: (with the caller's ids, working directory and TERM, which the key holds too);
-#: the others read files (-v, --rootfs, --env-file, -u names, seccomp=FILE),
-#: make a cgroup (limits, --json-status) or watch the sandbox (-t, --timeout)
+#: (with what the key and the conditions hold: the caller's ids and working
+#: directory, TERM...); the others read files (-v, --rootfs, --env-file, -u
+#: names, seccomp=FILE), make a cgroup (limits, --json-status) or watch the
+#: sandbox (-t, --timeout)
 _REPLAYED = frozenset(
     {
         "read_only",
@@ -318,9 +319,6 @@ _REPLAYED = frozenset(
         "net",
     }
 )
-#: what the sandbox's plan reads of the host besides: whether these are
-#: directories (pynsbind.sandbox.PRIVATE_DIRS, each a tmpfs when it is one)
-_HOST_DIRS = ("/tmp", "/run", "/var/tmp")
 
 
 def _replay_key(argv: Sequence[str], parsed: Any) -> bytes | None:
@@ -362,10 +360,11 @@ def _conditions(parsed: Any) -> list[tuple[str, str, Any]]:
     and the variables passed by name, which of the private directories exist,
     whether nobody may enter the working directory, and the package's files."""
     from pynsbind._replay import source_conditions
+    from pynsbind.sandbox import PRIVATE_DIRS  # (imported already: the sandbox ran)
 
     names = ["TERM", *(v for v in parsed.env if "=" not in v)]
     out: list[tuple[str, str, Any]] = [("env", n, os.environ.get(n)) for n in names]
-    out += [("lstat", d, os.lstat(d).st_mode) for d in _HOST_DIRS]
+    out += [("lstat", d, os.lstat(d).st_mode) for d in PRIVATE_DIRS]
     parts = [p for p in os.getcwd().split("/") if p]
     for i in range(len(parts) + 1):
         d = "/" + "/".join(parts[:i])
@@ -520,12 +519,12 @@ def _run(prepared: Prepared, parsed: Any, key: bytes | None = None) -> int:
 
             data = _replay.without_command(plan_data(proc.spec), parsed.args)
             if data is not None:
-                init = _replay.installed_init()
                 try:
-                    kept = _replay.Kept(data, _conditions(parsed), bool(parsed.interactive), init)
+                    conditions = _conditions(parsed)
+                    init = _replay.installed_init()
                 except OSError:
                     return  # (the host changed meanwhile: nothing is kept)
-                _replay.store(key, kept)
+                _replay.store(key, _replay.Kept(data, conditions, bool(parsed.interactive), init))
 
     forward.install()
     try:

@@ -233,6 +233,7 @@ SOURCES = (
     "_ops.py",
     "_features.py",
     "spec.py",
+    "devices.py",
     "seccomp.py",
     "_seccomp_default.py",
     "flags.py",

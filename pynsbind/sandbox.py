@@ -77,9 +77,9 @@ __all__ = [
 NOBODY = 65534
 
 #: the host's directories the sandbox gets private tmpfs instead of
-_PRIVATE = ("/tmp", "/run", "/var/tmp")
+PRIVATE_DIRS = ("/tmp", "/run", "/var/tmp")
 #: where the host's own mounts are not kept under an overlay root
-_REPLACED = ("/proc", "/sys", "/dev", *_PRIVATE)
+_REPLACED = ("/proc", "/sys", "/dev", *PRIVATE_DIRS)
 
 
 # ---- the result ----------------------------------------------------------------------
@@ -983,7 +983,7 @@ def prepare(
     base: list[Mount] = [Mount.proc(), Mount.dev()]
     if network != "host":
         base.append(Mount.sysfs())
-    private = [d for d in _PRIVATE if os.path.isdir(os.path.join(root, d.lstrip("/")))]
+    private = [d for d in PRIVATE_DIRS if os.path.isdir(os.path.join(root, d.lstrip("/")))]
     if rootfs is None:
         private = [d for d in private if not os.path.islink(d)]
     base += [Mount.tmpfs(d, mode=0o1777 if d != "/run" else 0o755) for d in private]
