@@ -14,7 +14,7 @@ that).  Nothing here is a stable API: it changes with the engine.
   ``dropped_processes``, ``cgroup_fast_paths``, ``bpf_program_cache``,
   ``seccomp_extension``, ``seccomp_cache_dir``, ``seccomp_cache_reset``;
 - the plans kept on disk for ``pynsbind-run sandbox``: ``kept_plans``, ``keep_plan``,
-  ``encode_plan``;
+  ``encode_plan``, ``decode_plan``;
 - the cgroup machinery's modules and parsers: ``cgroups_v1``, ``cgroups_v2``,
   ``cgroups_bpf``, ``compile_program``, ``Dirs``, ``parse_proc_cgroup``,
   ``parse_auto_name``, ``prepare_cgroup``;
@@ -64,6 +64,7 @@ __all__ = [
     "cli_args",
     "compile_plan",
     "compile_program",
+    "decode_plan",
     "dropped_processes",
     "encode_plan",
     "ffi",
@@ -100,6 +101,7 @@ def kept_plans() -> dict[bytes, Any]:
 
 
 encode_plan = _replay.encode
+decode_plan = _replay.decode
 
 
 def keep_plan(key: bytes, kept: Any) -> None:

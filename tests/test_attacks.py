@@ -40,6 +40,8 @@ from tests.helpers import (
     examples,
     in_child,
     kill_pid,
+    pynsbind_cgroups,
+    remove_cgroups,
     status_field,
     wait_for,
     wait_gone,
@@ -416,7 +418,7 @@ else:
     )
     e = p.exec(["/bin/evil"], **quiet)
     pids = [p.pid, e.pid]
-print(json.dumps({"pids": pids}), flush=True)
+print(json.dumps({"pids": pids, "spawner": os.getpid()}), flush=True)
 os._exit(0)
 """
 
@@ -455,6 +457,12 @@ def test_shebang_proc_self_exe_never_gives_a_writable_host_binary(
         finally:
             for p in pids:
                 kill_pid(p)
+            # the container's device cgroup, marked with the spawner's pid (which
+            # exited without removing it): what pynsbind.cleanup() sweeps
+            for p in pids:
+                assert wait_gone(p, 10)
+            left = pynsbind_cgroups(pid=got["spawner"])
+            assert remove_cgroups(left, kill=True) == []
         after = ah.sha256(python)
     assert after == before, f"the container overwrote the host's Python binary: {held}"
     if held is not None:

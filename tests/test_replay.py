@@ -295,3 +295,53 @@ def test_a_dash_dash_that_is_an_options_value_keeps_no_plan(sandbox: Any) -> Non
         assert sandbox("-e", "--", "sh", "-c", "hostname") == (0, "sandbox\n")
     assert kept_plans() == {}
     assert sandbox("-e", "--", "--hostname", "other", "sh", "-c", "hostname") == (0, "other\n")
+
+
+def test_a_plain_users_sandbox_runs_from_its_kept_plan(plain_user: Any) -> None:
+    """Rootless, through the launcher: the plan is kept in the user's own cache
+    (its files the user's), and the next sandbox runs from it (a plan changed
+    there, by root for the test, shows)."""
+    from pynsbind.testing import decode_plan
+
+    argv = [
+        "setpriv",
+        f"--reuid={plain_user.uid}",
+        f"--regid={plain_user.gid}",
+        "--clear-groups",
+        str(LAUNCHER),
+        "sandbox",
+        "--",
+        "sh",
+        "-c",
+        "hostname; id -u; awk '{print $1, $2, $3}' /proc/self/uid_map",
+    ]
+    env = {"PATH": "/usr/bin:/bin", "HOME": plain_user.home}
+
+    def run() -> tuple[int, str, str]:
+        ran = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=plain_user.home)
+        return ran.returncode, ran.stdout, ran.stderr
+
+    mine = f"sandbox\n0\n0 {plain_user.uid} 1\n"
+    assert run() == (0, mine, "")
+    plans = Path(plain_user.home) / ".cache" / "pynsbind" / "plans"
+    (file,) = plans.iterdir()
+    st = file.stat()
+    assert (st.st_uid, st.st_mode & 0o777, plans.stat().st_mode & 0o777) == (
+        plain_user.uid,
+        0o600,
+        0o700,
+    )
+    assert run() == (0, mine, "")
+    # the file: its header (the cache's name, the key's length and the key), then the plan
+    raw = file.read_bytes()
+    head = len(b"pynsbind plans cache\n") + 4
+    head += int.from_bytes(raw[head - 4 : head], "little")
+    kept = decode_plan(raw[head:])
+    assert kept is not None
+    ops = [
+        (*op[:8], "replayed", *op[9:]) if op[0] == OpKind.HOSTNAME else op for op in kept.data[4]
+    ]
+    kept.data = (*kept.data[:4], ops, *kept.data[5:])
+    file.write_bytes(raw[:head] + encode_plan(kept))
+    os.chown(file, plain_user.uid, plain_user.gid)
+    assert run() == (0, mine.replace("sandbox", "replayed", 1), "")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -75,34 +74,6 @@ def one_line_error(res: Ran) -> str:
     assert len(lines) == 1, res
     assert lines[0].startswith("pynsbind-run sandbox: "), res
     return lines[0]
-
-
-class User:
-    def __init__(self, name: str, home: str) -> None:
-        pw = pwd.getpwnam(name)
-        self.name, self.uid, self.gid, self.home = name, pw.pw_uid, pw.pw_gid, home
-
-
-@pytest.fixture(scope="session")
-def plain_user() -> Any:
-    """An unprivileged user made for these tests (and removed after), with a home
-    directory of its own that every user can traverse."""
-    if shutil.which("useradd") is None or shutil.which("setpriv") is None:
-        pytest.skip("needs useradd and setpriv")
-    name = f"pynsbind-sbx{os.getpid() % 100000}"
-    home = tempfile.mkdtemp(prefix="pynsbind-sbx-home-")
-    os.chmod(home, 0o755)
-    made = subprocess.run(["useradd", "-M", "-d", home, "-s", "/bin/sh", name], capture_output=True)
-    if made.returncode != 0:
-        shutil.rmtree(home, ignore_errors=True)
-        pytest.skip(f"useradd failed: {made.stderr!r}")
-    try:
-        user = User(name, home)
-        os.chown(home, user.uid, user.gid)
-        yield user
-    finally:
-        subprocess.run(["userdel", name], capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

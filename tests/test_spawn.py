@@ -667,6 +667,10 @@ def test_die_with_parent(rootfs: str, tmp_path: Any) -> None:
         assert select.select([pidfd], [], [], 10)[0], "the container outlived its spawner"
     finally:
         os.close(pidfd)
+        # the spawner, killed, could not remove the container's device cgroup:
+        # marked with its pid, it is what pynsbind.cleanup() sweeps; swept here
+        left = helpers.pynsbind_cgroups(pid=spawner.pid)
+        assert helpers.remove_cgroups(left, kill=True) == []
 
 
 # ---- errors ----------------------------------------------------------------------
