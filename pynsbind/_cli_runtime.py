@@ -126,6 +126,27 @@ def _json(doc: object) -> None:
 # ---- the commands -------------------------------------------------------------------------
 
 
+#: the options pynsbind-run's launcher takes when it creates a container from
+#: a kept plan (csrc/launcher.c): any other keeps no plan
+_LAUNCHER_GLOBALS = frozenset({"root", "log", "log_format"})
+_LAUNCHER_OPTIONS = frozenset({"bundle", "pid_file", "detach", "no_pivot", "no_new_keyring"})
+
+
+def _plan_key(g: Parsed, a: Parsed) -> bytes | None:
+    """The key under which this create (or run) keeps its container's plan for
+    the launcher (pynsbind._replay.container_key), or None when the launcher
+    would not take this command line."""
+    for parsed, allowed in ((g, _LAUNCHER_GLOBALS), (a, _LAUNCHER_OPTIONS)):
+        for name, value in parsed.values.items():
+            if value not in (None, False, "0", "text") and name not in allowed:
+                return None
+    if os.environ.get("PYNSBIND_PLANS_CACHE") == "0":
+        return None
+    from pynsbind._replay import container_key
+
+    return container_key(_str(g.root), _str(a.bundle))
+
+
 def _create(g: Parsed, a: Parsed) -> int:
     from pynsbind.container import Container
 
@@ -137,6 +158,7 @@ def _create(g: Parsed, a: Parsed) -> int:
         console_socket=_str(a.console_socket),
         pid_file=_str(a.pid_file),
         preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
+        plan_key=_plan_key(g, a),
     )
     return 0
 
@@ -158,6 +180,7 @@ def _run(g: Parsed, a: Parsed) -> int:
         console_socket=_str(a.console_socket),
         pid_file=_str(a.pid_file),
         preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
+        plan_key=_plan_key(g, a),
     )
     try:
         c.start()

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     PlanData = tuple[int, int, int, int, list[OpData], list[PactData], list[str]]
 
 __all__ = [
+    "CONTAINER_SOURCES",
     "P_ARGV",
     "P_BYTES",
     "P_INT32",
@@ -59,8 +60,11 @@ __all__ = [
     "P_UINT32",
     "SOURCES",
     "Kept",
+    "KeptContainer",
+    "container_key",
     "decode",
     "encode",
+    "encode_container",
     "exit_report",
     "holds",
     "init_fd",
@@ -73,7 +77,9 @@ __all__ = [
     "source_conditions",
     "spawn",
     "store",
+    "store_container",
     "wait",
+    "wipes_fit",
     "with_command",
     "without_command",
 ]
@@ -289,11 +295,11 @@ def key(prefix: Sequence[str], command: str) -> bytes | None:
     return b"\0".join([*head, *(os.fsencode(w) for w in prefix)])
 
 
-def source_conditions() -> list[tuple[str, str, Any]]:
-    """The conditions that the package's code, engine and init be what they
-    are now."""
+def source_conditions(extra: Sequence[str] = ()) -> list[tuple[str, str, Any]]:
+    """The conditions that the package's code (SOURCES, and the files
+    ``extra``), engine and init be what they are now."""
     here = os.path.dirname(os.path.abspath(__file__))
-    paths = [os.path.join(here, name) for name in SOURCES]
+    paths = [os.path.join(here, name) for name in (*SOURCES, *extra)]
     paths += [installed_init(), os.path.abspath(lib_path())]
     out: list[tuple[str, str, Any]] = []
     for path in paths:
@@ -532,16 +538,20 @@ def without_command(data: PlanData, args: Sequence[str]) -> PlanData | None:
     return (*data[:4], out, pacts, slots)
 
 
-def replayable(ops: Sequence[OpData], pacts: Sequence[PactData]) -> bool:
+def replayable(ops: Sequence[OpData], pacts: Sequence[PactData], *, gated: bool = False) -> bool:
     """Whether a plan can run without the Process that spawn() makes: one exec
-    (with an argv), no hook of the caller's, no terminal, gate, wipe or notify
-    listener (what that Process would hold).  csrc/launcher.c checks the same."""
+    (with an argv), no hook of the caller's, no terminal, gate or wipe (but
+    with ``gated``: an OCI container's gate, which its own start opens, and
+    the wipes of :func:`wipes_fit`) or notify listener (what that Process
+    would hold).  csrc/launcher.c checks the same."""
     if any(p[1] == lib.NSB_PACT_HOOK for p in pacts):
         return False
     execs = 0
     for op in ops:
         kind = op[0]
-        if kind in (lib.NSB_OP_TERMINAL, lib.NSB_OP_GATE, lib.NSB_OP_WIPE):
+        if kind == lib.NSB_OP_TERMINAL or (
+            kind in (lib.NSB_OP_GATE, lib.NSB_OP_WIPE) and not gated
+        ):
             return False
         if kind == lib.NSB_OP_SECCOMP and op[6] & lib.SECCOMP_FILTER_FLAG_NEW_LISTENER:
             return False
@@ -615,3 +625,144 @@ def exit_report(sync_fd: int, rc: int) -> int:
     except BlockingIOError:
         pass
     return rc
+
+
+# ---- kept containers (pynsbind-run create and run) --------------------------------
+
+#: the package's files whose code makes an OCI container's plan and its state,
+#: with SOURCES
+CONTAINER_SOURCES = (
+    "container.py",
+    "oci.py",
+    "_cli_runtime.py",
+    "resources.py",
+    "_container_cgroup.py",
+    "cgroups/__init__.py",
+    "cgroups/_program.py",
+    "cgroups/_common.py",
+    "cgroups/_detect.py",
+    "cgroups/_v1.py",
+    "cgroups/_v2.py",
+)
+_CONTAINER_MAGIC = b"NSBOCI01"
+#: what an fd slot of a kept container holds (the launcher opens each)
+SLOT_KINDS = {"stdin": b"0", "stdout": b"1", "stderr": b"2", "init": b"i", "gate": b"g"}
+
+
+def container_key(root: str | None, bundle: str | None) -> bytes | None:
+    """The key of the container plan of ``pynsbind-run [--root ROOT] create|run
+    [--bundle BUNDLE] ID``: the values of those two options as given ("" when
+    absent), the caller's uid, gid and working directory, this version and
+    this boot (the ID is no part of it); None when they cannot be told."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            boot = f.read().strip()
+        cwd = os.getcwd()
+    except OSError:
+        return None
+    words = [
+        b"pynsbind container plan",
+        __version__.encode(),
+        str(lib.NSB_ABI_VERSION).encode(),
+        boot,
+        str(os.geteuid()).encode(),
+        str(os.getegid()).encode(),
+        os.fsencode(cwd),
+        os.fsencode(root or ""),
+        os.fsencode(bundle or ""),
+    ]
+    return b"\0".join(words)
+
+
+class KeptContainer:
+    """What the launcher needs to create an OCI container without Python: its
+    plan (``kept``: with the gate, the command in it), ``config`` (the bytes
+    of the bundle's config.json it was made from, at ``config_path``: the
+    launcher runs it only while the file holds them, and copies them into the
+    container's directory), ``root`` (the absolute state root), ``state`` (the
+    members of state.json that are the same for every container of the plan,
+    as JSON text without braces), the cgroup (``cgroup``: its path, relative
+    to each hierarchy, with the container's id appended when ``cgroup_id``;
+    "" for none; ``hierarchies``: each hierarchy's base directory and the
+    writes into the new directory) and what each fd slot of the plan holds
+    (``slots``: a kind of SLOT_KINDS, or ``d`` (a cgroup directory, for
+    CLONE_INTO_CGROUP) or ``p`` (a cgroup.procs) with the index of its
+    hierarchy)."""
+
+    __slots__ = (
+        "cgroup",
+        "cgroup_id",
+        "config",
+        "config_path",
+        "hierarchies",
+        "kept",
+        "root",
+        "slots",
+        "state",
+    )
+
+    def __init__(
+        self,
+        kept: Kept,
+        config_path: str,
+        config: bytes,
+        root: str,
+        state: str,
+        cgroup: str,
+        cgroup_id: bool,
+        hierarchies: list[tuple[str, list[tuple[str, str]]]],
+        slots: list[tuple[bytes, int]],
+    ) -> None:
+        self.kept, self.config_path, self.config, self.root = kept, config_path, config, root
+        self.state, self.cgroup, self.cgroup_id = state, cgroup, cgroup_id
+        self.hierarchies, self.slots = hierarchies, slots
+
+
+def encode_container(kc: KeptContainer) -> bytes:
+    """The file of a kept container: the magic ``NSBOCI01``; str config_path,
+    str config, str root, str state, str cgroup, u8 cgroup_id; u32 count and
+    the hierarchies (str base; u32 count and the writes: str file, str value);
+    u32 count and the slots (u8 kind, i32 hierarchy); then the plan's own
+    file (:func:`encode`)."""
+    import struct
+
+    out = [_CONTAINER_MAGIC, _str(kc.config_path), _str(kc.config), _str(kc.root)]
+    out += [_str(kc.state), _str(kc.cgroup), bytes([int(kc.cgroup_id)])]
+    out.append(struct.pack("<I", len(kc.hierarchies)))
+    for base, writes in kc.hierarchies:
+        out += [_str(base), struct.pack("<I", len(writes))]
+        for name, value in writes:
+            out += [_str(name), _str(value)]
+    out.append(struct.pack("<I", len(kc.slots)))
+    for kind, index in kc.slots:
+        out.append(kind + struct.pack("<i", index))
+    out.append(encode(kc.kept))
+    return b"".join(out)
+
+
+def wipes_fit(ops: Sequence[OpData]) -> bool:
+    """Whether the plan's wipes (a gated process zeroes its copy of the
+    caller's argv and environ) are none, or this process's argv then its
+    environ: the launcher, which keeps the plan for any process, puts its own
+    in their place (fields 48-51 of /proc/self/stat)."""
+    wipes = [(op[5], op[6]) for op in ops if op[0] == lib.NSB_OP_WIPE]
+    if not wipes:
+        return True
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            data = f.read()
+        a0, a1, e0, e1 = (int(x) for x in data[data.rindex(b")") + 2 :].split()[45:49])
+    except (OSError, ValueError):
+        return False
+    return wipes == [(a0, a1), (e0, e1)]
+
+
+def store_container(k: bytes, kc: KeptContainer) -> None:
+    """Keep a container's plan (its conditions must hold: nothing checks them)."""
+    import struct
+
+    try:
+        raw = encode_container(kc)
+    except (struct.error, OverflowError):
+        return
+    _diskcache.write(_CACHE, k, raw, max_files=_MAX_FILES)

@@ -268,12 +268,17 @@ class Container:
         console_socket: str | None = None,
         pid_file: str | None = None,
         preserve_fds: int = 0,
+        plan_key: bytes | None = None,
     ) -> Container:
         """Create the container ``cid`` from the OCI bundle ``bundle``: its
         namespaces, cgroup, mounts and first process, which waits before exec
         until :meth:`start`.  The process is a child of the caller (a subreaper
         such as conmon inherits it when the caller exits).  On any failure
-        nothing is left: no state, cgroup, mount or process."""
+        nothing is left: no state, cgroup, mount or process.
+
+        ``plan_key`` (pynsbind._replay.container_key): keep what made this
+        container under that key, where it can be, for pynsbind-run's launcher
+        to create the next container of the same bundle without Python."""
         from pynsbind import oci
 
         root = os.path.abspath(root or default_root())
@@ -296,12 +301,15 @@ class Container:
         made.add(lambda: _remove_tree(directory))
         try:
             with _Lock(directory):
-                return cls._create_locked(
+                container, spawned = cls._create_locked(
                     cid, root, loaded, spec, made, console_socket, pid_file, preserve_fds
                 )
         except BaseException:
             made.run()
             raise
+        if plan_key is not None and console_socket is None and not preserve_fds:
+            _keep_plan(plan_key, container, loaded, spec, spawned)
+        return container
 
     @classmethod
     def _create_locked(
@@ -314,7 +322,8 @@ class Container:
         console_socket: str | None,
         pid_file: str | None,
         preserve_fds: int,
-    ) -> Container:
+    ) -> tuple[Container, Any]:
+        """create() with the lock held: the container, and the spec spawned."""
         from pynsbind import oci, process
         from pynsbind.cgroups import Cgroup
 
@@ -327,6 +336,7 @@ class Container:
             "created": _now(),
             "owner": _owner(),
             "annotations": dict(loaded.annotations),
+            "hooks": _has_hooks(loaded.hooks),
         }
         container = cls(cid, root, state)
         changes: dict[str, Any] = {}
@@ -341,6 +351,7 @@ class Container:
                 ) from None
             made.add(cg.delete, first=True)
             state["cgroup"] = cg.path
+            state["cgroup_dirs"] = [d for _, d in cg.hierarchy_dirs]
             changes.update(cgroup=cg, resources=None)
         hooks = loaded.hooks
         if hooks.prestart or hooks.create_runtime or hooks.create_container:
@@ -366,7 +377,7 @@ class Container:
             _write_atomic(os.path.abspath(pid_file), f"{proc.pid}".encode(), 0o644)
         made.clear()
         proc.release()  # the container outlives this process: a subreaper reaps it
-        return container
+        return container, spec
 
     def start(self) -> None:
         """Let the created container's first process exec its command (the
@@ -721,6 +732,108 @@ class _Undo:
             except Exception:
                 continue
         self.steps = []
+
+
+def _has_hooks(hooks: Any) -> bool:
+    return any(
+        (
+            hooks.prestart,
+            hooks.create_runtime,
+            hooks.create_container,
+            hooks.start_container,
+            hooks.poststart,
+            hooks.poststop,
+        )
+    )
+
+
+def _json_plain(text: str) -> bool:
+    """Whether ``text`` is written in JSON as it is (the launcher writes such
+    strings between quotes, unescaped)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _keep_plan(key: bytes, container: Container, loaded: Any, spec: Any, spawned: Any) -> None:
+    """Keep what made ``container`` (pynsbind._replay.KeptContainer) under
+    ``key``, when the launcher can make the next one alike: no hook, a plan it
+    can replay (no terminal, no fd but stdio, the init, the gate and the
+    cgroup's), a cgroup made by writes alone (no device program), paths it
+    can write into JSON as they are.  Anything else keeps nothing."""
+    from pynsbind import _replay, cgroups, process
+    from pynsbind.oci import cgroup_path
+
+    if _has_hooks(loaded.hooks):
+        return
+    state = container._state
+    try:
+        data = process.plan_data(spawned, gated=True)
+    except Exception:
+        return
+    _, _, _, _, ops, pacts, slots = data
+    if not _replay.replayable(ops, pacts, gated=True) or not _replay.wipes_fit(ops):
+        return
+    rel, cgroup_id, hierarchies = "", False, []
+    cg = spawned.cgroup
+    names: dict[str, int] = {}
+    conditions = _replay.source_conditions(_replay.CONTAINER_SOURCES)
+    if cg is not None:
+        h = cg.host
+        rel = cg.path
+        parent = rel.rpartition("/")[0]
+        writes = cgroups.creation_writes(spec.resources, h, parent)
+        if writes is None:
+            return
+        hierarchies = writes
+        for i, hier in enumerate(h.hierarchies):
+            names[hier.name] = i
+            where = hier.dir(parent)
+            conditions.append(("stat", where, os.stat(where).st_mode))
+        if cgroup_path(loaded.config, container_id=None) is None:
+            # the container's own cgroup, named by its id
+            if not rel.endswith("/" + container.id):
+                return
+            rel, cgroup_id = rel[: len(rel) - len(container.id)], True
+        if not all(_json_plain(b) for b, _ in hierarchies) or not _json_plain(rel):
+            return
+    kinds: list[tuple[bytes, int]] = []
+    for name in slots:
+        if name in _replay.SLOT_KINDS:
+            kinds.append((_replay.SLOT_KINDS[name], -1))
+        elif cg is not None and name in ("cgroup", "cgv2"):
+            v2 = [i for i, hier in enumerate(cg.host.hierarchies) if hier.version == 2]
+            if len(v2) != 1:
+                return
+            kinds.append((b"d" if name == "cgroup" else b"p", v2[0]))
+        elif cg is not None and name.startswith("cgv1:") and name[5:] in names:
+            kinds.append((b"p", names[name[5:]]))
+        else:
+            return
+    if os.geteuid() != 0:
+        conditions.append(("env", "XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR")))
+    try:
+        with open(os.path.join(loaded.path, "config.json"), "rb") as f:
+            raw = f.read()
+        if json.loads(raw) != loaded.config:
+            return  # changed since it was read
+        init = _replay.installed_init()
+    except (OSError, ValueError):
+        return
+    fixed = {k: state[k] for k in ("bundle", "rootfs", "owner", "annotations", "hooks")}
+    kept = _replay.Kept(data, conditions, True, init)
+    _replay.store_container(
+        key,
+        _replay.KeptContainer(
+            kept,
+            os.path.join(loaded.path, "config.json"),
+            raw,
+            container.root,
+            json.dumps(fixed)[1:-1],
+            rel,
+            cgroup_id,
+            hierarchies,
+            kinds,
+        ),
+    )
 
 
 def _make_root(root: str) -> None:

@@ -466,12 +466,13 @@ def spawn(
     )
 
 
-def plan_data(spec: Spec) -> PlanData:
-    """The plan spawn(spec) runs, as plain data (see pynsbind._replay): what a
-    command line keeps to start the same container again without compiling it."""
+def plan_data(spec: Spec, *, gated: bool = False) -> PlanData:
+    """The plan spawn(spec) runs (``gated``: spawn(spec, start=False, gate=...)),
+    as plain data (see pynsbind._replay): what a command line keeps to start
+    the same container again without compiling it."""
     if not isinstance(spec, Spec):
         raise TypeError(f"plan_data() takes a Spec, not {type(spec).__name__}")
-    return _get_plan(spec, _plan.Options()).data()
+    return _get_plan(spec, _plan.Options(), gated=gated).data()
 
 
 def explain(spec: Spec) -> str:

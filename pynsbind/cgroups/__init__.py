@@ -82,6 +82,7 @@ __all__ = [
     "check_placement",
     "check_resources",
     "cleanup",
+    "creation_writes",
     "detect",
     "device_host",
     "host",
@@ -776,6 +777,22 @@ def attach_points(h: Host, clone_into: bool) -> list[AttachPoint]:
         else:
             out.append(AttachPoint(f"cgv1:{hier.name}", hier, False))
     return out
+
+
+def creation_writes(
+    resources: Resources | None, h: Host, parent: str
+) -> list[tuple[str, list[tuple[str, str]]]] | None:
+    """What :meth:`Cgroup.create` does to make a cgroup under ``parent`` (a
+    path relative to the root of each hierarchy) with ``resources``, as data:
+    for each hierarchy of ``h``, its base directory and the (file, value)
+    writes into the new directory, in order (nsb_cg_create's arguments).  None
+    when the creation needs more than that: a device program to attach
+    (cgroup2), or a file still to choose by looking into a new cgroup."""
+    prog = compile_program(resources, h)
+    dirs = prog.dirs(h, normalize(parent) if parent else "")
+    if dirs is None or any(fd >= 0 for fd in dirs.progs):
+        return None
+    return [(hier.base, list(b.kvs)) for hier, b in zip(h.hierarchies, dirs.batches, strict=True)]
 
 
 def check_resources(resources: Resources | None, h: Host) -> None:
