@@ -21,7 +21,15 @@ from setuptools import setup
 from distutils.command.build_scripts import build_scripts  # isort: skip
 
 ROOT = Path(__file__).resolve().parent
-LAUNCHER_SOURCES = ["launcher.c", "spawn.c", "child.c", "child_fs.c"]
+LAUNCHER_SOURCES = [
+    "launcher.c",
+    "launcher_oci.c",
+    "cgroup.c",
+    "bpf.c",
+    "spawn.c",
+    "child.c",
+    "child_fs.c",
+]
 
 
 class BuildScripts(build_scripts):

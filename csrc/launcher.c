@@ -39,7 +39,7 @@
 
 #include <linux/seccomp.h>
 
-#include "nsb.h"
+#include "launcher.h"
 
 #ifndef NSB_VERSION
 #error "NSB_VERSION must be defined by the build (setup.py)"
@@ -65,8 +65,7 @@ int nsb_hook_call(int64_t key, int32_t pact, int32_t pid)
 
 /* ---- the Python path ------------------------------------------------------------- */
 
-static void python_path(char **argv) __attribute__((noreturn));
-static void python_path(char **argv)
+void python_path(char **argv)
 {
     char self[PATH_MAX];
     char script[PATH_MAX + 32];
@@ -89,12 +88,7 @@ static void python_path(char **argv)
 
 /* ---- the key and the cache file ------------------------------------------------------ */
 
-struct buf {
-    char *data;
-    size_t len, cap;
-};
-
-static int buf_add(struct buf *b, const void *data, size_t len)
+int buf_add(struct buf *b, const void *data, size_t len)
 {
     if (b->len + len + 1 > b->cap) {
         size_t cap = (b->len + len + 1) * 2;
@@ -109,16 +103,17 @@ static int buf_add(struct buf *b, const void *data, size_t len)
     return 0;
 }
 
-/* a word of the key, after a NUL unless it is the first */
-static int key_word(struct buf *b, const char *word)
+int key_word(struct buf *b, const char *word)
 {
     if (b->len > 0 && buf_add(b, "", 1) < 0)
         return -1;
     return buf_add(b, word, strlen(word));
 }
 
-/* pynsbind._replay.key: the words joined by NULs */
-static int make_key(struct buf *key, char **prefix, int nprefix, const char *command)
+/* the words every key begins with (pynsbind._replay.key, container_key):
+ * `magic`, the version, the ABI, the boot id, the caller's uid, gid and
+ * working directory */
+int key_head(struct buf *key, const char *magic)
 {
     char boot[64], num[32], cwd[PATH_MAX];
     ssize_t n;
@@ -134,7 +129,7 @@ static int make_key(struct buf *key, char **prefix, int nprefix, const char *com
     boot[n] = '\0';
     if (getcwd(cwd, sizeof(cwd)) == NULL)
         return -1;
-    if (key_word(key, "pynsbind sandbox plan") < 0 || key_word(key, NSB_VERSION) < 0)
+    if (key_word(key, magic) < 0 || key_word(key, NSB_VERSION) < 0)
         return -1;
     snprintf(num, sizeof(num), "%d", NSB_ABI_VERSION);
     if (key_word(key, num) < 0 || key_word(key, boot) < 0)
@@ -143,7 +138,13 @@ static int make_key(struct buf *key, char **prefix, int nprefix, const char *com
     if (key_word(key, num) < 0)
         return -1;
     snprintf(num, sizeof(num), "%u", (unsigned)getegid());
-    if (key_word(key, num) < 0 || key_word(key, cwd) < 0)
+    return key_word(key, num) < 0 || key_word(key, cwd) < 0 ? -1 : 0;
+}
+
+/* pynsbind._replay.key: the words joined by NULs */
+static int make_key(struct buf *key, char **prefix, int nprefix, const char *command)
+{
+    if (key_head(key, "pynsbind sandbox plan") < 0)
         return -1;
     if (key_word(key, strchr(command, '/') != NULL ? "path" : "name") < 0)
         return -1;
@@ -225,7 +226,7 @@ static int open_cache_dir(void)
 
 /* the value kept under the key (pynsbind._diskcache.read): a malloc'd copy of
  * the file, *start where the value begins */
-static char *read_kept(const struct buf *key, size_t *len, size_t *start)
+char *read_kept(const struct buf *key, size_t *len, size_t *start)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     char name[64], head[32];
@@ -273,13 +274,7 @@ static char *read_kept(const struct buf *key, size_t *len, size_t *start)
 
 /* ---- the plan's file (pynsbind._replay.encode) ----------------------------------------- */
 
-struct reader {
-    char *data;
-    size_t at, len;
-    int bad;
-};
-
-static uint64_t take_uint(struct reader *r, size_t size)
+uint64_t take_uint(struct reader *r, size_t size)
 {
     uint64_t v = 0;
     if (r->bad || size > r->len - r->at) {
@@ -309,7 +304,14 @@ static char *take_bytes(struct reader *r, uint64_t len)
     return s;
 }
 
-static char *str(struct reader *r) { return take_bytes(r, u32(r)); }
+char *take_str(struct reader *r) { return take_bytes(r, u32(r)); }
+
+char *take_str_len(struct reader *r, size_t *len)
+{
+    uint32_t n = u32(r);
+    *len = n;
+    return take_bytes(r, n);
+}
 
 /* NULL for length 0 */
 static char *ostr(struct reader *r)
@@ -337,7 +339,7 @@ static char **olist(struct reader *r, int extra, int *count)
         return NULL;
     }
     for (uint32_t i = 0; i + 1 < n; i++)
-        out[i] = str(r);
+        out[i] = take_str(r);
     *count = (int)(n - 1);
     return out;
 }
@@ -361,13 +363,13 @@ static void *take_array(struct reader *r, size_t size, uint32_t *n)
 static int condition_holds(struct reader *r)
 {
     char kind = (char)take_uint(r, 1);
-    const char *name = str(r);
+    const char *name = take_str(r);
     struct stat st;
     if (r->bad)
         return 0;
     if (kind == 'e') {
         int present = (int)take_uint(r, 1);
-        const char *want = str(r);
+        const char *want = take_str(r);
         const char *now = getenv(name);
         if (r->bad)
             return 0;
@@ -393,26 +395,56 @@ static int condition_holds(struct reader *r)
     return 0;
 }
 
-struct kept {
-    int inherit_stdin;
-    const char *init;
-    struct nsb_plan plan;
-};
+/* where this process's argv and environ strings are: fields 48-51 of
+ * /proc/self/stat (arg_start, arg_end, env_start, env_end) */
+static int own_arg_env(uint64_t out[4])
+{
+    char data[4096];
+    const char *at;
+    ssize_t n;
+    int field = 2, fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, data, sizeof(data) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    data[n] = '\0';
+    at = strrchr(data, ')');
+    if (at == NULL)
+        return -1;
+    at++;
+    while (*at != '\0' && field < 51) {
+        char *end;
+        unsigned long long v;
+        while (*at == ' ')
+            at++;
+        field++;
+        v = strtoull(at, &end, 10);
+        if (field >= 48)
+            out[field - 48] = (uint64_t)v;
+        at = end;
+        while (*at != '\0' && *at != ' ')
+            at++;
+    }
+    return field == 51 ? 0 : -1;
+}
 
 /* The kept plan, laid out for the engine with the command put in (as
  * pynsbind._replay.lay_out and with_command do); -1 when it is malformed or a
  * condition does not hold.  Its strings stay in r->data. */
-static int load_plan(struct reader *r, struct kept *k, char **command, int ncommand)
+int load_plan(struct reader *r, struct kept *k, char **command, int ncommand, int gated)
 {
     struct nsb_op *ops;
     struct nsb_pact *pacts;
     uint32_t n;
-    int execs = 0;
+    int execs = 0, wipes = 0;
+    uint64_t own[4] = {0, 0, 0, 0};
     if (r->len - r->at < 8 || memcmp(r->data + r->at, "NSBPLAN1", 8) != 0)
         return -1;
     r->at += 8;
     k->inherit_stdin = (int)take_uint(r, 1);
-    k->init = str(r);
+    k->init = take_str(r);
     n = u32(r);
     for (uint32_t i = 0; i < n && !r->bad; i++)
         if (!condition_holds(r))
@@ -446,7 +478,7 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
         if (ptype == 1) { /* P_BYTES */
             o->p = ostr(r);
         } else if (ptype == 2) { /* P_ARGV: the exec's gets the command */
-            int exec = o->kind == NSB_OP_EXEC;
+            int exec = o->kind == NSB_OP_EXEC && command != NULL;
             char **argv = olist(r, exec ? ncommand : 0, &count);
             if (exec && argv != NULL) {
                 for (int j = 0; j < ncommand; j++)
@@ -468,7 +500,7 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
         } else if (ptype != 0) {
             return -1;
         }
-        if (o->kind == NSB_OP_FINDEXEC)
+        if (o->kind == NSB_OP_FINDEXEC && command != NULL)
             o->s1 = command[0];
         o->q = olist(r, 0, &count);
         /* what pynsbind._replay.without_command keeps: one exec with an argv,
@@ -476,9 +508,21 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
          * hold them is not here) */
         if (o->kind == NSB_OP_EXEC)
             execs += ptype == 2 && o->p != NULL ? 1 : 2;
-        if (o->kind == NSB_OP_TERMINAL || o->kind == NSB_OP_GATE || o->kind == NSB_OP_WIPE ||
+        if (o->kind == NSB_OP_TERMINAL ||
+            (!gated && (o->kind == NSB_OP_GATE || o->kind == NSB_OP_WIPE)) ||
             (o->kind == NSB_OP_SECCOMP && (o->b & SECCOMP_FILTER_FLAG_NEW_LISTENER)))
             return -1;
+        if (o->kind == NSB_OP_WIPE) {
+            /* the plan's were its maker's argv and environ
+             * (pynsbind._replay.wipes_fit): this process's instead */
+            if (wipes == 0 && own_arg_env(own) < 0)
+                return -1;
+            if (wipes >= 2)
+                return -1;
+            o->a = own[2 * wipes];
+            o->b = own[2 * wipes + 1];
+            wipes++;
+        }
     }
     if (execs != 1)
         return -1;
@@ -507,7 +551,7 @@ static int load_plan(struct reader *r, struct kept *k, char **command, int ncomm
 }
 
 /* pynsbind._replay.init_fd: a sealed in-memory copy of the init */
-static int sealed_init(const char *path)
+int sealed_init(const char *path)
 {
     char chunk[65536];
     ssize_t n;
@@ -591,6 +635,8 @@ int main(int argc, char **argv)
 
     /* the command: after the first "--", or at once when the first word after
      * "sandbox" is no option */
+    if (argc >= 2 && strcmp(argv[1], "sandbox") != 0)
+        oci_main(argc, argv);
     if (argc < 3 || strcmp(argv[1], "sandbox") != 0)
         python_path(argv);
     cmd = 2;
@@ -608,7 +654,7 @@ int main(int argc, char **argv)
     r.data = read_kept(&key, &r.len, &r.at);
     free(key.data);
     memset(&k, 0, sizeof(k));
-    if (r.data == NULL || load_plan(&r, &k, command, ncommand) < 0)
+    if (r.data == NULL || load_plan(&r, &k, command, ncommand, 0) < 0)
         python_path(argv);
 
     fds[0] = 0;

@@ -1,0 +1,1075 @@
+/* launcher_oci.c - pynsbind-run's OCI commands that run from C: `create` and
+ * `run` of a container whose plan an earlier create of the same bundle kept,
+ * and `start` and `delete` of containers without hooks.
+ *
+ * `pynsbind-run [--root DIR] [--log FILE] [--log-format F] create|run
+ * [--bundle DIR] [--pid-file FILE] [-d] ID` looks up the plan kept under
+ * pynsbind._replay.container_key (the root and bundle as given, the caller's
+ * ids and working directory, the version and the boot), checks that the
+ * bundle's config.json still holds the bytes it was made from and that the
+ * other conditions hold, and does what pynsbind.container.Container.create
+ * does: the container's directory under the root (locked), the copy of its
+ * config, its cgroup with its limits (nsb_cg_create), the gate, the spawn
+ * (the plan's own, the gate in it), state.json and the pid file.  `run` then
+ * opens the gate, waits for the container (forwarding the signals a terminal
+ * or a supervisor sends) and deletes it unless -d.
+ *
+ * `start ID` opens the gate of a created container; `delete ID` removes a
+ * stopped one (its cgroup, its directory).  Both only for states whose
+ * `hooks` is false (the Python half writes that member too).
+ *
+ * Anything else - other options or commands, no plan, a condition that does
+ * not hold, any failure before the container runs (undone first), a state
+ * that needs more than this (hooks, a container still running, a cgroup that
+ * will not go) - goes to the Python command line with the same arguments,
+ * which does the work and reports what is wrong.  pynsbind/container.py is
+ * the reference for every step here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define STATE "state.json"
+#define CONFIG "config.json"
+#define GATE "exec.fifo"
+#define MAX_HIER 32
+
+/* ---- the command line ---------------------------------------------------------------- */
+
+struct cmdline {
+    const char *root;     /* --root as given, or NULL */
+    const char *verb;     /* create, run, start, delete */
+    const char *bundle;   /* --bundle as given, or NULL */
+    const char *pid_file; /* --pid-file, or NULL */
+    const char *id;
+    int detach, force;
+};
+
+/* `--name VALUE` or `--name=VALUE` (or the short form) at argv[*i]: 1 and the
+ * value (*i past it), 0 when it is another word, -1 when the value is missing */
+static int opt_value(char **argv, int argc, int *i, const char *name, const char *short_name,
+                     const char **value)
+{
+    const char *a = argv[*i];
+    size_t len = strlen(name);
+    if (strcmp(a, name) == 0 || (short_name != NULL && strcmp(a, short_name) == 0)) {
+        if (*i + 1 >= argc)
+            return -1;
+        *value = argv[*i + 1];
+        *i += 2;
+        return 1;
+    }
+    if (strncmp(a, name, len) == 0 && a[len] == '=') {
+        *value = a + len + 1;
+        *i += 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* the words pynsbind/_cli_runtime.py's _plan_key allows; 0, or -1 for any
+ * other (the Python path parses them) */
+static int parse_cmdline(int argc, char **argv, struct cmdline *c)
+{
+    int i = 1, r;
+    const char *ignored;
+    memset(c, 0, sizeof(*c));
+    while (i < argc && argv[i][0] == '-') {
+        if ((r = opt_value(argv, argc, &i, "--root", NULL, &c->root)) != 0 ||
+            (r = opt_value(argv, argc, &i, "--log", NULL, &ignored)) != 0 ||
+            (r = opt_value(argv, argc, &i, "--log-format", NULL, &ignored)) != 0) {
+            if (r < 0)
+                return -1;
+            continue;
+        }
+        return -1;
+    }
+    if (i >= argc)
+        return -1;
+    c->verb = argv[i++];
+    if (strcmp(c->verb, "create") != 0 && strcmp(c->verb, "run") != 0 &&
+        strcmp(c->verb, "start") != 0 && strcmp(c->verb, "delete") != 0)
+        return -1;
+    while (i < argc) {
+        int creates = c->verb[0] == 'c' || c->verb[0] == 'r';
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            if (c->id != NULL)
+                return -1;
+            c->id = a;
+            i++;
+            continue;
+        }
+        if (creates && ((r = opt_value(argv, argc, &i, "--bundle", "-b", &c->bundle)) != 0 ||
+                        (r = opt_value(argv, argc, &i, "--pid-file", NULL, &c->pid_file)) != 0)) {
+            if (r < 0)
+                return -1;
+            continue;
+        }
+        if (creates && (strcmp(a, "--no-pivot") == 0 || strcmp(a, "--no-new-keyring") == 0)) {
+            i++;
+            continue;
+        }
+        if (strcmp(c->verb, "run") == 0 && (strcmp(a, "-d") == 0 || strcmp(a, "--detach") == 0)) {
+            c->detach = 1;
+            i++;
+            continue;
+        }
+        if (strcmp(c->verb, "delete") == 0 && (strcmp(a, "-f") == 0 || strcmp(a, "--force") == 0)) {
+            c->force = 1;
+            i++;
+            continue;
+        }
+        return -1;
+    }
+    return c->id == NULL ? -1 : 0;
+}
+
+/* pynsbind.container.check_id: letters, digits and _+-., not . or .. */
+static int good_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 1024 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '+' || ch == '-' || ch == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* pynsbind.container.default_root, or the --root given when it is absolute
+ * (a relative one: the Python path) */
+static int state_root(const struct cmdline *c, char *out, size_t size)
+{
+    int n;
+    if (c->root != NULL) {
+        if (c->root[0] != '/')
+            return -1;
+        n = snprintf(out, size, "%s", c->root);
+    } else if (geteuid() == 0) {
+        n = snprintf(out, size, "/run/pynsbind");
+    } else if (getenv("XDG_RUNTIME_DIR") != NULL && getenv("XDG_RUNTIME_DIR")[0] != '\0') {
+        const char *rt = getenv("XDG_RUNTIME_DIR");
+        if (rt[0] != '/')
+            return -1;
+        n = snprintf(out, size, "%s/pynsbind", rt);
+    } else {
+        n = snprintf(out, size, "/tmp/pynsbind-%u", (unsigned)geteuid());
+    }
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    /* os.path.abspath's normal form: no trailing slash, no "//", ".", ".." */
+    if (strstr(out, "//") != NULL || strstr(out, "/./") != NULL || strstr(out, "/../") != NULL)
+        return -1;
+    n = (int)strlen(out);
+    if (n > 1 && out[n - 1] == '/')
+        return -1;
+    if ((n >= 2 && strcmp(out + n - 2, "/.") == 0) || (n >= 3 && strcmp(out + n - 3, "/..") == 0))
+        return -1;
+    return 0;
+}
+
+/* ---- small file helpers ------------------------------------------------------------------ */
+
+/* the whole file at dirfd/name (NUL-terminated, malloc'd), at most max bytes */
+static char *read_file(int dirfd, const char *name, size_t max, size_t *len)
+{
+    struct stat st;
+    char *data;
+    size_t got = 0;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        close(fd);
+        return NULL;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    while (data != NULL && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (data == NULL || got != (size_t)st.st_size) {
+        free(data);
+        return NULL;
+    }
+    data[got] = '\0';
+    *len = got;
+    return data;
+}
+
+/* pynsbind.container._write_atomic: a temporary file renamed over name */
+static int write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    size_t done = 0;
+    int fd;
+    if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, (int)getpid()) >= (int)sizeof(tmp))
+        return -1;
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -1;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n <= 0) {
+            close(fd);
+            unlinkat(dirfd, tmp, 0);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    if (close(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+        unlinkat(dirfd, tmp, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* field 22 of /proc/PID/stat (when it started); -1 when gone or a zombie */
+static long long start_time(int pid)
+{
+    char path[64], data[1024];
+    const char *at;
+    ssize_t n;
+    int fd, field = 3; /* the state, after the name */
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, data, sizeof(data) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    data[n] = '\0';
+    at = strrchr(data, ')');
+    if (at == NULL || at[1] != ' ' || at[2] == 'Z' || at[2] == 'X')
+        return -1;
+    at += 2;
+    while (field < 22 && *at != '\0') {
+        at = strchr(at, ' ');
+        if (at == NULL)
+            return -1;
+        at++;
+        field++;
+    }
+    return field == 22 ? strtoll(at, NULL, 10) : -1;
+}
+
+/* the directory dirfd/name emptied (its files: a container's directory has
+ * no subdirectory) and removed */
+static void remove_dir(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    struct dirent *e;
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                unlinkat(fd, e->d_name, 0);
+        closedir(d);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+/* rmdir of each cgroup directory, waiting up to 0.1 s for the exiting
+ * processes to leave (EBUSY); -1 when one stays */
+static int remove_cgroup(char **dirs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        for (int tries = 0; rmdir(dirs[i]) < 0 && errno != ENOENT; tries++) {
+            struct timespec ts = {0, 2000000};
+            if (errno != EBUSY || tries >= 50)
+                return -1;
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}
+
+/* ---- state.json, read -------------------------------------------------------------------- */
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* past a JSON string at p (at its opening quote); NULL when malformed */
+static const char *skip_string(const char *p)
+{
+    for (p++; *p != '\0'; p++) {
+        if (*p == '\\') {
+            if (p[1] == '\0')
+                return NULL;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* past the JSON value at p; NULL when malformed */
+static const char *skip_value(const char *p)
+{
+    int depth = 0;
+    do {
+        p = skip_ws(p);
+        if (*p == '"') {
+            p = skip_string(p);
+            if (p == NULL)
+                return NULL;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            if (depth == 0)
+                return NULL;
+            depth--;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            if (depth == 0)
+                return NULL;
+            p++;
+        } else if (*p != '\0') {
+            while (*p != '\0' && strchr(" \t\r\n,:]}", *p) == NULL)
+                p++;
+        } else {
+            return NULL;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+/* the value of the member `key` of the JSON object at p (its top level);
+ * NULL when there is none or the text is malformed */
+static const char *member(const char *p, const char *key)
+{
+    size_t klen = strlen(key);
+    p = skip_ws(p);
+    if (*p++ != '{')
+        return NULL;
+    for (;;) {
+        const char *name, *end;
+        p = skip_ws(p);
+        if (*p != '"')
+            return NULL;
+        name = p + 1;
+        end = skip_string(p);
+        if (end == NULL)
+            return NULL;
+        p = skip_ws(end);
+        if (*p++ != ':')
+            return NULL;
+        p = skip_ws(p);
+        if ((size_t)(end - 1 - name) == klen && memcmp(name, key, klen) == 0)
+            return p;
+        p = skip_value(p);
+        if (p == NULL)
+            return NULL;
+        p = skip_ws(p);
+        if (*p != ',')
+            return NULL;
+        p++;
+    }
+}
+
+/* an integer member; -1 when missing or not a number */
+static long long int_member(const char *json, const char *key)
+{
+    const char *v = member(json, key);
+    char *end;
+    long long n;
+    if (v == NULL || *v < '0' || *v > '9')
+        return -1;
+    n = strtoll(v, &end, 10);
+    return end == v ? -1 : n;
+}
+
+/* the strings of an array member (copies of plain strings: no escapes),
+ * NULL-terminated; *n 0 and a list of none when the member is missing;
+ * NULL when malformed or a string has an escape */
+static char **strings_member(const char *json, const char *key, int *n)
+{
+    const char *p = member(json, key);
+    char **out = calloc(MAX_HIER + 1, sizeof(char *));
+    *n = 0;
+    if (out == NULL || p == NULL)
+        return out;
+    if (*p++ != '[')
+        goto bad;
+    p = skip_ws(p);
+    if (*p == ']')
+        return out;
+    for (;;) {
+        const char *end;
+        p = skip_ws(p);
+        if (*p != '"' || *n >= MAX_HIER)
+            goto bad;
+        end = strpbrk(p + 1, "\"\\");
+        if (end == NULL || *end != '"')
+            goto bad;
+        out[*n] = strndup(p + 1, (size_t)(end - p - 1));
+        if (out[*n] == NULL)
+            goto bad;
+        (*n)++;
+        p = skip_ws(end + 1);
+        if (*p == ']')
+            return out;
+        if (*p++ != ',')
+            goto bad;
+    }
+bad:
+    for (int i = 0; i < *n; i++)
+        free(out[i]);
+    free(out);
+    return NULL;
+}
+
+/* ---- a container's directory, locked ------------------------------------------------------ */
+
+struct box {
+    char root[PATH_MAX];
+    int rootfd; /* the root */
+    int dirfd;  /* root/ID, flock'd */
+};
+
+/* open root/ID and lock it (pynsbind.container._Lock); -1 when it is not there */
+static int open_box(const struct cmdline *c, struct box *b)
+{
+    b->rootfd = b->dirfd = -1;
+    if (!good_id(c->id) || state_root(c, b->root, sizeof(b->root)) < 0)
+        return -1;
+    b->rootfd = open(b->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (b->rootfd < 0)
+        return -1;
+    b->dirfd = openat(b->rootfd, c->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (b->dirfd < 0 || flock(b->dirfd, LOCK_EX) < 0) {
+        if (b->dirfd >= 0)
+            close(b->dirfd);
+        close(b->rootfd);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_box(struct box *b)
+{
+    if (b->dirfd >= 0)
+        close(b->dirfd); /* releases the lock */
+    if (b->rootfd >= 0)
+        close(b->rootfd);
+    b->dirfd = b->rootfd = -1;
+}
+
+/* the state of a container that has no hooks (its `hooks` false); NULL for
+ * any other, or none */
+static char *hookless_state(const struct box *b)
+{
+    size_t len;
+    char *state = read_file(b->dirfd, STATE, 1 << 20, &len);
+    const char *hooks = state == NULL ? NULL : member(state, "hooks");
+    if (hooks == NULL || strncmp(hooks, "false", 5) != 0) {
+        free(state);
+        return NULL;
+    }
+    return state;
+}
+
+/* ---- the gate ------------------------------------------------------------------------- */
+
+/* pynsbind.process.start_gate: a byte into the FIFO, wait until the waiting
+ * process has taken it and closed its end, remove the FIFO; -1 (before any
+ * byte is written) when there is no gate or nobody waits at it */
+static int open_gate(int dirfd)
+{
+    struct stat st, now;
+    struct pollfd pfd;
+    int fd;
+    if (fstatat(dirfd, GATE, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISFIFO(st.st_mode))
+        return -1;
+    fd = openat(dirfd, GATE, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino ||
+        write(fd, "", 1) != 1) {
+        close(fd);
+        return -1;
+    }
+    pfd.fd = fd;
+    pfd.events = 0;
+    while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+        ;
+    if (fstatat(dirfd, GATE, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev &&
+        now.st_ino == st.st_ino)
+        unlinkat(dirfd, GATE, 0);
+    close(fd);
+    return 0;
+}
+
+/* pynsbind.process._Gate: the FIFO made (nothing may be there), opened
+ * read-write for the child, checked to be the one made; its fd, or -1 */
+static int make_gate(int dirfd)
+{
+    struct stat made, st;
+    int fd;
+    if (mkfifoat(dirfd, GATE, 0600) < 0)
+        return -1;
+    if (fstatat(dirfd, GATE, &made, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISFIFO(made.st_mode) ||
+        made.st_uid != geteuid())
+        return -1;
+    fd = openat(dirfd, GATE, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || st.st_dev != made.st_dev || st.st_ino != made.st_ino ||
+        fchmod(fd, 0600) < 0 || fcntl(fd, F_SETFL, O_RDWR) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- signals: what `run` forwards to the container's first process ----------------------- */
+
+static volatile sig_atomic_t fwd_pidfd = -1;
+static volatile sig_atomic_t fwd_running;
+static volatile sig_atomic_t fwd_pending[NSIG];
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (fwd_running && fwd_pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, (int)fwd_pidfd, sig, NULL, 0);
+    else
+        fwd_pending[sig] = 1; /* sent once it runs */
+    errno = saved;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+        sigaction(forwarded[i], &sa, NULL);
+}
+
+/* ---- create ------------------------------------------------------------------------------ */
+
+/* what a kept container holds (pynsbind._replay.encode_container) */
+struct kept_container {
+    const char *config_path, *config, *root, *state, *cgroup;
+    size_t config_len;
+    int cgroup_id;
+    int nhier;
+    struct nsb_cg_dir hier[MAX_HIER];
+    uint32_t nslots;
+    char slot_kind[64];
+    int32_t slot_hier[64];
+    struct kept kept;
+};
+
+static int load_container(struct reader *r, struct kept_container *kc)
+{
+    if (r->len - r->at < 8 || memcmp(r->data + r->at, "NSBOCI01", 8) != 0)
+        return -1;
+    r->at += 8;
+    kc->config_path = take_str(r);
+    kc->config = take_str_len(r, &kc->config_len);
+    kc->root = take_str(r);
+    kc->state = take_str(r);
+    kc->cgroup = take_str(r);
+    kc->cgroup_id = (int)take_uint(r, 1);
+    kc->nhier = (int)(uint32_t)take_uint(r, 4);
+    if (r->bad || kc->nhier > MAX_HIER)
+        return -1;
+    for (int i = 0; i < kc->nhier; i++) {
+        uint32_t nkv;
+        struct nsb_kv *kvs;
+        kc->hier[i].base = take_str(r);
+        nkv = (uint32_t)take_uint(r, 4);
+        if (r->bad || nkv > 4096)
+            return -1;
+        kvs = calloc(nkv ? nkv : 1, sizeof(*kvs));
+        if (kvs == NULL)
+            return -1;
+        for (uint32_t j = 0; j < nkv; j++) {
+            size_t len = 0;
+            kvs[j].key = take_str(r);
+            kvs[j].value = take_str_len(r, &len);
+            kvs[j].len = len;
+        }
+        kc->hier[i].kvs = kvs;
+        kc->hier[i].nkv = (int32_t)nkv;
+        kc->hier[i].prog_fd = -1;
+    }
+    kc->nslots = (uint32_t)take_uint(r, 4);
+    if (r->bad || kc->nslots > sizeof(kc->slot_kind))
+        return -1;
+    for (uint32_t i = 0; i < kc->nslots; i++) {
+        kc->slot_kind[i] = (char)take_uint(r, 1);
+        kc->slot_hier[i] = (int32_t)(uint32_t)take_uint(r, 4);
+        if (strchr("012igdp", kc->slot_kind[i]) == NULL || kc->slot_kind[i] == '\0' ||
+            ((kc->slot_kind[i] == 'd' || kc->slot_kind[i] == 'p') &&
+             (kc->slot_hier[i] < 0 || kc->slot_hier[i] >= kc->nhier)))
+            return -1;
+    }
+    if (r->bad || load_plan(r, &kc->kept, NULL, 0, 1) < 0)
+        return -1;
+    /* the slots are the plan's: stdio first, as every plan has them */
+    return kc->nslots >= 3 && kc->slot_kind[0] == '0' && kc->slot_kind[1] == '1' &&
+                   kc->slot_kind[2] == '2'
+               ? 0
+               : -1;
+}
+
+/* what a create made, to take back when it fails */
+struct made {
+    int rootfd;
+    const char *id;
+    int dir_made;
+    char *cg_dirs[MAX_HIER];
+    int ncg;
+    int cg_fds[MAX_HIER];
+    int slot_fds[64];
+    int nslot_fds;
+};
+
+static void undo(struct made *m)
+{
+    for (int i = 0; i < m->nslot_fds; i++)
+        if (m->slot_fds[i] > 2)
+            close(m->slot_fds[i]);
+    m->nslot_fds = 0;
+    for (int i = 0; i < m->ncg; i++) {
+        if (m->cg_fds[i] >= 0)
+            close(m->cg_fds[i]);
+        m->cg_fds[i] = -1;
+    }
+    for (int i = m->ncg - 1; i >= 0; i--)
+        rmdir(m->cg_dirs[i]);
+    m->ncg = 0;
+    if (m->dir_made)
+        remove_dir(m->rootfd, m->id);
+    m->dir_made = 0;
+}
+
+static void timestamp(char *out, size_t size)
+{
+    struct timespec ts;
+    struct tm tm;
+    char head[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(head, sizeof(head), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, size, "%s.%09ldZ", head, (long)ts.tv_nsec);
+}
+
+/* the pid file (pynsbind.container._write_atomic of its absolute path) */
+static int write_pid_file(const char *path, int pid)
+{
+    char num[32], dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int dfd, r;
+    int n = snprintf(num, sizeof(num), "%d", pid);
+    if (slash == NULL) {
+        dfd = AT_FDCWD;
+    } else {
+        size_t len = (size_t)(slash - path);
+        if (len >= sizeof(dir))
+            return -1;
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+        dfd = open(len == 0 ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            return -1;
+    }
+    r = write_atomic(dfd, slash == NULL ? path : slash + 1, num, (size_t)n, 0644);
+    if (dfd >= 0)
+        close(dfd);
+    return r;
+}
+
+/* create (and, for run, start, wait and delete) from the kept plan; returns
+ * only when the Python path must do it, with nothing left behind */
+static void create_container(const struct cmdline *c, char **argv)
+{
+    struct buf key = {NULL, 0, 0};
+    struct reader r = {NULL, 0, 0, 0};
+    struct kept_container kc;
+    struct made m;
+    struct nsb_result res;
+    struct stat st;
+    char rel[PATH_MAX], created[64], num[64];
+    char *config = NULL;
+    struct buf state = {NULL, 0, 0};
+    size_t config_len = 0;
+    int32_t fds[64];
+    int rootfd, dirfd = -1, gate = -1, init = -1;
+    long long pid_start;
+    sigset_t held, saved_mask;
+
+    sigprocmask(SIG_SETMASK, NULL, &saved_mask);
+    if (!good_id(c->id) || key_head(&key, "pynsbind container plan") < 0 ||
+        key_word(&key, c->root != NULL ? c->root : "") < 0 ||
+        key_word(&key, c->bundle != NULL ? c->bundle : "") < 0)
+        return;
+    r.data = read_kept(&key, &r.len, &r.at);
+    free(key.data);
+    memset(&kc, 0, sizeof(kc));
+    if (r.data == NULL || load_container(&r, &kc) < 0)
+        return;
+    /* the bundle's config, as it was */
+    config = read_file(AT_FDCWD, kc.config_path, 1 << 22, &config_len);
+    if (config == NULL || config_len != kc.config_len || memcmp(config, kc.config, config_len) != 0)
+        return;
+    if (kc.cgroup[0] != '\0') {
+        int n = snprintf(rel, sizeof(rel), "%s%s", kc.cgroup, kc.cgroup_id ? c->id : "");
+        if (n < 0 || (size_t)n >= sizeof(rel))
+            return;
+    }
+    /* the root: made if missing, the caller's and writable by it alone */
+    if (mkdir(kc.root, 0700) < 0 && errno != EEXIST)
+        return;
+    rootfd = open(kc.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return;
+    if (fstat(rootfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        close(rootfd);
+        return;
+    }
+    memset(&m, 0, sizeof(m));
+    m.rootfd = rootfd;
+    m.id = c->id;
+    if (mkdirat(rootfd, c->id, 0700) < 0) {
+        close(rootfd);
+        return; /* (it exists: the Python path says so) */
+    }
+    m.dir_made = 1;
+    /* run: the signals that would end it are held until the container runs,
+     * then forwarded; create: blocked until it is made (or undone) */
+    sigemptyset(&held);
+    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+        sigaddset(&held, forwarded[i]);
+    if (strcmp(c->verb, "run") == 0)
+        catch_signals();
+    else
+        sigprocmask(SIG_BLOCK, &held, &saved_mask);
+    dirfd = openat(rootfd, c->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dirfd < 0 || flock(dirfd, LOCK_EX) < 0 ||
+        write_atomic(dirfd, CONFIG, config, config_len, 0600) < 0)
+        goto fail;
+    /* the cgroup, with its limits, in every hierarchy */
+    if (kc.cgroup[0] != '\0') {
+        int failed_dir, failed_kv;
+        for (int i = 0; i < kc.nhier; i++)
+            m.cg_fds[i] = -1;
+        if (nsb_cg_create(kc.hier, kc.nhier, rel, m.cg_fds, &failed_dir, &failed_kv) < 0) {
+            /* made: those before the failed one, and it unless its mkdir failed */
+            int made_n = failed_dir + (failed_kv != -1);
+            int opened = failed_dir + (failed_kv >= 0 || failed_kv == -3);
+            for (int i = opened; i < kc.nhier; i++)
+                m.cg_fds[i] = -1;
+            for (int i = 0; i < made_n; i++)
+                if (asprintf(&m.cg_dirs[m.ncg], "%s/%s", kc.hier[i].base, rel) >= 0)
+                    m.ncg++;
+            goto fail;
+        }
+        for (int i = 0; i < kc.nhier; i++) {
+            if (asprintf(&m.cg_dirs[i], "%s/%s", kc.hier[i].base, rel) < 0) {
+                m.cg_dirs[i] = NULL;
+                goto fail;
+            }
+            m.ncg = i + 1;
+        }
+    }
+    /* the fd table of the plan's slots */
+    for (uint32_t i = 0; i < kc.nslots; i++) {
+        int fd = -1;
+        switch (kc.slot_kind[i]) {
+        case '0':
+        case '1':
+        case '2':
+            fd = kc.slot_kind[i] - '0';
+            break;
+        case 'i':
+            fd = init = sealed_init(kc.kept.init);
+            break;
+        case 'g':
+            fd = gate = make_gate(dirfd);
+            break;
+        case 'd':
+            fd = m.ncg > 0 ? m.cg_fds[kc.slot_hier[i]] : -1;
+            break;
+        case 'p':
+            fd = m.ncg > 0 ? openat(m.cg_fds[kc.slot_hier[i]], "cgroup.procs", O_WRONLY | O_CLOEXEC)
+                           : -1;
+            if (fd >= 0)
+                m.slot_fds[m.nslot_fds++] = fd;
+            break;
+        }
+        if (fd < 0)
+            goto fail;
+        fds[i] = fd;
+    }
+    memset(&res, 0, sizeof(res));
+    if (nsb_spawn(&kc.kept.plan, fds, (int)kc.nslots, 0, &res) < 0)
+        goto fail; /* undone by the engine: nothing of it runs */
+    if (res.listener_fd >= 0)
+        close(res.listener_fd);
+    if (res.terminal_fd >= 0)
+        close(res.terminal_fd);
+    close(gate);
+    gate = -1;
+    close(init);
+    init = -1;
+    for (int i = 0; i < kc.nhier && m.ncg > 0; i++) {
+        close(m.cg_fds[i]);
+        m.cg_fds[i] = -1;
+    }
+    for (int i = 0; i < m.nslot_fds; i++)
+        close(m.slot_fds[i]);
+    m.nslot_fds = 0;
+
+    /* state.json: the members pynsbind.container.Container.create writes */
+    pid_start = start_time(res.pid);
+    timestamp(created, sizeof(created));
+    if (buf_add(&state, "{\"id\": \"", 8) < 0 || buf_add(&state, c->id, strlen(c->id)) < 0 ||
+        buf_add(&state, "\", \"created\": \"", 15) < 0 ||
+        buf_add(&state, created, strlen(created)) < 0 || buf_add(&state, "\", ", 3) < 0 ||
+        buf_add(&state, kc.state, strlen(kc.state)) < 0)
+        goto kill;
+    if (m.ncg > 0) {
+        if (buf_add(&state, ", \"cgroup\": \"", 13) < 0 || buf_add(&state, rel, strlen(rel)) < 0 ||
+            buf_add(&state, "\", \"cgroup_dirs\": [", 19) < 0)
+            goto kill;
+        for (int i = 0; i < m.ncg; i++) {
+            if ((i > 0 && buf_add(&state, ", ", 2) < 0) || buf_add(&state, "\"", 1) < 0 ||
+                buf_add(&state, m.cg_dirs[i], strlen(m.cg_dirs[i])) < 0 ||
+                buf_add(&state, "\"", 1) < 0)
+                goto kill;
+        }
+        if (buf_add(&state, "]", 1) < 0)
+            goto kill;
+    }
+    snprintf(num, sizeof(num), ", \"pid\": %d, \"pid_start\": ", (int)res.pid);
+    if (buf_add(&state, num, strlen(num)) < 0)
+        goto kill;
+    snprintf(num, sizeof(num), pid_start < 0 ? "null}" : "%lld}", pid_start);
+    if (buf_add(&state, num, strlen(num)) < 0 ||
+        write_atomic(dirfd, STATE, state.data, state.len, 0600) < 0)
+        goto kill;
+    if (c->pid_file != NULL && write_pid_file(c->pid_file, (int)res.pid) < 0) {
+        unlinkat(dirfd, STATE, 0);
+        goto kill;
+    }
+    free(state.data);
+    free(config);
+
+    if (strcmp(c->verb, "create") == 0) {
+        /* the container outlives this process: its caller (a subreaper) reaps
+         * it; a signal held meanwhile now ends this process, its work done */
+        close(dirfd);
+        sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+        exit(0);
+    }
+
+    /* run: start it (a first process gone already is waited for below, its
+     * status the answer), and unless -d wait for it and delete it */
+    (void)open_gate(dirfd);
+    close(dirfd);
+    dirfd = -1;
+    if (c->detach) {
+        exit(0);
+    }
+    {
+        siginfo_t info;
+        struct nsb_msg msg;
+        int code;
+        fwd_pidfd = res.pidfd;
+        fwd_running = 1;
+        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+            if (fwd_pending[forwarded[i]])
+                on_signal(forwarded[i]);
+        memset(&info, 0, sizeof(info));
+        while ((res.pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)res.pidfd, &info, WEXITED)
+                               : waitid(P_PID, (id_t)res.pid, &info, WEXITED)) < 0) {
+            if (errno != EINTR) {
+                perror("pynsbind-run: waitid");
+                exit(255);
+            }
+        }
+        code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+        while (res.sync_fd >= 0 && read(res.sync_fd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
+            if (msg.type == NSB_MSG_EXIT) {
+                int status = (int)msg.val;
+                code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                break;
+            }
+        }
+        fwd_running = 0;
+        fwd_pidfd = -1;
+        if (res.pidfd >= 0)
+            close(res.pidfd);
+        if (res.sync_fd >= 0)
+            close(res.sync_fd);
+        /* delete it, locked: its cgroup and its directory (the Python delete
+         * --force when its cgroup will not go: processes left in it) */
+        dirfd = openat(rootfd, c->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dirfd >= 0 && flock(dirfd, LOCK_EX) == 0 && remove_cgroup(m.cg_dirs, m.ncg) == 0) {
+            remove_dir(rootfd, c->id);
+        } else {
+            if (dirfd >= 0)
+                close(dirfd); /* (the lock: Python's to take) */
+            dirfd = -1;
+            pid_t helper = fork();
+            if (helper == 0) {
+                char *del[8];
+                int n = 0;
+                del[n++] = argv[0];
+                if (c->root != NULL) {
+                    del[n++] = (char *)"--root";
+                    del[n++] = (char *)c->root;
+                }
+                del[n++] = (char *)"delete";
+                del[n++] = (char *)"--force";
+                del[n++] = (char *)c->id;
+                del[n] = NULL;
+                python_path(del);
+            }
+            if (helper > 0)
+                while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+                    ;
+        }
+        exit(code);
+    }
+
+kill:
+    /* spawned, but its state could not be written: the process goes first */
+    if (res.pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, res.pidfd, SIGKILL, NULL, 0);
+        waitid((idtype_t)P_PIDFD, (id_t)res.pidfd, NULL, WEXITED);
+        close(res.pidfd);
+    } else {
+        kill(res.pid, SIGKILL);
+        waitpid(res.pid, NULL, 0);
+    }
+    if (res.sync_fd >= 0)
+        close(res.sync_fd);
+    remove_cgroup(m.cg_dirs, m.ncg);
+    m.ncg = 0;
+    goto fail_late;
+fail:
+    if (gate >= 0)
+        close(gate);
+    if (init >= 0)
+        close(init);
+fail_late:
+    if (dirfd >= 0)
+        close(dirfd);
+    undo(&m);
+    close(rootfd);
+    free(state.data);
+    free(config);
+    if (strcmp(c->verb, "create") == 0)
+        sigprocmask(SIG_SETMASK, &saved_mask, NULL); /* (exec keeps a mask) */
+}
+
+/* ---- start, delete ------------------------------------------------------------------------ */
+
+/* start ID: the gate opened, when the container is created and has no hooks */
+static void start_container(const struct cmdline *c)
+{
+    struct box b;
+    char *state;
+    long long pid, started;
+    if (open_box(c, &b) < 0)
+        return;
+    state = hookless_state(&b);
+    if (state != NULL) {
+        pid = int_member(state, "pid");
+        started = int_member(state, "pid_start");
+        if (pid > 0 && started >= 0 && start_time((int)pid) == started && open_gate(b.dirfd) == 0) {
+            close_box(&b);
+            exit(0);
+        }
+        free(state);
+    }
+    close_box(&b);
+}
+
+/* delete [-f] ID: a stopped container without hooks removed (its cgroup, its
+ * directory); one that runs, or any doubt, goes the Python way */
+static void delete_container(const struct cmdline *c)
+{
+    struct box b;
+    char *state, **dirs = NULL;
+    long long pid, started;
+    int n = 0;
+    if (open_box(c, &b) < 0)
+        return;
+    state = hookless_state(&b);
+    if (state != NULL) {
+        pid = int_member(state, "pid");
+        started = int_member(state, "pid_start");
+        dirs = strings_member(state, "cgroup_dirs", &n);
+        if (dirs != NULL && pid > 0 && (started < 0 || start_time((int)pid) != started) &&
+            (member(state, "cgroup") == NULL) == (n == 0) && remove_cgroup(dirs, n) == 0) {
+            remove_dir(b.rootfd, c->id);
+            close_box(&b);
+            exit(0);
+        }
+        for (int i = 0; dirs != NULL && i < n; i++)
+            free(dirs[i]);
+        free(dirs);
+        free(state);
+    }
+    close_box(&b);
+}
+
+void oci_main(int argc, char **argv)
+{
+    struct cmdline c;
+    if (getenv("PYNSBIND_PLANS_CACHE") != NULL && strcmp(getenv("PYNSBIND_PLANS_CACHE"), "0") == 0)
+        return;
+    if (parse_cmdline(argc, argv, &c) < 0)
+        return;
+    if (strcmp(c.verb, "create") == 0 || strcmp(c.verb, "run") == 0)
+        create_container(&c, argv);
+    else if (strcmp(c.verb, "start") == 0)
+        start_container(&c);
+    else
+        delete_container(&c);
+}

@@ -1,0 +1,308 @@
+"""OCI containers from kept plans: pynsbind-run's launcher (csrc/launcher_oci.c)
+creates, runs, starts and deletes a container of a bundle whose plan an earlier
+create kept, without starting Python.  Real containers, observed from the host
+and through the runtime's own ``state``.
+
+That the launcher alone did the work is shown by a Python that cannot start
+(PYTHONHOME pointing nowhere: the Python half then fails at once), and every
+fallback (a changed config, a damaged plan, an id or cgroup that exists) by the
+Python half's answer and by what is left: nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import helpers
+from tests.helpers import HostState, in_child
+from tests.test_lifecycle import fd_links
+from tests.test_runtime import RUNTIME, make_bundle, nothing_left, reap, rt, state, subreaper
+
+pytestmark = [pytest.mark.root]
+
+#: an environment in which the Python half cannot start
+NO_PYTHON = {"PYTHONHOME": "/nonexistent-pynsbind-test"}
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty plans cache of this test's (XDG_CACHE_HOME)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYNSBIND_PLANS_CACHE", raising=False)
+    monkeypatch.delenv("PYTHONHOME", raising=False)
+    return tmp_path / "cache" / "pynsbind" / "plans"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> str:
+    return str(tmp_path / "state")
+
+
+def launcher(root: str, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """``pynsbind-run --root ROOT ARGS`` where only the launcher can work."""
+    return rt(root, *args, env={**os.environ, **NO_PYTHON}, **kw)
+
+
+def cgroup_dirs(bundle: Path) -> list[str]:
+    """The directories of the bundle's cgroup in every hierarchy (that exist)."""
+    rel = json.loads((bundle / "config.json").read_text())["linux"]["cgroupsPath"].strip("/")
+    return [d for top in helpers.cgroup_roots() if os.path.isdir(d := os.path.join(top, rel))]
+
+
+def kept(cache: Path) -> list[Path]:
+    return sorted(cache.iterdir()) if cache.is_dir() else []
+
+
+def test_run_from_a_kept_plan_starts_no_python(
+    tmp_path: Path, rootfs: str, root: str, cache: Path
+) -> None:
+    before = HostState.now()
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", "echo out $$; echo err >&2; exit 42"])
+    # no plan yet: the launcher hands it to Python, which cannot start
+    assert launcher(root, "run", "--bundle", str(bundle), "r0").returncode != 0
+    nothing_left(root, before)
+    first = rt(root, "run", "--bundle", str(bundle), "r1")
+    assert (first.returncode, first.stdout, first.stderr) == (42, "out 1\n", "err\n")
+    assert len(kept(cache)) == 1
+    for i in range(3):
+        res = launcher(root, "run", "--bundle", str(bundle), f"r{i + 2}")
+        assert (res.returncode, res.stdout, res.stderr) == (42, "out 1\n", "err\n")
+    assert cgroup_dirs(bundle) == []
+    nothing_left(root, before)
+    # -b and --bundle=, and the accepted flags, are the same command line
+    res = launcher(root, "run", f"--bundle={bundle}", "--no-pivot", "r9")
+    assert res.returncode == 42
+    nothing_left(root, before)
+
+
+def test_the_state_of_a_running_container_is_the_runtimes(
+    tmp_path: Path, rootfs: str, root: str
+) -> None:
+    """While `run` waits, `state`, `ps` and `kill` (the Python half) see the
+    container the launcher made as one of their own; SIGTERM to `run` is
+    forwarded to the container."""
+    before = HostState.now()
+    script = 'trap "exit 7" TERM; echo up; while :; do sleep 0.05; done'
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", script])
+    assert rt(root, "run", "-d", "--bundle", str(bundle), "k0").returncode == 0
+    assert helpers.wait_for(lambda: rt(root, "delete", "--force", "k0").returncode == 0)
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        run = subprocess.Popen(
+            [RUNTIME, "--root", root, "run", "--bundle", str(bundle), "k1"],
+            stdout=f,
+            stderr=f,
+            env={**os.environ, **NO_PYTHON},
+        )
+    try:
+        assert helpers.wait_for(lambda: out.read_text() == "up\n", limit=30)
+        doc = state(root, "k1")
+        assert doc["status"] == "running" and doc["bundle"] == str(bundle)
+        assert doc["pid"] in json.loads(rt(root, "ps", "--format", "json", "k1").stdout)
+        assert helpers.host_ns("pid", doc["pid"]) != helpers.host_ns("pid")
+        assert all(os.path.isdir(d) for d in cgroup_dirs(bundle)) and cgroup_dirs(bundle)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 7
+    finally:
+        run.kill()
+        run.wait()
+    nothing_left(root, before)
+
+
+def test_create_start_delete_from_a_kept_plan(
+    tmp_path: Path, rootfs: str, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launcher's create leaves the container's process waiting, sealed
+    as the Python create leaves it (nothing of the caller's argv or environ
+    in its copy of the launcher, no fd of the host's but its stdio, the
+    engine's socket, the sealed init and its gate), a child of the caller;
+    start lets it run; delete removes it once stopped, and leaves one that
+    runs alone."""
+    secret = "pynsbind-secret-4f1e"
+    before = HostState.now()
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", "echo started; sleep 0.3; exit 3"])
+    pid_file = tmp_path / "pid"
+
+    def lifecycle() -> dict[str, Any]:
+        subreaper()
+        found: dict[str, Any] = {}
+        args = ["create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        assert rt(root, *args, "c0").returncode == 0  # (Python: keeps the plan)
+        first = int(pid_file.read_text())
+        assert rt(root, "delete", "--force", "c0").returncode == 0
+        reap(first)
+        found["subreaper"] = os.getpid()
+        out = tmp_path / "out"
+        env = {**os.environ, **NO_PYTHON, "PYNSBIND_SECRET": secret}
+        with open(out, "w") as f:
+            res = rt(root, *args, "c1", secret, stdout=f, env=env)
+        found["extra word"] = res.returncode  # two ids: not the launcher's
+        with open(out, "w") as f:
+            res = rt(root, *args, "c1", stdout=f, env=env)
+        found["create"] = (res.returncode, res.stderr)
+        pid = int(pid_file.read_text())
+        found["pid"] = pid
+        found["state"] = state(root, "c1")
+        found["parent"] = helpers.status_field("PPid", pid)
+        found["cmdline"] = Path(f"/proc/{pid}/cmdline").read_bytes()
+        found["environ"] = Path(f"/proc/{pid}/environ").read_bytes()
+        found["fds"] = fd_links(pid)
+        found["out_before"] = out.read_text()
+        found["delete_created"] = launcher(root, "delete", "c1").returncode
+        found["start"] = launcher(root, "start", "c1").returncode
+        assert helpers.wait_for(lambda: out.read_text() == "started\n")
+        found["running"] = state(root, "c1")["status"]
+        running = launcher(root, "delete", "c1")
+        found["delete_running"] = running.returncode
+        found["still"] = state(root, "c1")["status"]
+        found["status"] = reap(pid)
+        found["stopped"] = state(root, "c1")["status"]
+        found["delete"] = launcher(root, "delete", "c1").returncode
+        found["gone"] = rt(root, "state", "c1").returncode
+        return found
+
+    monkeypatch.delenv("PYNSBIND_SECRET", raising=False)
+    found = in_child(lifecycle, timeout=120)
+    assert found["extra word"] != 0
+    assert found["create"] == (0, "")
+    doc = found["state"]
+    assert doc["status"] == "created" and doc["pid"] == found["pid"] and doc["id"] == "c1"
+    assert int(found["parent"]) == found["subreaper"]  # the launcher has exited
+    assert found["cmdline"].strip(b"\0") == b""
+    assert secret.encode() not in found["environ"]
+    links = found["fds"]
+    gate = os.path.join(root, "c1", "exec.fifo")
+    assert {0, 1, 2} <= set(links) and all(
+        link.startswith(("socket:", "/memfd:pynsbind-init")) or link == gate
+        for n, link in links.items()
+        if n > 2
+    ), links
+    assert found["out_before"] == ""
+    # a created container is deleted by the Python half (it must be killed)
+    assert found["delete_created"] != 0
+    assert found["start"] == 0 and found["running"] == "running"
+    assert found["delete_running"] != 0 and found["still"] == "running"
+    assert os.WIFEXITED(found["status"]) and os.WEXITSTATUS(found["status"]) == 3
+    assert found["stopped"] == "stopped" and found["delete"] == 0 and found["gone"] != 0
+    assert cgroup_dirs(bundle) == []
+    nothing_left(root, before)
+
+
+def test_a_changed_config_takes_the_python_path(
+    tmp_path: Path, rootfs: str, root: str, cache: Path
+) -> None:
+    before = HostState.now()
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", "exit 5"])
+    assert rt(root, "run", "--bundle", str(bundle), "a1").returncode == 5
+    assert launcher(root, "run", "--bundle", str(bundle), "a2").returncode == 5
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["args"] = ["sh", "-c", "exit 6"]
+    (bundle / "config.json").write_text(json.dumps(config))
+    # the plan is of the config it was made from: the launcher leaves this one to Python
+    assert launcher(root, "run", "--bundle", str(bundle), "a3").returncode not in (5, 6)
+    nothing_left(root, before)
+    assert rt(root, "run", "--bundle", str(bundle), "a4").returncode == 6
+    assert launcher(root, "run", "--bundle", str(bundle), "a5").returncode == 6
+    # other words, another directory: another key
+    assert launcher(root, "run", "--bundle", str(bundle), "--keep", "a6").returncode not in (5, 6)
+    res = rt(root, "run", "--bundle", str(bundle), "a7", cwd="/")
+    assert res.returncode == 6
+    nothing_left(root, before)
+
+
+def test_an_existing_id_or_cgroup_is_refused_and_left_alone(
+    tmp_path: Path, rootfs: str, root: str
+) -> None:
+    """A second create with the same id, or of a cgroup that exists, goes to
+    the Python half (which says what is wrong) with nothing of the existing
+    container touched."""
+    before = HostState.now()
+    bundle = make_bundle(tmp_path, rootfs, ["sleep", "60"])
+
+    def twice() -> dict[str, Any]:
+        subreaper()
+        found: dict[str, Any] = {}
+        assert rt(root, "create", "--bundle", str(bundle), "e0").returncode == 0
+        assert rt(root, "delete", "--force", "e0").returncode == 0
+        assert launcher(root, "create", "--bundle", str(bundle), "e1").returncode == 0
+        found["pid"] = state(root, "e1")["pid"]
+        found["dirs"] = cgroup_dirs(bundle)
+        same_id = rt(root, "create", "--bundle", str(bundle), "e1")
+        found["same_id"] = (same_id.returncode, same_id.stderr)
+        same_cgroup = rt(root, "create", "--bundle", str(bundle), "e2")
+        found["same_cgroup"] = (same_cgroup.returncode, same_cgroup.stderr)
+        found["e2"] = os.path.exists(os.path.join(root, "e2"))
+        found["after"] = state(root, "e1")
+        found["dirs_after"] = cgroup_dirs(bundle)
+        found["procs"] = [Path(d, "cgroup.procs").read_text().split() for d in found["dirs_after"]]
+        assert rt(root, "delete", "--force", "e1").returncode == 0
+        reap(found["pid"])
+        return found
+
+    found = in_child(twice, timeout=120)
+    code, err = found["same_id"]
+    assert code != 0 and "already exists" in err
+    code, err = found["same_cgroup"]
+    assert code != 0 and "exists already" in err and not found["e2"]
+    assert found["after"]["status"] == "created" and found["after"]["pid"] == found["pid"]
+    assert found["dirs_after"] == found["dirs"] and found["dirs"]
+    assert all(str(found["pid"]) in procs for procs in found["procs"][1:])
+    nothing_left(root, before)
+
+
+def test_a_damaged_plan_is_never_used(tmp_path: Path, rootfs: str, root: str, cache: Path) -> None:
+    """Every truncation of the kept file, and one with bytes after it, sends
+    the launcher to the Python half (which cannot start here) with nothing
+    left: no state, no cgroup, no process."""
+    before = HostState.now()
+    bundle = make_bundle(tmp_path, rootfs, ["true"])
+    assert rt(root, "run", "--bundle", str(bundle), "d0").returncode == 0
+    (path,) = kept(cache)
+    whole = path.read_bytes()
+    assert launcher(root, "run", "--bundle", str(bundle), "d1").returncode == 0
+    step = max(1, len(whole) // 60)
+    for n in [*range(0, len(whole), step), len(whole) - 1]:
+        path.write_bytes(whole[:n])
+        res = launcher(root, "run", "--bundle", str(bundle), "d2")
+        assert res.returncode != 0, n
+        assert cgroup_dirs(bundle) == [], n
+    path.write_bytes(whole + b"\0")
+    assert launcher(root, "run", "--bundle", str(bundle), "d3").returncode != 0
+    path.write_bytes(whole)
+    os.chmod(path, 0o664)  # writable by its group: not trusted
+    assert launcher(root, "run", "--bundle", str(bundle), "d4").returncode != 0
+    os.chmod(path, 0o600)
+    assert launcher(root, "run", "--bundle", str(bundle), "d5").returncode == 0
+    nothing_left(root, before)
+
+
+def test_processes_left_in_the_cgroup_are_the_python_deletes(
+    tmp_path: Path, rootfs: str, root: str
+) -> None:
+    """A container without a pid namespace of its own may leave a process
+    behind in its cgroup when its first one exits: the launcher's `run` hands
+    the delete to the Python half, which kills it."""
+    before = HostState.now()
+    linux = _config_without_pid_ns(tmp_path, rootfs)
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", "sleep 60 & exit 0"], linux=linux)
+    for cid in ("l1", "l2"):
+        t0 = time.monotonic()
+        res = rt(root, "run", "--bundle", str(bundle), cid, stdout=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stderr
+        assert time.monotonic() - t0 < 60
+        assert cgroup_dirs(bundle) == []
+    nothing_left(root, before)
+
+
+def _config_without_pid_ns(tmp_path: Path, rootfs: str) -> dict[str, Any]:
+    probe = make_bundle(tmp_path, rootfs, ["true"])
+    linux: dict[str, Any] = json.loads((probe / "config.json").read_text())["linux"]
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "pid"]
+    return linux
