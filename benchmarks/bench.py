@@ -133,6 +133,27 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
                     ok,
                     "ratio of the medians",
                 )
+        # issue 10's: pynsbind-run within 2x of crun and at least 2x faster
+        # than runc, for `run` and for create + start + delete
+        rows = {r["name"]: r for r in start.get("rows", []) if r.get("available")}
+        crun, runc = rows.get("crun run"), rows.get("runc run")
+        for line in ("pynsbind-run run", "pynsbind-run create+start"):
+            ours = rows.get(line)
+            v = ours["median_ns"] / crun["median_ns"] if ours and crun else None
+            add(f"OCI: {line} / crun run", v, "<= 2x", None if v is None else v <= 2.0)
+            v = runc["median_ns"] / ours["median_ns"] if ours and runc else None
+            add(f"OCI: runc run / {line}", v, ">= 2x", None if v is None else v >= 2.0)
+    rss = secs.get("rss")
+    if rss:
+        ours, runc = row_of(rss, "peak RSS", "pynsbind-run"), row_of(rss, "peak RSS", "runc")
+        v = ours["median_ns"] / runc["median_ns"] if ours and runc else None
+        add(
+            "OCI: peak RSS of pynsbind-run run / runc run",
+            v,
+            "<= 1x",
+            None if v is None else v <= 1.0,
+            "the median of the runs (the first, which keeps the plan, is the Python half's)",
+        )
     stop = secs.get("stop")
     if stop:
         for g in stop["groups"]:
