@@ -1,4 +1,4 @@
-/* launcher.c - pynsbind-run itself: a sandbox whose plan is kept runs from C.
+/* launcher.c - pynsbind-run itself: what runs from a kept plan runs from C.
  *
  * `pynsbind-run sandbox [OPTIONS] -- COMMAND [ARG...]` (or `sandbox COMMAND...`
  * with no option) looks up the plan that an earlier run of the same command
@@ -7,6 +7,9 @@
  * no Python starts.  pynsbind/_replay.py defines both halves of that contract
  * and writes the plans: the key (_replay.key), the cache directory and its
  * checks (pynsbind/_diskcache.py) and the file's layout (_replay.encode).
+ *
+ * The OCI commands that run from kept plans (create, run, start, delete) are
+ * launcher_oci.c's; the kept files of both are read here (launcher.h).
  *
  * Everything else - another command, other words, no plan, a plan that cannot
  * be trusted or whose conditions do not hold, a spawn that fails before the

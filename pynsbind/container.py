@@ -308,7 +308,10 @@ class Container:
             made.run()
             raise
         if plan_key is not None and console_socket is None and not preserve_fds:
-            _keep_plan(plan_key, container, loaded, spec, spawned)
+            try:
+                _keep_plan(plan_key, container, loaded, spec, spawned)
+            except Exception:
+                pass  # (keeping it saves time next time; it never fails a create)
         return container
 
     @classmethod
@@ -765,10 +768,7 @@ def _keep_plan(key: bytes, container: Container, loaded: Any, spec: Any, spawned
     if _has_hooks(loaded.hooks):
         return
     state = container._state
-    try:
-        data = process.plan_data(spawned, gated=True)
-    except Exception:
-        return
+    data = process.plan_data(spawned, gated=True)
     _, _, _, _, ops, pacts, slots = data
     if not _replay.replayable(ops, pacts, gated=True) or not _replay.wipes_fit(ops):
         return
