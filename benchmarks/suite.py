@@ -255,7 +255,7 @@ class Suite:
                 self.skipped[rt.label] = why
                 self.log(f"skip {rt.label}: {why}")
                 continue
-            self.versions[rt.exe] = version([rt.exe, "--version"])
+            self.versions[rt.exe] = version([rt.which() or rt.exe, "--version"])
             self.clis.append(cli)
         bwrap = shutil.which("bwrap")
         if bwrap is None:

@@ -35,8 +35,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -230,10 +233,19 @@ static int write_atomic(int dirfd, const char *name, const char *data, size_t le
 {
     char tmp[PATH_MAX];
     size_t done = 0;
-    int fd;
-    if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, (int)getpid()) >= (int)sizeof(tmp))
-        return -1;
-    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    int fd = -1;
+    /* a name nobody can guess, made new (a pid file's directory may be
+     * writable by others: nobody else's file is ever written and renamed) */
+    for (int tries = 0; fd < 0 && tries < 8; tries++) {
+        uint64_t nonce = 0;
+        if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce) ||
+            snprintf(tmp, sizeof(tmp), "%s.%016llx.tmp", name, (unsigned long long)nonce) >=
+                (int)sizeof(tmp))
+            return -1;
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0 && errno != EEXIST)
+            return -1;
+    }
     if (fd < 0)
         return -1;
     while (done < len) {
@@ -404,7 +416,7 @@ static const char *member(const char *p, const char *key)
     }
 }
 
-/* an integer member; -1 when missing or not a number */
+/* an integer member (an int's range); -1 when missing or not one */
 static long long int_member(const char *json, const char *key)
 {
     const char *v = member(json, key);
@@ -412,8 +424,9 @@ static long long int_member(const char *json, const char *key)
     long long n;
     if (v == NULL || *v < '0' || *v > '9')
         return -1;
+    errno = 0;
     n = strtoll(v, &end, 10);
-    return end == v ? -1 : n;
+    return end == v || errno != 0 || n > INT_MAX ? -1 : n;
 }
 
 /* the strings of an array member (copies of plain strings: no escapes),
@@ -467,12 +480,19 @@ struct box {
 /* open root/ID and lock it (pynsbind.container._Lock); -1 when it is not there */
 static int open_box(const struct cmdline *c, struct box *b)
 {
+    struct stat st;
     b->rootfd = b->dirfd = -1;
     if (!good_id(c->id) || state_root(c, b->root, sizeof(b->root)) < 0)
         return -1;
     b->rootfd = open(b->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (b->rootfd < 0)
         return -1;
+    /* what create makes and checks: the caller's, writable by it alone (else
+     * somebody else may have written the state this acts on) */
+    if (fstat(b->rootfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        close(b->rootfd);
+        return -1;
+    }
     b->dirfd = openat(b->rootfd, c->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (b->dirfd < 0 || flock(b->dirfd, LOCK_EX) < 0) {
         if (b->dirfd >= 0)
@@ -492,14 +512,16 @@ static void close_box(struct box *b)
     b->dirfd = b->rootfd = -1;
 }
 
-/* the state of a container that has no hooks (its `hooks` false); NULL for
- * any other, or none */
+/* the state of a container that has no hooks (its `hooks` false), a whole
+ * JSON object; NULL for any other, or none */
 static char *hookless_state(const struct box *b)
 {
     size_t len;
     char *state = read_file(b->dirfd, STATE, 1 << 20, &len);
-    const char *hooks = state == NULL ? NULL : member(state, "hooks");
-    if (hooks == NULL || strncmp(hooks, "false", 5) != 0) {
+    const char *end = state == NULL || skip_ws(state)[0] != '{' ? NULL : skip_value(state);
+    const char *hooks = end == NULL || *skip_ws(end) != '\0' ? NULL : member(state, "hooks");
+    if (hooks == NULL || strncmp(hooks, "false", 5) != 0 || strchr(" \t\r\n,}", hooks[5]) == NULL ||
+        hooks[5] == '\0') {
         free(state);
         return NULL;
     }
@@ -773,13 +795,9 @@ static void create_container(const struct cmdline *c, char **argv)
     memset(&m, 0, sizeof(m));
     m.rootfd = rootfd;
     m.id = c->id;
-    if (mkdirat(rootfd, c->id, 0700) < 0) {
-        close(rootfd);
-        return; /* (it exists: the Python path says so) */
-    }
-    m.dir_made = 1;
-    /* run: the signals that would end it are held until the container runs,
-     * then forwarded; create: blocked until it is made (or undone) */
+    /* from the first thing made on: run holds the signals that would end it
+     * until the container runs, then forwards them; create blocks them until
+     * the container is made (or undone) */
     sigemptyset(&held);
     for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
         sigaddset(&held, forwarded[i]);
@@ -787,6 +805,9 @@ static void create_container(const struct cmdline *c, char **argv)
         catch_signals();
     else
         sigprocmask(SIG_BLOCK, &held, &saved_mask);
+    if (mkdirat(rootfd, c->id, 0700) < 0)
+        goto fail_late; /* (it exists: the Python path says so) */
+    m.dir_made = 1;
     dirfd = openat(rootfd, c->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (dirfd < 0 || flock(dirfd, LOCK_EX) < 0 ||
         write_atomic(dirfd, CONFIG, config, config_len, 0600) < 0)
@@ -900,9 +921,10 @@ static void create_container(const struct cmdline *c, char **argv)
 
     if (strcmp(c->verb, "create") == 0) {
         /* the container outlives this process: its caller (a subreaper) reaps
-         * it; a signal held meanwhile now ends this process, its work done */
+         * it.  A signal held meanwhile dies with this process: it is created,
+         * and says so (exit 0), rather than end on the signal and leave the
+         * caller to think it was not */
         close(dirfd);
-        sigprocmask(SIG_SETMASK, &saved_mask, NULL);
         exit(0);
     }
 
@@ -1003,8 +1025,17 @@ fail_late:
     close(rootfd);
     free(state.data);
     free(config);
-    if (strcmp(c->verb, "create") == 0)
+    if (strcmp(c->verb, "create") == 0) {
         sigprocmask(SIG_SETMASK, &saved_mask, NULL); /* (exec keeps a mask) */
+    } else {
+        /* run: a signal that came meanwhile ends it now, everything undone
+         * (the Python path would not know of it) */
+        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+            signal(forwarded[i], SIG_DFL);
+        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+            if (fwd_pending[forwarded[i]])
+                raise(forwarded[i]);
+    }
 }
 
 /* ---- start, delete ------------------------------------------------------------------------ */
@@ -1032,6 +1063,46 @@ static void start_container(const struct cmdline *c)
 
 /* delete [-f] ID: a stopped container without hooks removed (its cgroup, its
  * directory); one that runs, or any doubt, goes the Python way */
+/* whether dirs are the container's cgroup (its `cgroup`, relative, without
+ * "." or ".." components) in hierarchies of cgroup filesystems: nothing else
+ * is removed, whatever the state says; none when it has no cgroup */
+static int cgroups_of(const char *state, char **dirs, int n)
+{
+    const char *v = member(state, "cgroup");
+    char rel[PATH_MAX];
+    const char *end;
+    size_t len;
+    if (v == NULL)
+        return n == 0;
+    if (*v != '"' || (end = strpbrk(v + 1, "\"\\")) == NULL || *end != '"' || n == 0)
+        return 0;
+    len = (size_t)(end - v - 1);
+    if (len == 0 || len >= sizeof(rel))
+        return 0;
+    memcpy(rel, v + 1, len);
+    rel[len] = '\0';
+    if (rel[0] == '/' || strstr(rel, "//") != NULL || strcmp(rel, ".") == 0 ||
+        strncmp(rel, "./", 2) == 0 || strncmp(rel, "../", 3) == 0 || strstr(rel, "/./") != NULL ||
+        strstr(rel, "/../") != NULL || strcmp(rel, "..") == 0 ||
+        (len >= 3 && strcmp(rel + len - 3, "/..") == 0) ||
+        (len >= 2 && strcmp(rel + len - 2, "/.") == 0))
+        return 0;
+    for (int i = 0; i < n; i++) {
+        size_t dlen = strlen(dirs[i]);
+        struct statfs fs;
+        if (dirs[i][0] != '/' || dlen <= len + 1 || dirs[i][dlen - len - 1] != '/' ||
+            strcmp(dirs[i] + dlen - len, rel) != 0)
+            return 0;
+        if (statfs(dirs[i], &fs) == 0) {
+            if (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC)
+                return 0;
+        } else if (errno != ENOENT) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void delete_container(const struct cmdline *c)
 {
     struct box b;
@@ -1046,7 +1117,7 @@ static void delete_container(const struct cmdline *c)
         started = int_member(state, "pid_start");
         dirs = strings_member(state, "cgroup_dirs", &n);
         if (dirs != NULL && pid > 0 && (started < 0 || start_time((int)pid) != started) &&
-            (member(state, "cgroup") == NULL) == (n == 0) && remove_cgroup(dirs, n) == 0) {
+            cgroups_of(state, dirs, n) && remove_cgroup(dirs, n) == 0) {
             remove_dir(b.rootfd, c->id);
             close_box(&b);
             exit(0);

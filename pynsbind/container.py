@@ -115,9 +115,20 @@ def _now() -> str:
 
 
 def _write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write ``path`` whole or not at all (a temp file renamed over it)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+    """Write ``path`` whole or not at all (a temp file renamed over it).  The
+    temp file's name cannot be guessed and it is made new: a pid file's
+    directory may be writable by others, and nobody else's file is ever the
+    one renamed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    for _ in range(8):
+        tmp = f"{path}.{os.urandom(8).hex()}.tmp"
+        try:
+            fd = os.open(tmp, flags, mode)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, f"no temporary name for {path}", path)
     try:
         os.write(fd, data)
     finally:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pynsbind import cgroups
 from tests import helpers
 from tests.helpers import HostState, in_child
 from tests.test_lifecycle import fd_links
@@ -306,3 +307,107 @@ def _config_without_pid_ns(tmp_path: Path, rootfs: str) -> dict[str, Any]:
     linux: dict[str, Any] = json.loads((probe / "config.json").read_text())["linux"]
     linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "pid"]
     return linux
+
+
+def test_delete_acts_only_on_a_state_it_can_trust(tmp_path: Path, root: str) -> None:
+    """The launcher's delete removes nothing but the container's cgroup, and
+    only from a root that is the caller's alone: a state.json that lists
+    other directories, is not a whole object, or says anything but
+    ``"hooks": false``, goes to the Python half (which cannot start here),
+    and the directories it names stay."""
+    victim = tmp_path / "victim"
+    cgroup = f"pynsbind-lt-{os.getpid()}-victim"
+    made = []
+    for top in [h.base for h in cgroups.host().hierarchies]:
+        os.mkdir(os.path.join(top, cgroup))
+        made.append(os.path.join(top, cgroup))
+    try:
+        good = {"hooks": False, "pid": 999999999, "pid_start": 1, "cgroup": cgroup}
+        states = {
+            "other dirs": {**good, "cgroup_dirs": [str(victim)]},
+            "climbing": {**good, "cgroup": "..", "cgroup_dirs": [str(tmp_path / "..")]},
+            "hooks unknown": {**good, "hooks": "false", "cgroup_dirs": made},
+            "a huge pid": {**good, "pid": 2**32 + 1, "cgroup_dirs": made},
+        }
+        texts = {name: json.dumps(doc) for name, doc in states.items()}
+        texts["garbage after"] = json.dumps({**good, "cgroup_dirs": made}) + " x"
+        texts["falsey"] = json.dumps({**good, "cgroup_dirs": made}).replace("false", "falsey")
+        os.makedirs(root, mode=0o700)
+        for name, text in texts.items():
+            victim.mkdir(exist_ok=True)
+            d = Path(root, "v1")
+            d.mkdir()
+            (d / "state.json").write_text(text)
+            assert launcher(root, "delete", "v1").returncode != 0, name
+            assert victim.is_dir() and all(os.path.isdir(m) for m in made), name
+            (d / "state.json").unlink()
+            d.rmdir()
+        # the same state, well formed, in a root others may write into: not trusted
+        os.chmod(root, 0o777)
+        d = Path(root, "v1")
+        d.mkdir()
+        (d / "state.json").write_text(json.dumps({**good, "cgroup_dirs": made}))
+        assert launcher(root, "delete", "v1").returncode != 0
+        assert all(os.path.isdir(m) for m in made)
+        # and in the caller's own root, the launcher removes it
+        os.chmod(root, 0o700)
+        assert launcher(root, "delete", "v1").returncode == 0
+        assert not d.exists() and not any(os.path.isdir(m) for m in made)
+    finally:
+        for m in made:
+            if os.path.isdir(m):
+                os.rmdir(m)
+
+
+def test_a_signal_during_create_leaves_all_or_nothing(
+    tmp_path: Path, rootfs: str, root: str
+) -> None:
+    """SIGTERM or SIGINT at any moment of the launcher's create: it either
+    exits 0 with the container created, or ends on the signal with nothing
+    of it left (a loop: the signal lands at a different point each time).
+    The pid file is written by a rename: a symlink there is replaced, never
+    followed."""
+    before = HostState.now()
+    bundle = make_bundle(tmp_path, rootfs, ["sleep", "60"])
+    victim = tmp_path / "victim"
+    victim.write_text("mine\n")
+
+    def race() -> list[tuple[int, bool, int]]:
+        subreaper()
+        assert rt(root, "create", "--bundle", str(bundle), "s0").returncode == 0
+        pid = state(root, "s0")["pid"]
+        assert rt(root, "delete", "--force", "s0").returncode == 0
+        reap(pid)
+        out = []
+        for i in range(24):
+            cid = f"s{i + 1}"
+            pid_file = tmp_path / f"pid{i}"
+            pid_file.symlink_to(victim)
+            argv = ["create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid]
+            proc = subprocess.Popen(
+                [RUNTIME, "--root", root, *argv],
+                env={**os.environ, **NO_PYTHON},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep((i % 8) * 0.0005)
+            proc.send_signal(signal.SIGTERM if i % 2 else signal.SIGINT)
+            rc = proc.wait(timeout=30)
+            exists = os.path.exists(os.path.join(root, cid))
+            out.append((rc, exists, pid_file.is_symlink()))
+            if exists:
+                doc = state(root, cid)
+                assert doc["status"] == "created", doc
+                assert int(pid_file.read_text()) == doc["pid"]
+                assert rt(root, "delete", "--force", cid).returncode == 0
+                reap(doc["pid"])
+        return out
+
+    found = in_child(race, timeout=300)
+    for rc, exists, link in found:
+        assert (rc == 0) == exists, found
+        assert rc in (0, -signal.SIGTERM, -signal.SIGINT), found
+        assert not (exists and link), found
+    assert victim.read_text() == "mine\n"
+    assert cgroup_dirs(bundle) == []
+    nothing_left(root, before)
