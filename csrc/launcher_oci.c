@@ -62,10 +62,11 @@
 
 struct cmdline {
     const char *root;     /* --root as given, or NULL */
-    const char *verb;     /* create, run, start, delete */
+    const char *verb;     /* create, run, start, delete, kill */
     const char *bundle;   /* --bundle as given, or NULL */
     const char *pid_file; /* --pid-file, or NULL */
     const char *id;
+    const char *signal; /* kill's, or NULL */
     int detach, force;
 };
 
@@ -112,15 +113,19 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *c)
         return -1;
     c->verb = argv[i++];
     if (strcmp(c->verb, "create") != 0 && strcmp(c->verb, "run") != 0 &&
-        strcmp(c->verb, "start") != 0 && strcmp(c->verb, "delete") != 0)
+        strcmp(c->verb, "start") != 0 && strcmp(c->verb, "delete") != 0 &&
+        strcmp(c->verb, "kill") != 0)
         return -1;
     while (i < argc) {
         int creates = c->verb[0] == 'c' || c->verb[0] == 'r';
         const char *a = argv[i];
         if (a[0] != '-') {
-            if (c->id != NULL)
+            if (c->id == NULL)
+                c->id = a;
+            else if (c->signal == NULL && strcmp(c->verb, "kill") == 0)
+                c->signal = a; /* kill ID SIGNAL */
+            else
                 return -1;
-            c->id = a;
             i++;
             continue;
         }
@@ -477,8 +482,9 @@ struct box {
     int dirfd;  /* root/ID, flock'd */
 };
 
-/* open root/ID and lock it (pynsbind.container._Lock); -1 when it is not there */
-static int open_box(const struct cmdline *c, struct box *b)
+/* open root/ID and (lock) lock it (pynsbind.container._Lock); -1 when it is
+ * not there, or the root is not the caller's alone */
+static int open_box(const struct cmdline *c, struct box *b, int lock)
 {
     struct stat st;
     b->rootfd = b->dirfd = -1;
@@ -494,7 +500,7 @@ static int open_box(const struct cmdline *c, struct box *b)
         return -1;
     }
     b->dirfd = openat(b->rootfd, c->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (b->dirfd < 0 || flock(b->dirfd, LOCK_EX) < 0) {
+    if (b->dirfd < 0 || (lock && flock(b->dirfd, LOCK_EX) < 0)) {
         if (b->dirfd >= 0)
             close(b->dirfd);
         close(b->rootfd);
@@ -514,12 +520,23 @@ static void close_box(struct box *b)
 
 /* the state of a container that has no hooks (its `hooks` false), a whole
  * JSON object; NULL for any other, or none */
-static char *hookless_state(const struct box *b)
+/* state.json, a whole JSON object; NULL when it is not one, or not there */
+static char *read_state(const struct box *b)
 {
     size_t len;
     char *state = read_file(b->dirfd, STATE, 1 << 20, &len);
     const char *end = state == NULL || skip_ws(state)[0] != '{' ? NULL : skip_value(state);
-    const char *hooks = end == NULL || *skip_ws(end) != '\0' ? NULL : member(state, "hooks");
+    if (end == NULL || *skip_ws(end) != '\0') {
+        free(state);
+        return NULL;
+    }
+    return state;
+}
+
+static char *hookless_state(const struct box *b)
+{
+    char *state = read_state(b);
+    const char *hooks = state == NULL ? NULL : member(state, "hooks");
     if (hooks == NULL || strncmp(hooks, "false", 5) != 0 || strchr(" \t\r\n,}", hooks[5]) == NULL ||
         hooks[5] == '\0') {
         free(state);
@@ -617,6 +634,8 @@ struct kept_container {
     int cgroup_id;
     int nhier;
     struct nsb_cg_dir hier[MAX_HIER];
+    const char *prog[MAX_HIER]; /* a device program's instructions (cgroup2) */
+    size_t prog_len[MAX_HIER];
     uint32_t nslots;
     char slot_kind[64];
     int32_t slot_hier[64];
@@ -656,6 +675,9 @@ static int load_container(struct reader *r, struct kept_container *kc)
         kc->hier[i].kvs = kvs;
         kc->hier[i].nkv = (int32_t)nkv;
         kc->hier[i].prog_fd = -1;
+        kc->prog[i] = take_str_len(r, &kc->prog_len[i]);
+        if (r->bad || kc->prog_len[i] % 8 != 0 || kc->prog_len[i] > (1u << 20))
+            return -1;
     }
     kc->nslots = (uint32_t)take_uint(r, 4);
     if (r->bad || kc->nslots > sizeof(kc->slot_kind))
@@ -675,6 +697,15 @@ static int load_container(struct reader *r, struct kept_container *kc)
                    kc->slot_kind[2] == '2'
                ? 0
                : -1;
+}
+
+static void close_programs(struct kept_container *kc)
+{
+    for (int i = 0; i < kc->nhier; i++) {
+        if (kc->hier[i].prog_fd >= 0)
+            close(kc->hier[i].prog_fd);
+        kc->hier[i].prog_fd = -1;
+    }
 }
 
 /* what a create made, to take back when it fails */
@@ -815,9 +846,18 @@ static void create_container(const struct cmdline *c, char **argv)
     /* the cgroup, with its limits, in every hierarchy */
     if (kc.cgroup[0] != '\0') {
         int failed_dir, failed_kv;
-        for (int i = 0; i < kc.nhier; i++)
+        int r_create;
+        for (int i = 0; i < kc.nhier; i++) {
             m.cg_fds[i] = -1;
-        if (nsb_cg_create(kc.hier, kc.nhier, rel, m.cg_fds, &failed_dir, &failed_kv) < 0) {
+            if (kc.prog_len[i] > 0 && (kc.hier[i].prog_fd = nsb_bpf_load_device_prog(
+                                           kc.prog[i], (int)(kc.prog_len[i] / 8), NULL, 0)) < 0) {
+                close_programs(&kc);
+                goto fail;
+            }
+        }
+        r_create = nsb_cg_create(kc.hier, kc.nhier, rel, m.cg_fds, &failed_dir, &failed_kv);
+        close_programs(&kc); /* (attached: the cgroup holds them now) */
+        if (r_create < 0) {
             /* made: those before the failed one, and it unless its mkdir failed */
             int made_n = failed_dir + (failed_kv != -1);
             int opened = failed_dir + (failed_kv >= 0 || failed_kv == -3);
@@ -1046,7 +1086,7 @@ static void start_container(const struct cmdline *c)
     struct box b;
     char *state;
     long long pid, started;
-    if (open_box(c, &b) < 0)
+    if (open_box(c, &b, 1) < 0)
         return;
     state = hookless_state(&b);
     if (state != NULL) {
@@ -1109,7 +1149,7 @@ static void delete_container(const struct cmdline *c)
     char *state, **dirs = NULL;
     long long pid, started;
     int n = 0;
-    if (open_box(c, &b) < 0)
+    if (open_box(c, &b, 1) < 0)
         return;
     state = hookless_state(&b);
     if (state != NULL) {
@@ -1130,6 +1170,104 @@ static void delete_container(const struct cmdline *c)
     close_box(&b);
 }
 
+/* a signal by number or name, with or without SIG (pynsbind._cli_runtime's
+ * _signal); -1 for any other word */
+static int signal_number(const char *text)
+{
+    static const struct {
+        const char *name;
+        int number;
+    } names[] = {
+        {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+        {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
+        {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+        {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+        {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+        {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+        {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+        {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
+        {"SYS", SIGSYS},
+    };
+    char upper[16];
+    const char *name;
+    size_t n = strlen(text);
+    if (n > 0 && strspn(text, "0123456789") == n) {
+        long v = n <= 2 ? strtol(text, NULL, 10) : 0;
+        return v > 0 && v < 65 ? (int)v : -1;
+    }
+    if (n == 0 || n >= sizeof(upper))
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        upper[i] = (char)(text[i] >= 'a' && text[i] <= 'z' ? text[i] - 'a' + 'A' : text[i]);
+    name = strncmp(upper, "SIG", 3) == 0 ? upper + 3 : upper;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i].name) == 0)
+            return names[i].number;
+    return -1;
+}
+
+/* whether one of the container's cgroup directories is frozen (a v1
+ * freezer not THAWED, a cgroup2 cgroup.freeze of 1) */
+static int frozen(char **dirs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char buf[32];
+        size_t len;
+        int fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char *v1, *v2;
+        if (fd < 0)
+            continue;
+        v1 = read_file(fd, "freezer.state", sizeof(buf), &len);
+        v2 = read_file(fd, "cgroup.freeze", sizeof(buf), &len);
+        close(fd);
+        if ((v1 != NULL && strncmp(v1, "THAWED", 6) != 0) || (v2 != NULL && v2[0] == '1')) {
+            free(v1);
+            free(v2);
+            return 1;
+        }
+        free(v1);
+        free(v2);
+    }
+    return 0;
+}
+
+/* kill ID [SIGNAL]: the signal to the container's first process, through a
+ * pidfd checked to be it (pynsbind.container.Container.kill, no lock taken);
+ * SIGKILL to a frozen container (which its thaw must follow), --all, a
+ * container not created, running or paused: the Python way */
+static void kill_container(const struct cmdline *c)
+{
+    struct box b;
+    char *state, **dirs;
+    long long pid, started;
+    int sig = c->signal == NULL ? SIGTERM : signal_number(c->signal), n = 0, done = 0;
+    if (sig < 0 || open_box(c, &b, 0) < 0)
+        return;
+    state = read_state(&b);
+    if (state != NULL) {
+        pid = int_member(state, "pid");
+        started = int_member(state, "pid_start");
+        dirs = strings_member(state, "cgroup_dirs", &n);
+        if (dirs != NULL && pid > 0 && started >= 0 && start_time((int)pid) == started &&
+            cgroups_of(state, dirs, n) && (sig != SIGKILL || !frozen(dirs, n))) {
+            int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+            /* the pid is still the container's once the pidfd holds it */
+            if (fd >= 0 && start_time((int)pid) == started &&
+                syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0)
+                done = 1;
+            if (fd >= 0)
+                close(fd);
+        }
+        for (int i = 0; dirs != NULL && i < n; i++)
+            free(dirs[i]);
+        free(dirs);
+        free(state);
+    }
+    close_box(&b);
+    if (done)
+        exit(0);
+}
+
 void oci_main(int argc, char **argv)
 {
     struct cmdline c;
@@ -1141,6 +1279,8 @@ void oci_main(int argc, char **argv)
         create_container(&c, argv);
     else if (strcmp(c.verb, "start") == 0)
         start_container(&c);
+    else if (strcmp(c.verb, "kill") == 0)
+        kill_container(&c);
     else
         delete_container(&c);
 }

@@ -683,8 +683,9 @@ class KeptContainer:
     members of state.json that are the same for every container of the plan,
     as JSON text without braces), the cgroup (``cgroup``: its path, relative
     to each hierarchy, with the container's id appended when ``cgroup_id``;
-    "" for none; ``hierarchies``: each hierarchy's base directory and the
-    writes into the new directory) and what each fd slot of the plan holds
+    "" for none; ``hierarchies``: each hierarchy's base directory, the writes
+    into the new directory and the device program attached to it, or None:
+    pynsbind.cgroups.creation_writes) and what each fd slot of the plan holds
     (``slots``: a kind of SLOT_KINDS, or ``d`` (a cgroup directory, for
     CLONE_INTO_CGROUP) or ``p`` (a cgroup.procs) with the index of its
     hierarchy)."""
@@ -710,7 +711,7 @@ class KeptContainer:
         state: str,
         cgroup: str,
         cgroup_id: bool,
-        hierarchies: list[tuple[str, list[tuple[str, str]]]],
+        hierarchies: list[tuple[str, list[tuple[str, str]], bytes | None]],
         slots: list[tuple[bytes, int]],
     ) -> None:
         self.kept, self.config_path, self.config, self.root = kept, config_path, config, root
@@ -721,7 +722,8 @@ class KeptContainer:
 def encode_container(kc: KeptContainer) -> bytes:
     """The file of a kept container: the magic ``NSBOCI01``; str config_path,
     str config, str root, str state, str cgroup, u8 cgroup_id; u32 count and
-    the hierarchies (str base; u32 count and the writes: str file, str value);
+    the hierarchies (str base; u32 count and the writes: str file, str value;
+    str program, the device program's instructions, empty for none);
     u32 count and the slots (u8 kind, i32 hierarchy); then the plan's own
     file (:func:`encode`)."""
     import struct
@@ -729,10 +731,11 @@ def encode_container(kc: KeptContainer) -> bytes:
     out = [_CONTAINER_MAGIC, _str(kc.config_path), _str(kc.config), _str(kc.root)]
     out += [_str(kc.state), _str(kc.cgroup), bytes([int(kc.cgroup_id)])]
     out.append(struct.pack("<I", len(kc.hierarchies)))
-    for base, writes in kc.hierarchies:
+    for base, writes, program in kc.hierarchies:
         out += [_str(base), struct.pack("<I", len(writes))]
         for name, value in writes:
             out += [_str(name), _str(value)]
+        out.append(_str(program or b""))
     out.append(struct.pack("<I", len(kc.slots)))
     for kind, index in kc.slots:
         out.append(kind + struct.pack("<i", index))

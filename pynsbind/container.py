@@ -771,7 +771,7 @@ def _keep_plan(key: bytes, container: Container, loaded: Any, spec: Any, spawned
     """Keep what made ``container`` (pynsbind._replay.KeptContainer) under
     ``key``, when the launcher can make the next one alike: no hook, a plan it
     can replay (no terminal, no fd but stdio, the init, the gate and the
-    cgroup's), a cgroup made by writes alone (no device program), paths it
+    cgroup's), a cgroup made by writes (and a device program) alone, paths it
     can write into JSON as they are.  Anything else keeps nothing."""
     from pynsbind import _replay, cgroups, process
     from pynsbind.oci import cgroup_path
@@ -804,7 +804,7 @@ def _keep_plan(key: bytes, container: Container, loaded: Any, spec: Any, spawned
             if not rel.endswith("/" + container.id):
                 return
             rel, cgroup_id = rel[: len(rel) - len(container.id)], True
-        if not all(_json_plain(b) for b, _ in hierarchies) or not _json_plain(rel):
+        if not all(_json_plain(b) for b, _, _ in hierarchies) or not _json_plain(rel):
             return
     kinds: list[tuple[bytes, int]] = []
     for name in slots:

@@ -61,6 +61,7 @@ def kept(cache: Path) -> list[Path]:
     return sorted(cache.iterdir()) if cache.is_dir() else []
 
 
+@pytest.mark.vm
 def test_run_from_a_kept_plan_starts_no_python(
     tmp_path: Path, rootfs: str, root: str, cache: Path
 ) -> None:
@@ -117,6 +118,7 @@ def test_the_state_of_a_running_container_is_the_runtimes(
     nothing_left(root, before)
 
 
+@pytest.mark.vm
 def test_create_start_delete_from_a_kept_plan(
     tmp_path: Path, rootfs: str, root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -409,5 +411,54 @@ def test_a_signal_during_create_leaves_all_or_nothing(
         assert rc in (0, -signal.SIGTERM, -signal.SIGINT), found
         assert not (exists and link), found
     assert victim.read_text() == "mine\n"
+    assert cgroup_dirs(bundle) == []
+    nothing_left(root, before)
+
+
+def test_kill_signals_the_first_process_by_its_pidfd(
+    tmp_path: Path, rootfs: str, root: str
+) -> None:
+    """The launcher's kill: a number or a name, with or without SIG, to the
+    container's first process; a stopped container, an unknown signal,
+    ``--all`` and a SIGKILL to a paused container (which must be thawed
+    after) are the Python half's."""
+    before = HostState.now()
+    script = 'trap "exit 7" TERM; trap "exit 8" USR1; echo up; while :; do sleep 0.05; done'
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", script])
+
+    def kills() -> dict[str, Any]:
+        subreaper()
+        found: dict[str, Any] = {}
+        for cid, sig in (("k1", "TERM"), ("k2", "sigusr1"), ("k3", "15")):
+            out = tmp_path / f"out-{cid}"
+            with open(out, "w") as f:
+                assert rt(root, "run", "-d", "--bundle", str(bundle), cid, stdout=f).returncode == 0
+            pid = state(root, cid)["pid"]
+            assert helpers.wait_for(lambda out=out: out.read_text() == "up\n")
+            found[f"unknown {cid}"] = launcher(root, "kill", cid, "NOPE").returncode
+            found[f"all {cid}"] = launcher(root, "kill", "--all", cid, sig).returncode
+            found[f"kill {cid}"] = launcher(root, "kill", cid, sig).returncode
+            status = reap(pid)
+            found[f"status {cid}"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+            found[f"again {cid}"] = launcher(root, "kill", cid, sig).returncode
+            assert launcher(root, "delete", cid).returncode == 0
+        assert rt(root, "run", "-d", "--bundle", str(bundle), "p1").returncode == 0
+        pid = state(root, "p1")["pid"]
+        assert rt(root, "pause", "p1").returncode == 0
+        found["paused kill"] = launcher(root, "kill", "p1", "KILL").returncode
+        found["paused still"] = state(root, "p1")["status"]
+        found["python kill"] = rt(root, "kill", "p1", "KILL").returncode
+        status = reap(pid)
+        found["paused status"] = os.WTERMSIG(status) if os.WIFSIGNALED(status) else -1
+        assert rt(root, "delete", "p1").returncode == 0
+        return found
+
+    found = in_child(kills, timeout=120)
+    for cid, code in (("k1", 7), ("k2", 8), ("k3", 7)):
+        assert found[f"unknown {cid}"] != 0 and found[f"all {cid}"] != 0, found
+        assert found[f"kill {cid}"] == 0 and found[f"status {cid}"] == code, found
+        assert found[f"again {cid}"] != 0, found
+    assert found["paused kill"] != 0 and found["paused still"] == "paused"
+    assert found["python kill"] == 0 and found["paused status"] == signal.SIGKILL
     assert cgroup_dirs(bundle) == []
     nothing_left(root, before)

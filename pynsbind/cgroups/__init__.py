@@ -781,18 +781,22 @@ def attach_points(h: Host, clone_into: bool) -> list[AttachPoint]:
 
 def creation_writes(
     resources: Resources | None, h: Host, parent: str
-) -> list[tuple[str, list[tuple[str, str]]]] | None:
+) -> list[tuple[str, list[tuple[str, str]], bytes | None]] | None:
     """What :meth:`Cgroup.create` does to make a cgroup under ``parent`` (a
     path relative to the root of each hierarchy) with ``resources``, as data:
-    for each hierarchy of ``h``, its base directory and the (file, value)
-    writes into the new directory, in order (nsb_cg_create's arguments).  None
-    when the creation needs more than that: a device program to attach
-    (cgroup2), or a file still to choose by looking into a new cgroup."""
+    for each hierarchy of ``h``, its base directory, the (file, value) writes
+    into the new directory, in order, and the device program attached to it
+    first (cgroup2: its instructions; None for none): nsb_cg_create's
+    arguments.  None when the creation needs more than that: a file still to
+    choose by looking into a new cgroup."""
     prog = compile_program(resources, h)
     dirs = prog.dirs(h, normalize(parent) if parent else "")
-    if dirs is None or any(fd >= 0 for fd in dirs.progs):
+    if dirs is None:
         return None
-    return [(hier.base, list(b.kvs)) for hier, b in zip(h.hierarchies, dirs.batches, strict=True)]
+    return [
+        (hier.base, list(b.kvs), prog.bpf if fd >= 0 else None)
+        for hier, b, fd in zip(h.hierarchies, dirs.batches, dirs.progs, strict=True)
+    ]
 
 
 def check_resources(resources: Resources | None, h: Host) -> None:
