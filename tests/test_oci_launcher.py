@@ -130,7 +130,8 @@ def test_create_start_delete_from_a_kept_plan(
     runs alone."""
     secret = "pynsbind-secret-4f1e"
     before = HostState.now()
-    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", "echo started; sleep 0.3; exit 3"])
+    script = 'trap "exit 3" TERM; echo started; while :; do sleep 0.05; done'
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", script])
     pid_file = tmp_path / "pid"
 
     def lifecycle() -> dict[str, Any]:
@@ -165,6 +166,7 @@ def test_create_start_delete_from_a_kept_plan(
         running = launcher(root, "delete", "c1")
         found["delete_running"] = running.returncode
         found["still"] = state(root, "c1")["status"]
+        found["kill"] = launcher(root, "kill", "c1").returncode
         found["status"] = reap(pid)
         found["stopped"] = state(root, "c1")["status"]
         found["delete"] = launcher(root, "delete", "c1").returncode
@@ -191,7 +193,7 @@ def test_create_start_delete_from_a_kept_plan(
     # a created container is deleted by the Python half (it must be killed)
     assert found["delete_created"] != 0
     assert found["start"] == 0 and found["running"] == "running"
-    assert found["delete_running"] != 0 and found["still"] == "running"
+    assert found["delete_running"] != 0 and found["still"] == "running" and found["kill"] == 0
     assert os.WIFEXITED(found["status"]) and os.WEXITSTATUS(found["status"]) == 3
     assert found["stopped"] == "stopped" and found["delete"] == 0 and found["gone"] != 0
     assert cgroup_dirs(bundle) == []
