@@ -1206,27 +1206,37 @@ static int signal_number(const char *text)
     return -1;
 }
 
+/* a small file of a pseudo filesystem (its size says 0) into buf, NUL
+ * terminated: 1, or 0 when it is not there or cannot be read */
+static int read_small(int dirfd, const char *name, char *buf, size_t size)
+{
+    ssize_t n;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0)
+        return 0;
+    buf[n] = '\0';
+    return 1;
+}
+
 /* whether one of the container's cgroup directories is frozen (a v1
  * freezer not THAWED, a cgroup2 cgroup.freeze of 1) */
 static int frozen(char **dirs, int n)
 {
     for (int i = 0; i < n; i++) {
-        char buf[32];
-        size_t len;
+        char v1[32], v2[32];
         int fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        char *v1, *v2;
+        int has_v1, has_v2;
         if (fd < 0)
             continue;
-        v1 = read_file(fd, "freezer.state", sizeof(buf), &len);
-        v2 = read_file(fd, "cgroup.freeze", sizeof(buf), &len);
+        has_v1 = read_small(fd, "freezer.state", v1, sizeof(v1));
+        has_v2 = read_small(fd, "cgroup.freeze", v2, sizeof(v2));
         close(fd);
-        if ((v1 != NULL && strncmp(v1, "THAWED", 6) != 0) || (v2 != NULL && v2[0] == '1')) {
-            free(v1);
-            free(v2);
+        if ((has_v1 && strncmp(v1, "THAWED", 6) != 0) || (has_v2 && v2[0] == '1'))
             return 1;
-        }
-        free(v1);
-        free(v2);
     }
     return 0;
 }

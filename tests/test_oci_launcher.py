@@ -431,7 +431,7 @@ def test_kill_signals_the_first_process_by_its_pidfd(
     def kills() -> dict[str, Any]:
         subreaper()
         found: dict[str, Any] = {}
-        for cid, sig in (("k1", "TERM"), ("k2", "sigusr1"), ("k3", "15")):
+        for cid, sig in (("k1", "TERM"), ("k2", "sigusr1"), ("k3", "15"), ("k4", "KILL")):
             out = tmp_path / f"out-{cid}"
             with open(out, "w") as f:
                 assert rt(root, "run", "-d", "--bundle", str(bundle), cid, stdout=f).returncode == 0
@@ -441,7 +441,9 @@ def test_kill_signals_the_first_process_by_its_pidfd(
             found[f"all {cid}"] = launcher(root, "kill", "--all", cid, sig).returncode
             found[f"kill {cid}"] = launcher(root, "kill", cid, sig).returncode
             status = reap(pid)
-            found[f"status {cid}"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+            found[f"status {cid}"] = (
+                os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+            )
             found[f"again {cid}"] = launcher(root, "kill", cid, sig).returncode
             assert launcher(root, "delete", cid).returncode == 0
         assert rt(root, "run", "-d", "--bundle", str(bundle), "p1").returncode == 0
@@ -456,7 +458,7 @@ def test_kill_signals_the_first_process_by_its_pidfd(
         return found
 
     found = in_child(kills, timeout=120)
-    for cid, code in (("k1", 7), ("k2", 8), ("k3", 7)):
+    for cid, code in (("k1", 7), ("k2", 8), ("k3", 7), ("k4", -signal.SIGKILL)):
         assert found[f"unknown {cid}"] != 0 and found[f"all {cid}"] != 0, found
         assert found[f"kill {cid}"] == 0 and found[f"status {cid}"] == code, found
         assert found[f"again {cid}"] != 0, found
