@@ -227,6 +227,23 @@ static int open_cache_dir(void)
     return open_safe(path);
 }
 
+char *read_fd(int fd, size_t size)
+{
+    size_t got = 0;
+    char *data = malloc(size + 1);
+    while (data != NULL && got < size) {
+        ssize_t n = read(fd, data + got, size - got);
+        if (n <= 0) {
+            free(data);
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    if (data != NULL)
+        data[size] = '\0';
+    return data;
+}
+
 /* the value kept under the key (pynsbind._diskcache.read): a malloc'd copy of
  * the file, *start where the value begins */
 char *read_kept(const struct buf *key, size_t *len, size_t *start)
@@ -252,13 +269,8 @@ char *read_kept(const struct buf *key, size_t *len, size_t *start)
         close(fd);
         return NULL;
     }
-    data = malloc((size_t)st.st_size + 1);
-    while (data != NULL && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    data = read_fd(fd, (size_t)st.st_size);
+    got = data == NULL ? 0 : (size_t)st.st_size;
     close(fd);
     /* "pynsbind plans cache\n", the key's length (u32 LE) and the key */
     memcpy(head, "pynsbind plans cache\n", 21);
@@ -398,40 +410,39 @@ static int condition_holds(struct reader *r)
     return 0;
 }
 
-/* where this process's argv and environ strings are: fields 48-51 of
- * /proc/self/stat (arg_start, arg_end, env_start, env_end) */
-static int own_arg_env(uint64_t out[4])
+int proc_stat(const char *path, int first, int n, uint64_t *out, char *state)
 {
     char data[4096];
     const char *at;
-    ssize_t n;
-    int field = 2, fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t got;
+    int field = 3, fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    n = read(fd, data, sizeof(data) - 1);
+    got = read(fd, data, sizeof(data) - 1);
     close(fd);
-    if (n <= 0)
+    if (got <= 0)
         return -1;
-    data[n] = '\0';
-    at = strrchr(data, ')');
-    if (at == NULL)
+    data[got] = '\0';
+    at = strrchr(data, ')'); /* (the name may hold anything, ")" too) */
+    if (at == NULL || at[1] != ' ')
         return -1;
-    at++;
-    while (*at != '\0' && field < 51) {
-        char *end;
-        unsigned long long v;
-        while (*at == ' ')
-            at++;
-        field++;
-        v = strtoull(at, &end, 10);
-        if (field >= 48)
-            out[field - 48] = (uint64_t)v;
-        at = end;
-        while (*at != '\0' && *at != ' ')
-            at++;
+    at += 2;
+    if (state != NULL)
+        *state = *at;
+    for (; *at != '\0' && field < first + n; field++) {
+        if (field >= first)
+            out[field - first] = (uint64_t)strtoull(at, NULL, 10);
+        at = strchr(at, ' ');
+        if (at == NULL)
+            return field + 1 == first + n ? 0 : -1;
+        at++;
     }
-    return field == 51 ? 0 : -1;
+    return field == first + n ? 0 : -1;
 }
+
+/* where this process's argv and environ strings are: fields 48-51 of
+ * /proc/self/stat (arg_start, arg_end, env_start, env_end) */
+static int own_arg_env(uint64_t out[4]) { return proc_stat("/proc/self/stat", 48, 4, out, NULL); }
 
 /* The kept plan, laid out for the engine with the command put in (as
  * pynsbind._replay.lay_out and with_command do); -1 when it is malformed or a

@@ -28,6 +28,14 @@ int key_head(struct buf *key, const char *magic);
  * file, *start where the value begins */
 char *read_kept(const struct buf *key, size_t *len, size_t *start);
 
+/* size bytes read from fd, into a malloc'd buffer with a NUL after them;
+ * NULL when fewer came */
+char *read_fd(int fd, size_t size);
+/* fields first..first+n-1 of /proc/PID/stat at path (numbered as proc(5)
+ * does: 3 is the state) into out, and the state letter into *state (when
+ * not NULL) */
+int proc_stat(const char *path, int first, int n, uint64_t *out, char *state);
+
 /* a kept file, read in place: a short or malformed one sets bad */
 struct reader {
     char *data;

@@ -208,7 +208,6 @@ static char *read_file(int dirfd, const char *name, size_t max, size_t *len)
 {
     struct stat st;
     char *data;
-    size_t got = 0;
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return NULL;
@@ -216,20 +215,9 @@ static char *read_file(int dirfd, const char *name, size_t max, size_t *len)
         close(fd);
         return NULL;
     }
-    data = malloc((size_t)st.st_size + 1);
-    while (data != NULL && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    data = read_fd(fd, (size_t)st.st_size);
     close(fd);
-    if (data == NULL || got != (size_t)st.st_size) {
-        free(data);
-        return NULL;
-    }
-    data[got] = '\0';
-    *len = got;
+    *len = (size_t)st.st_size;
     return data;
 }
 
@@ -272,31 +260,12 @@ static int write_atomic(int dirfd, const char *name, const char *data, size_t le
 /* field 22 of /proc/PID/stat (when it started); -1 when gone or a zombie */
 static long long start_time(int pid)
 {
-    char path[64], data[1024];
-    const char *at;
-    ssize_t n;
-    int fd, field = 3; /* the state, after the name */
+    char path[64], state = 0;
+    uint64_t started;
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (proc_stat(path, 22, 1, &started, &state) < 0 || state == 'Z' || state == 'X')
         return -1;
-    n = read(fd, data, sizeof(data) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    data[n] = '\0';
-    at = strrchr(data, ')');
-    if (at == NULL || at[1] != ' ' || at[2] == 'Z' || at[2] == 'X')
-        return -1;
-    at += 2;
-    while (field < 22 && *at != '\0') {
-        at = strchr(at, ' ');
-        if (at == NULL)
-            return -1;
-        at++;
-        field++;
-    }
-    return field == 22 ? strtoll(at, NULL, 10) : -1;
+    return (long long)started;
 }
 
 /* the directory dirfd/name emptied (its files: a container's directory has
@@ -472,6 +441,13 @@ bad:
         free(out[i]);
     free(out);
     return NULL;
+}
+
+static void free_strings(char **list, int n)
+{
+    for (int i = 0; list != NULL && i < n; i++)
+        free(list[i]);
+    free(list);
 }
 
 /* ---- a container's directory, locked ------------------------------------------------------ */
@@ -1078,31 +1054,8 @@ fail_late:
     }
 }
 
-/* ---- start, delete ------------------------------------------------------------------------ */
+/* ---- start, delete, kill -------------------------------------------------------------- */
 
-/* start ID: the gate opened, when the container is created and has no hooks */
-static void start_container(const struct cmdline *c)
-{
-    struct box b;
-    char *state;
-    long long pid, started;
-    if (open_box(c, &b, 1) < 0)
-        return;
-    state = hookless_state(&b);
-    if (state != NULL) {
-        pid = int_member(state, "pid");
-        started = int_member(state, "pid_start");
-        if (pid > 0 && started >= 0 && start_time((int)pid) == started && open_gate(b.dirfd) == 0) {
-            close_box(&b);
-            exit(0);
-        }
-        free(state);
-    }
-    close_box(&b);
-}
-
-/* delete [-f] ID: a stopped container without hooks removed (its cgroup, its
- * directory); one that runs, or any doubt, goes the Python way */
 /* whether dirs are the container's cgroup (its `cgroup`, relative, without
  * "." or ".." components) in hierarchies of cgroup filesystems: nothing else
  * is removed, whatever the state says; none when it has no cgroup */
@@ -1143,31 +1096,74 @@ static int cgroups_of(const char *state, char **dirs, int n)
     return 1;
 }
 
+/* a container's state, read in its directory (locked for start and delete) */
+struct loaded {
+    struct box box;
+    char *state;
+    long long pid, started; /* its first process, when it started */
+    char **dirs;            /* its cgroup, checked by cgroups_of */
+    int ndirs;
+};
+
+static void unload(struct loaded *l)
+{
+    free_strings(l->dirs, l->ndirs);
+    free(l->state);
+    close_box(&l->box);
+}
+
+/* the state of root/ID (hookless: only a container without hooks), checked:
+ * a whole object, a pid, its cgroup where cgroups are; -1 (nothing held) for
+ * anything else */
+static int load_state(const struct cmdline *c, int lock, int hookless, struct loaded *l)
+{
+    memset(l, 0, sizeof(*l));
+    if (open_box(c, &l->box, lock) < 0)
+        return -1;
+    l->state = hookless ? hookless_state(&l->box) : read_state(&l->box);
+    l->dirs = l->state == NULL ? NULL : strings_member(l->state, "cgroup_dirs", &l->ndirs);
+    if (l->dirs != NULL && cgroups_of(l->state, l->dirs, l->ndirs)) {
+        l->pid = int_member(l->state, "pid");
+        l->started = int_member(l->state, "pid_start");
+        if (l->pid > 0)
+            return 0;
+    }
+    unload(l);
+    return -1;
+}
+
+/* whether its first process is alive, and the process it started */
+static int alive(const struct loaded *l)
+{
+    return l->started >= 0 && start_time((int)l->pid) == l->started;
+}
+
+/* start ID: the gate opened, when the container is created and has no hooks */
+static void start_container(const struct cmdline *c)
+{
+    struct loaded l;
+    if (load_state(c, 1, 1, &l) < 0)
+        return;
+    if (alive(&l) && open_gate(l.box.dirfd) == 0) {
+        unload(&l);
+        exit(0);
+    }
+    unload(&l);
+}
+
+/* delete [-f] ID: a stopped container without hooks removed (its cgroup, its
+ * directory); one that runs, or any doubt, goes the Python way */
 static void delete_container(const struct cmdline *c)
 {
-    struct box b;
-    char *state, **dirs = NULL;
-    long long pid, started;
-    int n = 0;
-    if (open_box(c, &b, 1) < 0)
+    struct loaded l;
+    if (load_state(c, 1, 1, &l) < 0)
         return;
-    state = hookless_state(&b);
-    if (state != NULL) {
-        pid = int_member(state, "pid");
-        started = int_member(state, "pid_start");
-        dirs = strings_member(state, "cgroup_dirs", &n);
-        if (dirs != NULL && pid > 0 && (started < 0 || start_time((int)pid) != started) &&
-            cgroups_of(state, dirs, n) && remove_cgroup(dirs, n) == 0) {
-            remove_dir(b.rootfd, c->id);
-            close_box(&b);
-            exit(0);
-        }
-        for (int i = 0; dirs != NULL && i < n; i++)
-            free(dirs[i]);
-        free(dirs);
-        free(state);
+    if (!alive(&l) && remove_cgroup(l.dirs, l.ndirs) == 0) {
+        remove_dir(l.box.rootfd, c->id);
+        unload(&l);
+        exit(0);
     }
-    close_box(&b);
+    unload(&l);
 }
 
 /* a signal by number or name, with or without SIG (pynsbind._cli_runtime's
@@ -1247,33 +1243,19 @@ static int frozen(char **dirs, int n)
  * container not created, running or paused: the Python way */
 static void kill_container(const struct cmdline *c)
 {
-    struct box b;
-    char *state, **dirs;
-    long long pid, started;
-    int sig = c->signal == NULL ? SIGTERM : signal_number(c->signal), n = 0, done = 0;
-    if (sig < 0 || open_box(c, &b, 0) < 0)
+    struct loaded l;
+    int sig = c->signal == NULL ? SIGTERM : signal_number(c->signal), done = 0;
+    if (sig < 0 || load_state(c, 0, 0, &l) < 0)
         return;
-    state = read_state(&b);
-    if (state != NULL) {
-        pid = int_member(state, "pid");
-        started = int_member(state, "pid_start");
-        dirs = strings_member(state, "cgroup_dirs", &n);
-        if (dirs != NULL && pid > 0 && started >= 0 && start_time((int)pid) == started &&
-            cgroups_of(state, dirs, n) && (sig != SIGKILL || !frozen(dirs, n))) {
-            int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-            /* the pid is still the container's once the pidfd holds it */
-            if (fd >= 0 && start_time((int)pid) == started &&
-                syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0)
-                done = 1;
-            if (fd >= 0)
-                close(fd);
-        }
-        for (int i = 0; dirs != NULL && i < n; i++)
-            free(dirs[i]);
-        free(dirs);
-        free(state);
+    if (alive(&l) && (sig != SIGKILL || !frozen(l.dirs, l.ndirs))) {
+        int fd = (int)syscall(SYS_pidfd_open, (pid_t)l.pid, 0);
+        /* the pid is still the container's once the pidfd holds it */
+        if (fd >= 0 && alive(&l) && syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0)
+            done = 1;
+        if (fd >= 0)
+            close(fd);
     }
-    close_box(&b);
+    unload(&l);
     if (done)
         exit(0);
 }

@@ -276,23 +276,32 @@ def key(prefix: Sequence[str], command: str) -> bytes | None:
     the command is a path (a name is looked up in PATH), and the caller's
     uid, gid and working directory, with this version and this boot; None
     when they cannot be told."""
+    head = _key_head(b"pynsbind sandbox plan")
+    if head is None:
+        return None
+    head.append(b"path" if "/" in command else b"name")
+    return b"\0".join([*head, *(os.fsencode(w) for w in prefix)])
+
+
+def _key_head(magic: bytes) -> list[bytes] | None:
+    """The words every key begins with: ``magic``, this version, the ABI,
+    the boot id, the caller's uid, gid and working directory (csrc/launcher.c
+    key_head); None when they cannot be told."""
     try:
         with open("/proc/sys/kernel/random/boot_id", "rb") as f:
             boot = f.read().strip()
         cwd = os.getcwd()
     except OSError:
         return None
-    head = [
-        b"pynsbind sandbox plan",
+    return [
+        magic,
         __version__.encode(),
         str(lib.NSB_ABI_VERSION).encode(),
         boot,
         str(os.geteuid()).encode(),
         str(os.getegid()).encode(),
         os.fsencode(cwd),
-        b"path" if "/" in command else b"name",
     ]
-    return b"\0".join([*head, *(os.fsencode(w) for w in prefix)])
 
 
 def source_conditions(extra: Sequence[str] = ()) -> list[tuple[str, str, Any]]:
@@ -654,24 +663,10 @@ def container_key(root: str | None, bundle: str | None) -> bytes | None:
     [--bundle BUNDLE] ID``: the values of those two options as given ("" when
     absent), the caller's uid, gid and working directory, this version and
     this boot (the ID is no part of it); None when they cannot be told."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
-            boot = f.read().strip()
-        cwd = os.getcwd()
-    except OSError:
+    head = _key_head(b"pynsbind container plan")
+    if head is None:
         return None
-    words = [
-        b"pynsbind container plan",
-        __version__.encode(),
-        str(lib.NSB_ABI_VERSION).encode(),
-        boot,
-        str(os.geteuid()).encode(),
-        str(os.getegid()).encode(),
-        os.fsencode(cwd),
-        os.fsencode(root or ""),
-        os.fsencode(bundle or ""),
-    ]
-    return b"\0".join(words)
+    return b"\0".join([*head, os.fsencode(root or ""), os.fsencode(bundle or "")])
 
 
 class KeptContainer:
