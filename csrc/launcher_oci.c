@@ -580,6 +580,24 @@ static volatile sig_atomic_t fwd_pidfd = -1;
 static volatile sig_atomic_t fwd_running;
 static volatile sig_atomic_t fwd_pending[NSIG];
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+/* those of them that end a process by default: create holds them while it
+ * makes the container (pynsbind.container._HELD) */
+static const int ending[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+/* whether one of held is pending and not ignored (an ignored one is dropped
+ * once unblocked) */
+static int held_signal(const sigset_t *held)
+{
+    sigset_t pending;
+    struct sigaction now;
+    if (sigpending(&pending) < 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
+        if (sigismember(held, ending[i]) == 1 && sigismember(&pending, ending[i]) == 1 &&
+            sigaction(ending[i], NULL, &now) == 0 && now.sa_handler != SIG_IGN)
+            return 1;
+    return 0;
+}
 
 static void on_signal(int sig)
 {
@@ -806,8 +824,8 @@ static void create_container(const struct cmdline *c, char **argv)
      * until the container runs, then forwards them; create blocks them until
      * the container is made (or undone) */
     sigemptyset(&held);
-    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-        sigaddset(&held, forwarded[i]);
+    for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
+        sigaddset(&held, ending[i]);
     if (strcmp(c->verb, "run") == 0)
         catch_signals();
     else
@@ -934,12 +952,19 @@ static void create_container(const struct cmdline *c, char **argv)
     }
     free(state.data);
     free(config);
+    state.data = config = NULL;
 
     if (strcmp(c->verb, "create") == 0) {
-        /* the container outlives this process: its caller (a subreaper) reaps
-         * it.  A signal held meanwhile dies with this process: it is created,
-         * and says so (exit 0), rather than end on the signal and leave the
-         * caller to think it was not */
+        if (held_signal(&held)) {
+            /* it came while the container was made: it wins, nothing is left
+             * (pynsbind.container does the same), and it ends this process
+             * once unblocked */
+            if (c->pid_file != NULL)
+                unlink(c->pid_file);
+            unlinkat(dirfd, STATE, 0);
+            goto kill;
+        }
+        /* the container outlives this process: its caller (a subreaper) reaps it */
         close(dirfd);
         exit(0);
     }
@@ -1015,7 +1040,8 @@ static void create_container(const struct cmdline *c, char **argv)
     }
 
 kill:
-    /* spawned, but its state could not be written: the process goes first */
+    /* spawned, but it may not stay (its state could not be written, or a
+     * signal came): the process goes first */
     if (res.pidfd >= 0) {
         syscall(SYS_pidfd_send_signal, res.pidfd, SIGKILL, NULL, 0);
         waitid((idtype_t)P_PIDFD, (id_t)res.pidfd, NULL, WEXITED);

@@ -148,18 +148,25 @@ def _plan_key(g: Parsed, a: Parsed) -> bytes | None:
 
 
 def _create(g: Parsed, a: Parsed) -> int:
-    from pynsbind.container import Container
+    from pynsbind.container import HELD_SIGNALS, Container
 
     cid = _one_id(a, "create")
-    Container.create(
-        cid,
-        str(a.bundle or "."),
-        root=_root(g),
-        console_socket=_str(a.console_socket),
-        pid_file=_str(a.pid_file),
-        preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
-        plan_key=_plan_key(g, a),
-    )
+    # held from here to this process's end once the container is made: it
+    # exits 0 with it made, or (a signal came, create undid it) ends on the signal
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        Container.create(
+            cid,
+            str(a.bundle or "."),
+            root=_root(g),
+            console_socket=_str(a.console_socket),
+            pid_file=_str(a.pid_file),
+            preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
+            plan_key=_plan_key(g, a),
+        )
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        raise
     return 0
 
 

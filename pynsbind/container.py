@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALLOWED",
     "DEFAULT_ROOT",
+    "HELD_SIGNALS",
     "Container",
     "ContainerError",
     "default_root",
@@ -61,6 +62,22 @@ ALLOWED: dict[str, frozenset[str]] = {
 _STATE = "state.json"
 _GATE = "exec.fifo"
 _CONFIG = "config.json"
+
+
+#: the signals that end a command line by default, held while a container is
+#: made (csrc/launcher_oci.c holds the same)
+HELD_SIGNALS = frozenset(
+    {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2}
+)
+
+
+def _held_signal() -> int:
+    """A signal of HELD_SIGNALS pending for this thread and not ignored (an
+    ignored one is dropped once unblocked), or 0."""
+    for sig in sorted(signal.sigpending() & HELD_SIGNALS):
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            return int(sig)
+    return 0
 
 
 class ContainerError(Exception):
@@ -304,20 +321,28 @@ class Container:
             raise ContainerError("--console-socket given but process.terminal is false")
         _make_root(root)
         directory = os.path.join(root, cid)
+        # the signals that end a command line are held while the container is
+        # made: all of it is made, or (one came) nothing is left
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            raise ContainerError(f"container with id {cid} already exists", errno.EEXIST) from None
-        made = _Undo()
-        made.add(lambda: _remove_tree(directory))
-        try:
-            with _Lock(directory):
-                container, spawned = cls._create_locked(
-                    cid, root, loaded, spec, made, console_socket, pid_file, preserve_fds
-                )
-        except BaseException:
-            made.run()
-            raise
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                raise ContainerError(
+                    f"container with id {cid} already exists", errno.EEXIST
+                ) from None
+            made = _Undo()
+            made.add(lambda: _remove_tree(directory))
+            try:
+                with _Lock(directory):
+                    container, spawned = cls._create_locked(
+                        cid, root, loaded, spec, made, console_socket, pid_file, preserve_fds
+                    )
+            except BaseException:
+                made.run()
+                raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if plan_key is not None and console_socket is None and not preserve_fds:
             try:
                 _keep_plan(plan_key, container, loaded, spec, spawned)
@@ -388,7 +413,17 @@ class Container:
             proc.terminal.close()
         _write_atomic(os.path.join(directory, _STATE), json.dumps(state).encode())
         if pid_file is not None:
-            _write_atomic(os.path.abspath(pid_file), f"{proc.pid}".encode(), 0o644)
+            path = os.path.abspath(pid_file)
+            _write_atomic(path, f"{proc.pid}".encode(), 0o644)
+            made.add(lambda: os.unlink(path))
+        held = _held_signal()
+        if held:
+            # it came while the container was made: it wins, nothing is left
+            # (create's caller then gets the signal, once unblocked)
+            raise ContainerError(
+                f"create of container {cid} interrupted by signal {held}: nothing is left",
+                errno.EINTR,
+            )
         made.clear()
         proc.release()  # the container outlives this process: a subreaper reaps it
         return container, spec
