@@ -176,36 +176,44 @@ def _start(g: Parsed, a: Parsed) -> int:
 
 
 def _run(g: Parsed, a: Parsed) -> int:
-    from pynsbind.container import Container
+    from pynsbind.container import HELD_SIGNALS, Container
 
     cid = _one_id(a, "run")
     root = _root(g)
-    c = Container.create(
-        cid,
-        str(a.bundle or "."),
-        root=root,
-        console_socket=_str(a.console_socket),
-        pid_file=_str(a.pid_file),
-        preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
-        plan_key=_plan_key(g, a),
-    )
+    # held until the container runs, then forwarded to it (one that comes
+    # while create makes it undoes it and ends this process)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
     try:
-        c.start()
+        c = Container.create(
+            cid,
+            str(a.bundle or "."),
+            root=root,
+            console_socket=_str(a.console_socket),
+            pid_file=_str(a.pid_file),
+            preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
+            plan_key=_plan_key(g, a),
+        )
+        try:
+            c.start()
+        except BaseException:
+            c.delete(force=True)
+            raise
     except BaseException:
-        c.delete(force=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
         raise
     if a.detach:
         return 0
-    status = _wait_forwarding(c.pid)
+    status = _wait_forwarding(c.pid, old)
     if not a.keep:
         Container.load(cid, root=root).delete(force=True)
     return status
 
 
-def _wait_forwarding(pid: int) -> int:
+def _wait_forwarding(pid: int, mask: set[int | signal.Signals] | None = None) -> int:
     """Wait for our child ``pid`` (the container's first process), forwarding
-    the signals a terminal or a supervisor sends us; its exit status, 128+N for
-    a signal N."""
+    the signals a terminal or a supervisor sends us (those held meanwhile
+    too, once the signal ``mask`` is set back); its exit status, 128+N for a
+    signal N."""
     forwarded = (
         signal.SIGINT,
         signal.SIGTERM,
@@ -224,6 +232,8 @@ def _wait_forwarding(pid: int) -> int:
 
     for sig in forwarded:
         signal.signal(sig, forward)
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     while True:
         try:
             _, status = os.waitpid(pid, 0)

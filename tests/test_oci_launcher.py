@@ -472,3 +472,36 @@ def test_kill_signals_the_first_process_by_its_pidfd(
     assert found["python kill"] == 0 and found["paused status"] == signal.SIGKILL
     assert cgroup_dirs(bundle) == []
     nothing_left(root, before)
+
+
+@pytest.mark.parametrize("half", ["launcher", "python"])
+def test_a_signal_to_run_at_any_point_leaves_nothing(
+    tmp_path: Path, rootfs: str, root: str, half: str
+) -> None:
+    """SIGTERM at any moment of a `run`: before the container is made it ends
+    run with nothing made; while it is made, it undoes it; once it runs, it
+    is forwarded (the container's trap answers 7) and run deletes it.  In a
+    loop, through each half: whatever the moment, nothing is left."""
+    before = HostState.now()
+    script = 'trap "exit 7" TERM; i=0; while [ $i -lt 60 ]; do sleep 0.05; i=$((i+1)); done'
+    bundle = make_bundle(tmp_path, rootfs, ["sh", "-c", script])
+    if half == "launcher":
+        env, step = {**os.environ, **NO_PYTHON}, 0.0008
+        assert rt(root, "run", "--bundle", str(bundle), "t0").returncode == 0  # keeps the plan
+    else:
+        env, step = {**os.environ, "PYNSBIND_PLANS_CACHE": "0"}, 0.015
+    codes = set()
+    for i in range(16):
+        with open(tmp_path / "out", "w") as f:
+            proc = subprocess.Popen(
+                [RUNTIME, "--root", root, "run", "--bundle", str(bundle), f"t{i + 1}"],
+                env=env,
+                stdout=f,
+                stderr=f,
+            )
+            time.sleep((i % 8) * step)
+            proc.send_signal(signal.SIGTERM)
+            codes.add(proc.wait(timeout=60))
+        assert cgroup_dirs(bundle) == [], i
+        nothing_left(root, before)
+    assert codes <= {0, 7, -signal.SIGTERM}, codes
