@@ -127,7 +127,7 @@ def _json(doc: object) -> None:
 
 
 #: the options pynsbind-run's launcher takes when it creates a container from
-#: a kept plan (csrc/launcher.c): any other keeps no plan
+#: a kept plan (csrc/launcher_oci.c): any other keeps no plan
 _LAUNCHER_GLOBALS = frozenset({"root", "log", "log_format"})
 _LAUNCHER_OPTIONS = frozenset({"bundle", "pid_file", "detach", "no_pivot", "no_new_keyring"})
 

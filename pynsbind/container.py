@@ -302,7 +302,10 @@ class Container:
         namespaces, cgroup, mounts and first process, which waits before exec
         until :meth:`start`.  The process is a child of the caller (a subreaper
         such as conmon inherits it when the caller exits).  On any failure
-        nothing is left: no state, cgroup, mount or process.
+        nothing is left: no state, cgroup, mount or process.  The signals of
+        :data:`HELD_SIGNALS` are held in this thread meanwhile: one that came
+        undoes the container (ContainerError, errno EINTR) and is delivered
+        as create returns.
 
         ``plan_key`` (pynsbind._replay.container_key): keep what made this
         container under that key, where it can be, for pynsbind-run's launcher
