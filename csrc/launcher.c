@@ -601,6 +601,27 @@ int sealed_init(const char *path)
     return fd;
 }
 
+int wait_exit(const struct nsb_result *res)
+{
+    siginfo_t info;
+    struct nsb_msg msg;
+    int code;
+    memset(&info, 0, sizeof(info));
+    while ((res->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)res->pidfd, &info, WEXITED)
+                            : waitid(P_PID, (id_t)res->pid, &info, WEXITED)) < 0)
+        if (errno != EINTR)
+            return -1;
+    code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    /* the init relays the command's own wait status */
+    while (res->sync_fd >= 0 && read(res->sync_fd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
+        if (msg.type == NSB_MSG_EXIT) {
+            int status = (int)msg.val;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+    }
+    return code;
+}
+
 /* ---- signals: SIGINT, SIGTERM and SIGHUP go to the sandbox's init ------------------ */
 
 static volatile sig_atomic_t target = -1;     /* the init's pidfd once it runs */
@@ -641,11 +662,9 @@ int main(int argc, char **argv)
     struct nsb_result res;
     struct sigaction sa;
     sigset_t all;
-    siginfo_t info;
-    struct nsb_msg msg;
     int32_t fds[4];
     char **command;
-    int cmd, ncommand, status = -1, code;
+    int cmd, ncommand, code;
 
     /* the command: after the first "--", or at once when the first word after
      * "sandbox" is no option */
@@ -708,22 +727,10 @@ int main(int argc, char **argv)
             forward(forwarded[i]);
         }
     }
-    memset(&info, 0, sizeof(info));
-    while ((res.pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)res.pidfd, &info, WEXITED)
-                           : waitid(P_PID, (id_t)res.pid, &info, WEXITED)) < 0) {
-        if (errno != EINTR) {
-            perror("pynsbind-run: waitid");
-            return 125;
-        }
-    }
-    code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
-    /* the init relays the command's own wait status */
-    while (res.sync_fd >= 0 && read(res.sync_fd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
-        if (msg.type == NSB_MSG_EXIT) {
-            status = (int)msg.val;
-            code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
+    code = wait_exit(&res);
+    if (code < 0) {
+        perror("pynsbind-run: waitid");
+        return 125;
     }
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);

@@ -58,6 +58,10 @@ struct kept {
  * (command NULL: the plan's own stays); gated: an OCI container's (its gate
  * and the wipes of its argv and environ, put in for this process's). */
 int load_plan(struct reader *r, struct kept *k, char **command, int ncommand, int gated);
+/* wait for the init the engine spawned (res): the command's exit status
+ * as the init relays it (128+N for a signal N), else the init's own; -1 with
+ * errno when waitid fails */
+int wait_exit(const struct nsb_result *res);
 /* a sealed in-memory copy of the init at path */
 int sealed_init(const char *path);
 

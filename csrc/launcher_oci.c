@@ -978,29 +978,16 @@ static void create_container(const struct cmdline *c, char **argv)
         exit(0);
     }
     {
-        siginfo_t info;
-        struct nsb_msg msg;
         int code;
         fwd_pidfd = res.pidfd;
         fwd_running = 1;
         for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
             if (fwd_pending[forwarded[i]])
                 on_signal(forwarded[i]);
-        memset(&info, 0, sizeof(info));
-        while ((res.pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)res.pidfd, &info, WEXITED)
-                               : waitid(P_PID, (id_t)res.pid, &info, WEXITED)) < 0) {
-            if (errno != EINTR) {
-                perror("pynsbind-run: waitid");
-                exit(255);
-            }
-        }
-        code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
-        while (res.sync_fd >= 0 && read(res.sync_fd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
-            if (msg.type == NSB_MSG_EXIT) {
-                int status = (int)msg.val;
-                code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                break;
-            }
+        code = wait_exit(&res);
+        if (code < 0) {
+            perror("pynsbind-run: waitid");
+            exit(255);
         }
         fwd_running = 0;
         fwd_pidfd = -1;

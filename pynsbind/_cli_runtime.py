@@ -132,13 +132,16 @@ _LAUNCHER_GLOBALS = frozenset({"root", "log", "log_format"})
 _LAUNCHER_OPTIONS = frozenset({"bundle", "pid_file", "detach", "no_pivot", "no_new_keyring"})
 
 
-def _plan_key(g: Parsed, a: Parsed) -> bytes | None:
+def _plan_key(g: Parsed, a: Parsed, command: str) -> bytes | None:
     """The key under which this create (or run) keeps its container's plan for
     the launcher (pynsbind._replay.container_key), or None when the launcher
-    would not take this command line."""
-    for parsed, allowed in ((g, _LAUNCHER_GLOBALS), (a, _LAUNCHER_OPTIONS)):
-        for name, value in parsed.values.items():
-            if value not in (None, False, "0", "text") and name not in allowed:
+    would not take this command line: an option given that it does not take."""
+    for parsed, options, allowed in (
+        (g, GLOBAL_OPTIONS, _LAUNCHER_GLOBALS),
+        (a, COMMANDS[command].options, _LAUNCHER_OPTIONS),
+    ):
+        for option in options:
+            if option.dest not in allowed and parsed.get(option.dest) != option.default:
                 return None
     if os.environ.get("PYNSBIND_PLANS_CACHE") == "0":
         return None
@@ -162,7 +165,7 @@ def _create(g: Parsed, a: Parsed) -> int:
             console_socket=_str(a.console_socket),
             pid_file=_str(a.pid_file),
             preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
-            plan_key=_plan_key(g, a),
+            plan_key=_plan_key(g, a, "create"),
         )
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
@@ -191,7 +194,7 @@ def _run(g: Parsed, a: Parsed) -> int:
             console_socket=_str(a.console_socket),
             pid_file=_str(a.pid_file),
             preserve_fds=_count(a.preserve_fds, "--preserve-fds"),
-            plan_key=_plan_key(g, a),
+            plan_key=_plan_key(g, a, "run"),
         )
         try:
             c.start()

@@ -859,22 +859,14 @@ def _keep_plan(key: bytes, container: Container, loaded: Any, spec: Any, spawned
             return
     if os.geteuid() != 0:
         conditions.append(("env", "XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR")))
-    try:
-        with open(os.path.join(loaded.path, "config.json"), "rb") as f:
-            raw = f.read()
-        if json.loads(raw) != loaded.config:
-            return  # changed since it was read
-        init = _replay.installed_init()
-    except (OSError, ValueError):
-        return
     fixed = {k: state[k] for k in ("bundle", "rootfs", "owner", "annotations", "hooks")}
-    kept = _replay.Kept(data, conditions, True, init)
+    kept = _replay.Kept(data, conditions, True, _replay.installed_init())
     _replay.store_container(
         key,
         _replay.KeptContainer(
             kept,
             os.path.join(loaded.path, "config.json"),
-            raw,
+            loaded.raw,  # (the bytes the container was made from)
             container.root,
             json.dumps(fixed)[1:-1],
             rel,

@@ -340,13 +340,14 @@ def hooks_from_config(config: Mapping[str, Any]) -> Hooks:
 class Bundle:
     """A bundle read from disk: its absolute ``path``, the parsed ``config``,
     its ``oci_version``, ``annotations`` (kept for the state; pynsbind acts on
-    none) and ``hooks``."""
+    none), ``hooks``, and ``raw``, the bytes of config.json as read."""
 
     path: str
     config: Mapping[str, Any]
     oci_version: str
     annotations: Mapping[str, str]
     hooks: Hooks
+    raw: bytes = b""
 
     def spec(self, **options: Any) -> Spec:
         """:func:`spec_from_config` of this bundle (``options`` as it takes them)."""
@@ -382,7 +383,7 @@ def load_bundle(bundle_dir: str | os.PathLike[str]) -> Bundle:
     annotations = {}
     for key, value in _opt_obj(config, "annotations", "annotations").items():
         annotations[key] = _str(value, f"annotations[{key!r}]")
-    return Bundle(path, config, version, annotations, hooks_from_config(config))
+    return Bundle(path, config, version, annotations, hooks_from_config(config), data)
 
 
 # ---- process --------------------------------------------------------------------------
