@@ -391,10 +391,18 @@ class Container:
                 raise ContainerError(
                     f"cgroup {spec.cgroup} exists already (linux.cgroupsPath)", errno.EEXIST
                 ) from None
-            made.add(cg.delete, first=True)
-            state["cgroup"] = cg.path
-            state["cgroup_dirs"] = [d for _, d in cg.hierarchy_dirs]
-            changes.update(cgroup=cg, resources=None)
+            except PermissionError:
+                if not _cgroup_optional(loaded.config, spec.resources):
+                    raise
+                # rootless, as runc: no cgroup of its own, none asked for
+                # by path and no limit that would need one
+                cg = None
+                changes.update(cgroup=None, resources=None)
+            if cg is not None:
+                made.add(cg.delete, first=True)
+                state["cgroup"] = cg.path
+                state["cgroup_dirs"] = [d for _, d in cg.hierarchy_dirs]
+                changes.update(cgroup=cg, resources=None)
         hooks = loaded.hooks
         if hooks.prestart or hooks.create_runtime or hooks.create_container:
             changes["hook"] = lambda pid: _setup_hooks(container, hooks, pid)
@@ -814,8 +822,8 @@ def _keep_plan(key: bytes, container: Container, loaded: Any, spec: Any, spawned
     from pynsbind import _replay, cgroups, process
     from pynsbind.oci import cgroup_path
 
-    if _has_hooks(loaded.hooks):
-        return
+    if _has_hooks(loaded.hooks) or (isinstance(spec.cgroup, str) and spawned.cgroup is None):
+        return  # (a rootless container without the cgroup its config names)
     state = container._state
     data = process.plan_data(spawned, gated=True)
     _, _, _, _, ops, pacts, slots = data
@@ -875,6 +883,26 @@ def _keep_plan(key: bytes, container: Container, loaded: Any, spec: Any, spawned
             kinds,
         ),
     )
+
+
+def _cgroup_optional(config: Any, resources: Any) -> bool:
+    """Whether a container may do without the cgroup it could not make, as
+    runc's rootless containers do: made by a user other than the initial user
+    namespace's root, its config names no ``linux.cgroupsPath`` and asks for
+    no limit but the device rules (which a user namespace holds anyway: no
+    mknod, only the host's nodes this user could open already)."""
+    from pynsbind.oci import cgroup_path
+
+    if os.geteuid() == 0:
+        try:
+            with open("/proc/self/uid_map") as f:
+                if f.read().split() == ["0", "0", "4294967295"]:
+                    return False  # root of the initial user namespace
+        except OSError:
+            return False
+    if cgroup_path(config, container_id=None) is not None:
+        return False
+    return resources is None or resources.controllers() <= {"devices"}
 
 
 def _make_root(root: str) -> None:

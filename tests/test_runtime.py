@@ -475,3 +475,95 @@ def test_list_update_events_features_spec_version(tmp_path: Path, rootfs: str, r
     assert "create" in rt(root, "--help").stdout
     assert "--bundle" in rt(root, "create", "--help").stdout
     nothing_left(root, before)
+
+
+# ---- rootless -----------------------------------------------------------------------------
+
+
+def test_a_plain_user_runs_a_rootless_bundle_without_a_cgroup(plain_user: Any) -> None:
+    """A plain user's ``spec --rootless`` bundle: cgroups are not delegated to
+    users on this host, so, as with runc, the container goes without one (its
+    config names none and asks no limit): ``run`` and the lifecycle work, seen
+    from inside (root in a user namespace of the user's one uid) and from the
+    host (the user's process); what needs a cgroup says so.  A config asking a
+    limit, or naming a cgroup, is a clear error instead.  Nothing is left."""
+    import shutil
+    import tempfile
+
+    busybox = helpers.find_busybox()
+    if busybox is None:
+        pytest.skip("needs a static busybox (Debian: busybox-static)")
+    uid, gid = plain_user.uid, plain_user.gid
+    work = Path(tempfile.mkdtemp(dir=plain_user.home))
+    root = str(work / "state")
+    bundle = work / "bundle"
+    helpers.make_rootfs(bundle / "rootfs", busybox)
+    for path in (work, bundle):
+        os.chown(path, uid, gid)
+    before = HostState.now()
+
+    def user(*args: str, output: Any = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+        """pynsbind-run ARGS as the plain user, in the bundle; its output in
+        ``output`` (a file: a container left running holds its stdio)"""
+        argv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+        return subprocess.run(
+            [*argv, RUNTIME, "--root", root, *args],
+            stdout=output,
+            stderr=output,
+            text=True,
+            cwd=bundle,
+            env={"PATH": "/usr/bin:/bin", "HOME": plain_user.home},
+            timeout=60,
+        )
+
+    def configure(args: list[str], **linux: Any) -> None:
+        config = json.loads((bundle / "config.json").read_text())
+        config["process"].update(args=args, terminal=False)
+        config["linux"].update(linux)
+        (bundle / "config.json").write_text(json.dumps(config))
+
+    try:
+        made = user("spec", "--rootless")
+        assert made.returncode == 0, made.stderr
+        configure(["sh", "-c", "id -u; awk '{print $1, $2, $3}' /proc/self/uid_map"])
+        plans = Path(plain_user.home) / ".cache" / "pynsbind" / "plans"
+        kept = set(plans.iterdir()) if plans.exists() else set()
+        for cid in ("r1", "r2"):
+            ran = user("run", cid)
+            assert (ran.returncode, ran.stdout, ran.stderr) == (0, f"0\n0 {uid} 1\n", "")
+        # no plan kept: the launcher would make the next one without a cgroup
+        # even where this user could make one
+        assert (set(plans.iterdir()) if plans.exists() else set()) == kept
+        configure(["sleep", "60"])
+        with tempfile.TemporaryFile("w+") as out:
+            made = user("create", "r3", output=out)
+            out.seek(0)
+            assert made.returncode == 0, out.read()
+        assert user("start", "r3").returncode == 0
+        doc = json.loads(user("state", "r3").stdout)
+        assert doc["status"] == "running"
+        assert os.stat(f"/proc/{doc['pid']}").st_uid == uid
+        paused = user("pause", "r3")
+        assert (paused.returncode, paused.stderr) == (
+            1,
+            "pynsbind-run: cannot pause container r3: it has no cgroup\n",
+        )
+        assert user("kill", "r3", "KILL").returncode == 0
+        gone = user("delete", "--force", "r3")
+        assert gone.returncode == 0, gone.stderr
+        # a limit needs the cgroup this user cannot make; so does a named one
+        for linux in (
+            {"resources": {"pids": {"limit": 10}}},
+            {"cgroupsPath": f"/pynsbind-rootless-{os.getpid()}"},
+        ):
+            configure(["true"], **linux)
+            failed = user("run", "r4")
+            assert failed.returncode == 1
+            assert failed.stderr.startswith("pynsbind-run: run: [Errno 13] "), failed.stderr
+            assert "not writable by uid" in failed.stderr
+            assert failed.stderr.count("\n") == 1
+            configure(["true"], resources={}, cgroupsPath="")
+        assert os.listdir(root) == []
+        assert before.diff(HostState.now()) == {}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
