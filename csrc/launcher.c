@@ -8,8 +8,9 @@
  * and writes the plans: the key (_replay.key), the cache directory and its
  * checks (pynsbind/_diskcache.py) and the file's layout (_replay.encode).
  *
- * The OCI commands that run from kept plans (create, run, start, delete) are
- * launcher_oci.c's; the kept files of both are read here (launcher.h).
+ * The OCI commands that run from kept plans (create, run) and from a
+ * container's state (start, kill, delete, state) are launcher_oci.c's; the
+ * kept files of both are read here (launcher.h).
  *
  * Everything else - another command, other words, no plan, a plan that cannot
  * be trusted or whose conditions do not hold, a spawn that fails before the

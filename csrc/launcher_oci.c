@@ -16,7 +16,8 @@
  *
  * `start ID` opens the gate of a created container; `delete ID` removes a
  * stopped one (its cgroup, its directory).  Both only for states whose
- * `hooks` is false (the Python half writes that member too).
+ * `hooks` is false (the Python half writes that member too).  `kill ID
+ * [SIGNAL]` signals its first process; `state ID` prints its state document.
  *
  * Anything else - other options or commands, no plan, a condition that does
  * not hold, any failure before the container runs (undone first), a state
@@ -62,7 +63,7 @@
 
 struct cmdline {
     const char *root;     /* --root as given, or NULL */
-    const char *verb;     /* create, run, start, delete, kill */
+    const char *verb;     /* create, run, start, delete, kill, state */
     const char *bundle;   /* --bundle as given, or NULL */
     const char *pid_file; /* --pid-file, or NULL */
     const char *id;
@@ -114,7 +115,7 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *c)
     c->verb = argv[i++];
     if (strcmp(c->verb, "create") != 0 && strcmp(c->verb, "run") != 0 &&
         strcmp(c->verb, "start") != 0 && strcmp(c->verb, "delete") != 0 &&
-        strcmp(c->verb, "kill") != 0)
+        strcmp(c->verb, "kill") != 0 && strcmp(c->verb, "state") != 0)
         return -1;
     while (i < argc) {
         int creates = c->verb[0] == 'c' || c->verb[0] == 'r';
@@ -1273,6 +1274,177 @@ static void kill_container(const struct cmdline *c)
         exit(0);
 }
 
+/* ---- state ----------------------------------------------------------------------------- */
+
+/* text added to a buffer: 0, or -1 (no memory) */
+static int add(struct buf *b, const char *text) { return buf_add(b, text, strlen(text)); }
+
+/* past the JSON string token at p when it is one json.dumps writes (its
+ * default ensure_ascii: printable ASCII as it is, but for the escaped " and
+ * \\; \\b \\f \\n \\r \\t; \\u and four lowercase hex digits for any other
+ * control character and all beyond ASCII), so that copying it prints what
+ * Python would; NULL for any other */
+static const char *dumps_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    for (;;) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"')
+            return p + 1;
+        if (ch < 0x20 || ch > 0x7e)
+            return NULL;
+        if (ch != '\\') {
+            p++;
+            continue;
+        }
+        if (p[1] != '\0' && strchr("\"\\bfnrt", p[1]) != NULL) {
+            p += 2;
+            continue;
+        }
+        if (p[1] != 'u')
+            return NULL;
+        unsigned v = 0;
+        for (int i = 2; i < 6; i++) {
+            char h = p[i];
+            if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f')))
+                return NULL;
+            v = v * 16 + (unsigned)(h <= '9' ? h - '0' : h - 'a' + 10);
+        }
+        if ((v >= 0x20 && v < 0x7f) || v == 8 || v == 9 || v == 10 || v == 12 || v == 13)
+            return NULL; /* written otherwise */
+        p += 6;
+    }
+}
+
+/* a string member of state.json as json.dumps wrote it, into out (the empty
+ * string "" when missing); -1 when it is there but not such a string */
+static int string_member(const char *state, const char *key, struct buf *out)
+{
+    const char *v = member(state, key), *end;
+    if (v == NULL)
+        return add(out, "\"\"");
+    end = dumps_string(v);
+    return end == NULL ? -1 : buf_add(out, v, (size_t)(end - v));
+}
+
+/* the annotations, as json.dumps(..., indent=2) prints them in the state
+ * document: none for a missing, null or empty object; -1 for anything else
+ * than an object of strings with distinct keys */
+static int annotations(const char *state, struct buf *out)
+{
+    const char *p = member(state, "annotations"), *keys[256];
+    size_t klen[256];
+    int n = 0;
+    if (p == NULL || strncmp(p, "null", 4) == 0)
+        return p == NULL || strchr(" \t\r\n,}", p[4]) != NULL ? 0 : -1;
+    if (*p++ != '{')
+        return -1;
+    p = skip_ws(p);
+    if (*p == '}')
+        return 0;
+    if (add(out, ",\n  \"annotations\": {") < 0)
+        return -1;
+    for (;;) {
+        const char *k = p, *kend = dumps_string(p), *v, *vend;
+        if (kend == NULL || n >= 256)
+            return -1;
+        for (int i = 0; i < n; i++)
+            if (klen[i] == (size_t)(kend - k) && memcmp(keys[i], k, klen[i]) == 0)
+                return -1; /* (Python keeps the last value, at the first place) */
+        keys[n] = k;
+        klen[n++] = (size_t)(kend - k);
+        p = skip_ws(kend);
+        if (*p++ != ':')
+            return -1;
+        v = skip_ws(p);
+        vend = dumps_string(v);
+        if (vend == NULL || add(out, n > 1 ? ",\n    " : "\n    ") < 0 ||
+            buf_add(out, k, (size_t)(kend - k)) < 0 || add(out, ": ") < 0 ||
+            buf_add(out, v, (size_t)(vend - v)) < 0)
+            return -1;
+        p = skip_ws(vend);
+        if (*p == '}')
+            return add(out, "\n  }");
+        if (*p++ != ',')
+            return -1;
+        p = skip_ws(p);
+    }
+}
+
+/* whether the container's cgroup is frozen as Container.status reads it: a
+ * v1 freezer.state of FROZEN, or a cgroup.events that says frozen */
+static int paused(char **dirs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char text[512];
+        const char *f;
+        int fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int is = 0;
+        if (fd < 0)
+            continue;
+        if (read_small(fd, "freezer.state", text, sizeof(text)))
+            is = strcmp(text, "FROZEN\n") == 0 || strcmp(text, "FROZEN") == 0;
+        if (!is && read_small(fd, "cgroup.events", text, sizeof(text))) {
+            f = strncmp(text, "frozen ", 7) == 0 ? text : strstr(text, "\nfrozen ");
+            is = f != NULL && f[f[0] == '\n' ? 8 : 7] != '0';
+        }
+        close(fd);
+        if (is)
+            return 1;
+    }
+    return 0;
+}
+
+/* state ID: the state document as pynsbind-run's Python half prints it
+ * (json.dumps(Container.state(), indent=2)): the status read now (stopped,
+ * created while the gate is there, paused, running), the strings as
+ * state.json holds them; any other state (creating, a member json.dumps
+ * would not have written), the Python way */
+static void state_container(const struct cmdline *c)
+{
+    struct loaded l;
+    struct buf out = {0};
+    const char *status;
+    char head[1536];
+    struct stat st;
+    int n, ok;
+    if (load_state(c, 0, 0, &l) < 0)
+        return;
+    if (!alive(&l))
+        status = "stopped";
+    else if (fstatat(l.box.dirfd, GATE, &st, 0) == 0)
+        status = "created";
+    else
+        status = paused(l.dirs, l.ndirs) ? "paused" : "running";
+    n = snprintf(head, sizeof(head),
+                 "{\n  \"ociVersion\": \"1.2.0\",\n  \"id\": \"%s\",\n  \"status\": \"%s\",\n"
+                 "  \"pid\": %lld,\n  \"bundle\": ",
+                 c->id, status, strcmp(status, "stopped") == 0 ? 0 : l.pid);
+    ok = n > 0 && (size_t)n < sizeof(head) && buf_add(&out, head, (size_t)n) == 0 &&
+         string_member(l.state, "bundle", &out) == 0 && add(&out, ",\n  \"rootfs\": ") == 0 &&
+         string_member(l.state, "rootfs", &out) == 0 && add(&out, ",\n  \"created\": ") == 0 &&
+         string_member(l.state, "created", &out) == 0 && add(&out, ",\n  \"owner\": ") == 0 &&
+         string_member(l.state, "owner", &out) == 0 && annotations(l.state, &out) == 0 &&
+         add(&out, "\n}\n") == 0;
+    unload(&l);
+    if (ok) {
+        /* (nothing was written before: a state that cannot be printed is the
+         * Python half's, whole) */
+        size_t done = 0;
+        while (done < out.len) {
+            ssize_t w = write(STDOUT_FILENO, out.data + done, out.len - done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                exit(1);
+            done += (size_t)w;
+        }
+        exit(0);
+    }
+    free(out.data);
+}
+
 void oci_main(int argc, char **argv)
 {
     struct cmdline c;
@@ -1286,6 +1458,8 @@ void oci_main(int argc, char **argv)
         start_container(&c);
     else if (strcmp(c.verb, "kill") == 0)
         kill_container(&c);
+    else if (strcmp(c.verb, "state") == 0)
+        state_container(&c);
     else
         delete_container(&c);
 }

@@ -509,3 +509,80 @@ def test_a_signal_to_run_at_any_point_leaves_nothing(
         assert cgroup_dirs(bundle) == [], i
         nothing_left(root, before)
     assert codes <= {0, 7, -signal.SIGTERM}, codes
+
+
+@pytest.mark.vm
+def test_state_prints_what_the_python_half_prints(tmp_path: Path, rootfs: str, root: str) -> None:
+    """The launcher's ``state``: byte for byte the Python half's document, at
+    each status (created, running, paused, stopped), annotations with escapes
+    and characters beyond ASCII included; a state it could not print as
+    json.dumps would (a duplicate key, an escape json.dumps would not write,
+    a member that is not a string, a container still being created) is the
+    Python half's."""
+    before = HostState.now()
+    notes = {"b": 'x"y\\z\n\t\u0001', "a": "\u00e9\U0001f600", "io.podman/long": "v" * 300}
+    bundle = make_bundle(tmp_path, rootfs, ["sleep", "60"], annotations=notes)
+    plain = make_bundle(tmp_path, rootfs, ["sleep", "60"])
+    python = {**os.environ, "PYNSBIND_PLANS_CACHE": "0"}
+
+    def both(cid: str) -> tuple[subprocess.CompletedProcess[str], str]:
+        c = launcher(root, "state", cid)
+        p = rt(root, "state", cid, env=python)
+        assert p.returncode == 0, p.stderr
+        return c, p.stdout
+
+    def states() -> dict[str, Any]:
+        subreaper()
+        found: dict[str, Any] = {}
+        for cid, b in (("s1", bundle), ("s2", plain)):
+            assert rt(root, "create", "--bundle", str(b), cid).returncode == 0
+            pid = state(root, cid)["pid"]
+            for step in ("created", "running", "paused", "stopped"):
+                if step == "running":
+                    assert rt(root, "start", cid).returncode == 0
+                elif step == "paused":
+                    assert rt(root, "pause", cid).returncode == 0
+                elif step == "stopped":
+                    assert rt(root, "kill", cid, "KILL").returncode == 0
+                    reap(pid)
+                c, p = both(cid)
+                found[f"{cid} {step}"] = (c.returncode, c.stdout == p, json.loads(p)["status"])
+            found[f"{cid} doc"] = json.loads(p)
+            assert rt(root, "delete", cid).returncode == 0
+        # states the launcher leaves to Python (which cannot start here)
+        d = Path(root, "f1")
+        d.mkdir()
+        found["creating"] = launcher(root, "state", "f1").returncode
+        good = {"id": "f1", "bundle": str(bundle), "pid": 999999999, "pid_start": 1}
+        forged = {
+            "a duplicate key": json.dumps(good)[:-1] + ', "annotations": {"k": "1", "k": "2"}}',
+            "an escape of a printable": json.dumps(good).replace(str(bundle)[-3:], "\\u0041"),
+            "an upper-case hex escape": json.dumps({**good, "owner": "\u00e9"}).replace("e9", "E9"),
+            "a null rootfs": json.dumps({**good, "rootfs": None}),
+            "a number annotation": json.dumps({**good, "annotations": {"k": 1}}),
+        }
+        for name, text in forged.items():
+            (d / "state.json").write_text(text)
+            res = launcher(root, "state", "f1")
+            found[f"forged {name}"] = (res.returncode, res.stdout)
+        (d / "state.json").write_text(json.dumps({**good, "annotations": None}))
+        c, p = both("f1")
+        found["null annotations"] = (c.returncode, c.stdout == p, json.loads(p))
+        (d / "state.json").unlink()
+        d.rmdir()
+        return found
+
+    found = in_child(states, timeout=120)
+    for cid in ("s1", "s2"):
+        for step in ("created", "running", "paused", "stopped"):
+            assert found[f"{cid} {step}"] == (0, True, step), (cid, found)
+    assert found["s1 doc"]["annotations"] == notes and found["s1 doc"]["pid"] == 0
+    assert "annotations" not in found["s2 doc"]
+    assert found["creating"] != 0
+    for name in ("a duplicate key", "an escape of a printable", "an upper-case hex escape"):
+        assert found[f"forged {name}"][0] != 0 and found[f"forged {name}"][1] == "", name
+    for name in ("a null rootfs", "a number annotation"):
+        assert found[f"forged {name}"][0] != 0 and found[f"forged {name}"][1] == "", name
+    code, same, doc = found["null annotations"]
+    assert (code, same, doc["status"]) == (0, True, "stopped") and "annotations" not in doc
+    nothing_left(root, before)
