@@ -358,6 +358,110 @@ static const char *skip_value(const char *p)
     return p;
 }
 
+/* past the strict JSON value at p (RFC 8259, in ASCII: what json.dumps and
+ * this program write), at most depth levels deep; NULL for anything else,
+ * which Python's json might read otherwise (or refuse) */
+static const char *json_value(const char *p, int depth)
+{
+    p = skip_ws(p);
+    if (depth <= 0)
+        return NULL;
+    if (*p == '"') {
+        for (p++; *p != '"'; p++) {
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                return NULL;
+            if (*p != '\\')
+                continue;
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (strchr("0123456789abcdefABCDEF", p[i]) == NULL || p[i] == '\0')
+                        return NULL;
+                p += 4;
+            } else if (*p == '\0' || strchr("\"\\/bfnrt", *p) == NULL) {
+                return NULL;
+            }
+        }
+        return p + 1;
+    }
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        p = skip_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (close == '}') {
+                if (*p != '"' || (p = json_value(p, 1)) == NULL)
+                    return NULL;
+                p = skip_ws(p);
+                if (*p++ != ':')
+                    return NULL;
+            }
+            if ((p = json_value(p, depth - 1)) == NULL)
+                return NULL;
+            p = skip_ws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+            p = skip_ws(p);
+        }
+    }
+    if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
+        return p + 4;
+    if (strncmp(p, "false", 5) == 0)
+        return p + 5;
+    /* a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        p += strspn(p, "0123456789");
+    else
+        return NULL;
+    if (*p == '.') {
+        size_t n = strspn(p + 1, "0123456789");
+        if (n == 0)
+            return NULL;
+        p += 1 + n;
+    }
+    if (*p == 'e' || *p == 'E') {
+        size_t n;
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if ((n = strspn(p, "0123456789")) == 0)
+            return NULL;
+        p += n;
+    }
+    return p;
+}
+
+/* whether the JSON object at p (checked by json_value) names no member twice
+ * (Python's json keeps the last, member() below finds the first) */
+static int distinct_members(const char *p)
+{
+    const char *names[128];
+    size_t lens[128];
+    int n = 0;
+    p = skip_ws(p) + 1;
+    for (p = skip_ws(p); *p == '"'; p = skip_ws(skip_ws(p) + 1)) {
+        const char *end = json_value(p, 1);
+        if (n >= 128)
+            return 0;
+        for (int i = 0; i < n; i++)
+            if (lens[i] == (size_t)(end - p) && memcmp(names[i], p, lens[i]) == 0)
+                return 0;
+        names[n] = p;
+        lens[n++] = (size_t)(end - p);
+        p = json_value(skip_ws(end) + 1, 64); /* past ':' and the value */
+        if (*skip_ws(p) != ',')
+            break;
+    }
+    return 1;
+}
+
 /* the value of the member `key` of the JSON object at p (its top level);
  * NULL when there is none or the text is malformed */
 static const char *member(const char *p, const char *key)
@@ -401,7 +505,10 @@ static long long int_member(const char *json, const char *key)
         return -1;
     errno = 0;
     n = strtoll(v, &end, 10);
-    return end == v || errno != 0 || n > INT_MAX ? -1 : n;
+    /* (an integer as it is written: 1.0 or 1e3 are Python's to read) */
+    if (end == v || errno != 0 || n > INT_MAX || strchr(" \t\r\n,}", *end) == NULL || *end == '\0')
+        return -1;
+    return n;
 }
 
 /* the strings of an array member (copies of plain strings: no escapes),
@@ -495,21 +602,22 @@ static void close_box(struct box *b)
     b->dirfd = b->rootfd = -1;
 }
 
-/* the state of a container that has no hooks (its `hooks` false), a whole
- * JSON object; NULL for any other, or none */
-/* state.json, a whole JSON object; NULL when it is not one, or not there */
+/* state.json, a whole JSON object, strict and with no member twice; NULL
+ * when it is not one, or not there */
 static char *read_state(const struct box *b)
 {
     size_t len;
     char *state = read_file(b->dirfd, STATE, 1 << 20, &len);
-    const char *end = state == NULL || skip_ws(state)[0] != '{' ? NULL : skip_value(state);
-    if (end == NULL || *skip_ws(end) != '\0') {
+    const char *end = state == NULL || skip_ws(state)[0] != '{' ? NULL : json_value(state, 64);
+    if (end == NULL || *skip_ws(end) != '\0' || !distinct_members(state)) {
         free(state);
         return NULL;
     }
     return state;
 }
 
+/* the state of a container that has no hooks (its `hooks` false), as
+ * read_state reads it; NULL for any other, or none */
 static char *hookless_state(const struct box *b)
 {
     char *state = read_state(b);
@@ -1387,7 +1495,7 @@ static int paused(char **dirs, int n)
             is = strcmp(text, "FROZEN\n") == 0 || strcmp(text, "FROZEN") == 0;
         if (!is && read_small(fd, "cgroup.events", text, sizeof(text))) {
             f = strncmp(text, "frozen ", 7) == 0 ? text : strstr(text, "\nfrozen ");
-            is = f != NULL && f[f[0] == '\n' ? 8 : 7] != '0';
+            is = f != NULL && f[f[0] == '\n' ? 8 : 7] == '1';
         }
         close(fd);
         if (is)
@@ -1411,6 +1519,10 @@ static void state_container(const struct cmdline *c)
     int n, ok;
     if (load_state(c, 0, 0, &l) < 0)
         return;
+    if (l.started < 0 && member(l.state, "pid_start") != NULL) {
+        unload(&l); /* (not an integer as this reads one: the Python way) */
+        return;
+    }
     if (!alive(&l))
         status = "stopped";
     else if (fstatat(l.box.dirfd, GATE, &st, 0) == 0)

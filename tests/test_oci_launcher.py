@@ -517,8 +517,8 @@ def test_state_prints_what_the_python_half_prints(tmp_path: Path, rootfs: str, r
     each status (created, running, paused, stopped), annotations with escapes
     and characters beyond ASCII included; a state it could not print as
     json.dumps would (a duplicate key, an escape json.dumps would not write,
-    a member that is not a string, a container still being created) is the
-    Python half's."""
+    a member that is not a string, a container still being created), or a
+    state.json that is not strict JSON, is the Python half's."""
     before = HostState.now()
     notes = {"b": 'x"y\\z\n\t\u0001', "a": "\u00e9\U0001f600", "io.podman/long": "v" * 300}
     bundle = make_bundle(tmp_path, rootfs, ["sleep", "60"], annotations=notes)
@@ -560,6 +560,11 @@ def test_state_prints_what_the_python_half_prints(tmp_path: Path, rootfs: str, r
             "an upper-case hex escape": json.dumps({**good, "owner": "\u00e9"}).replace("e9", "E9"),
             "a null rootfs": json.dumps({**good, "rootfs": None}),
             "a number annotation": json.dumps({**good, "annotations": {"k": 1}}),
+            "a member twice": json.dumps(good)[:-1] + ', "pid": 1}',
+            "a raw newline": json.dumps({**good, "owner": "a"}).replace('"a"', '"a\nb"'),
+            "a start time 1.0": json.dumps({**good, "pid_start": 1.0}),
+            "a cut document": json.dumps(good)[:-1],
+            "NaN": json.dumps({**good, "rootfs": float("nan")}),
         }
         for name, text in forged.items():
             (d / "state.json").write_text(text)
@@ -579,10 +584,10 @@ def test_state_prints_what_the_python_half_prints(tmp_path: Path, rootfs: str, r
     assert found["s1 doc"]["annotations"] == notes and found["s1 doc"]["pid"] == 0
     assert "annotations" not in found["s2 doc"]
     assert found["creating"] != 0
-    for name in ("a duplicate key", "an escape of a printable", "an upper-case hex escape"):
-        assert found[f"forged {name}"][0] != 0 and found[f"forged {name}"][1] == "", name
-    for name in ("a null rootfs", "a number annotation"):
-        assert found[f"forged {name}"][0] != 0 and found[f"forged {name}"][1] == "", name
+    forged = [k for k in found if k.startswith("forged ")]
+    assert len(forged) == 10
+    for name in forged:
+        assert found[name][0] != 0 and found[name][1] == "", name
     code, same, doc = found["null annotations"]
     assert (code, same, doc["status"]) == (0, True, "stopped") and "annotations" not in doc
     nothing_left(root, before)
