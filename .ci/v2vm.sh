@@ -353,9 +353,6 @@ relays=$!
 cat $V/stderr >"$ERR" &
 relays="$relays $!"
 
-# The command: job.sh in /v2vm.scope, with a clean environment.  The FIFOs are
-# opened in the child only, so that what this shell may say about the command
-# (such as "Killed") goes to the console, not to the command's stderr.
 # A command still running shortly before the host's timeout gets its tasks
 # listed on the console (state, where each waits, its command line) and the
 # kernel's view of blocked tasks and busy CPUs, so that a timeout tells a
@@ -376,6 +373,10 @@ if [ "${V2VM_DUMP_AFTER:-0}" -gt 0 ]; then
         echo l >/proc/sysrq-trigger
     ) >/dev/console 2>&1 &
 fi
+
+# The command: job.sh in /v2vm.scope, with a clean environment.  The FIFOs are
+# opened in the child only, so that what this shell may say about the command
+# (such as "Killed") goes to the console, not to the command's stderr.
 cat /proc/uptime >$C/started
 sh -c 'echo $$ >/sys/fs/cgroup/v2vm.scope/cgroup.procs &&
        exec "$@" </dev/null >/run/v2vm/stdout 2>/run/v2vm/stderr' \

@@ -1388,9 +1388,9 @@ static void kill_container(const struct cmdline *c)
 static int add(struct buf *b, const char *text) { return buf_add(b, text, strlen(text)); }
 
 /* past the JSON string token at p when it is one json.dumps writes (its
- * default ensure_ascii: printable ASCII as it is, but for the escaped " and
- * \\; \\b \\f \\n \\r \\t; \\u and four lowercase hex digits for any other
- * control character and all beyond ASCII), so that copying it prints what
+ * default ensure_ascii: printable ASCII as it is, but for the escaped quote
+ * and backslash; \b \f \n \r \t; \u and four lowercase hex digits for any
+ * other control character and all beyond ASCII), so that copying it prints what
  * Python would; NULL for any other */
 static const char *dumps_string(const char *p)
 {
