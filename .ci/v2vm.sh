@@ -576,6 +576,16 @@ report_timings() {
         "command $(elapsed "$started" "$finished")s, qemu total $(elapsed "$T_BOOT" "$T_END")s"
 }
 
+# What qemu said, and the last $1 lines of the guest's console under the
+# title $2 (after a guest that failed or timed out).
+show_guest() {
+    if [ -s "$CTL/qemu.log" ]; then say "qemu said:"; sed 's/^/    /' "$CTL/qemu.log" >&2; fi
+    if [ -s "$CTL/console.log" ]; then
+        say "$2"
+        tail -n "$1" "$CTL/console.log" | tr -d '\r' | sed 's/^/    /' >&2
+    fi
+}
+
 # ----------------------------------------------------------------- main
 
 CTL=
@@ -625,11 +635,7 @@ fi
 case $(cat "$CTL/killed" 2>/dev/null) in
     timeout)
         say "timeout: the guest ran longer than ${TIMEOUT}s (V2VM_TIMEOUT)"
-        if [ -s "$CTL/qemu.log" ]; then say "qemu said:"; sed 's/^/    /' "$CTL/qemu.log" >&2; fi
-        if [ -s "$CTL/console.log" ]; then
-            say "the guest console (its tasks, listed before the timeout, are at the end):"
-            tail -n 400 "$CTL/console.log" | tr -d '\r' | sed 's/^/    /' >&2
-        fi
+        show_guest 400 "the guest console (its tasks, listed before the timeout, are at the end):"
         exit "$EX_TIMEOUT"
         ;;
     boot) say "error: the guest did not reach its init within ${BOOT_TIMEOUT}s (V2VM_BOOT_TIMEOUT)" ;;
@@ -639,9 +645,5 @@ if [ -e "$CTL/error" ]; then
 else
     say "error: the guest stopped without reporting an exit status (qemu exit status $QEMU_RC)"
 fi
-if [ -s "$CTL/qemu.log" ]; then say "qemu said:"; sed 's/^/    /' "$CTL/qemu.log" >&2; fi
-if [ -s "$CTL/console.log" ]; then
-    say "last lines of the guest console:"
-    tail -n 30 "$CTL/console.log" | tr -d '\r' | sed 's/^/    /' >&2
-fi
+show_guest 30 "last lines of the guest console:"
 exit "$EX_V2VM"
