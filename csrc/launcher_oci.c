@@ -311,53 +311,6 @@ static const char *skip_ws(const char *p)
     return p;
 }
 
-/* past a JSON string at p (at its opening quote); NULL when malformed */
-static const char *skip_string(const char *p)
-{
-    for (p++; *p != '\0'; p++) {
-        if (*p == '\\') {
-            if (p[1] == '\0')
-                return NULL;
-            p++;
-        } else if (*p == '"') {
-            return p + 1;
-        }
-    }
-    return NULL;
-}
-
-/* past the JSON value at p; NULL when malformed */
-static const char *skip_value(const char *p)
-{
-    int depth = 0;
-    do {
-        p = skip_ws(p);
-        if (*p == '"') {
-            p = skip_string(p);
-            if (p == NULL)
-                return NULL;
-        } else if (*p == '{' || *p == '[') {
-            depth++;
-            p++;
-        } else if (*p == '}' || *p == ']') {
-            if (depth == 0)
-                return NULL;
-            depth--;
-            p++;
-        } else if (*p == ',' || *p == ':') {
-            if (depth == 0)
-                return NULL;
-            p++;
-        } else if (*p != '\0') {
-            while (*p != '\0' && strchr(" \t\r\n,:]}", *p) == NULL)
-                p++;
-        } else {
-            return NULL;
-        }
-    } while (depth > 0);
-    return p;
-}
-
 /* past the strict JSON value at p (RFC 8259, in ASCII: what json.dumps and
  * this program write), at most depth levels deep; NULL for anything else,
  * which Python's json might read otherwise (or refuse) */
@@ -438,61 +391,55 @@ static const char *json_value(const char *p, int depth)
     return p;
 }
 
-/* whether the JSON object at p (checked by json_value) names no member twice
- * (Python's json keeps the last, member() below finds the first) */
-static int distinct_members(const char *p)
+/* the next member of an object json_value checked: p is past its '{' or
+ * past the value of the member before; the member's name (its token, quotes
+ * included) in *name and *len, its value at *value; past the value, or NULL
+ * once the object ends */
+static const char *next_member(const char *p, const char **name, size_t *len, const char **value)
 {
-    const char *names[128];
-    size_t lens[128];
+    const char *end;
+    p = skip_ws(p);
+    if (*p == ',')
+        p = skip_ws(p + 1);
+    if (*p != '"')
+        return NULL;
+    end = json_value(p, 1);
+    *name = p;
+    *len = (size_t)(end - p);
+    *value = skip_ws(skip_ws(end) + 1); /* (past the ':') */
+    return json_value(*value, 64);
+}
+
+/* whether the object at obj (checked by json_value) names no member twice
+ * (Python's json keeps the last value, member() finds the first) and has at
+ * most 256 */
+static int distinct_members(const char *obj)
+{
+    const char *names[256], *name, *value, *p = skip_ws(obj) + 1;
+    size_t lens[256], len;
     int n = 0;
-    p = skip_ws(p) + 1;
-    for (p = skip_ws(p); *p == '"'; p = skip_ws(skip_ws(p) + 1)) {
-        const char *end = json_value(p, 1);
-        if (n >= 128)
+    while ((p = next_member(p, &name, &len, &value)) != NULL) {
+        if (n >= 256)
             return 0;
         for (int i = 0; i < n; i++)
-            if (lens[i] == (size_t)(end - p) && memcmp(names[i], p, lens[i]) == 0)
+            if (lens[i] == len && memcmp(names[i], name, len) == 0)
                 return 0;
-        names[n] = p;
-        lens[n++] = (size_t)(end - p);
-        p = json_value(skip_ws(end) + 1, 64); /* past ':' and the value */
-        if (*skip_ws(p) != ',')
-            break;
+        names[n] = name;
+        lens[n++] = len;
     }
     return 1;
 }
 
-/* the value of the member `key` of the JSON object at p (its top level);
- * NULL when there is none or the text is malformed */
-static const char *member(const char *p, const char *key)
+/* the value of the member `key` of the object at obj (checked by
+ * json_value); NULL when there is none */
+static const char *member(const char *obj, const char *key)
 {
-    size_t klen = strlen(key);
-    p = skip_ws(p);
-    if (*p++ != '{')
-        return NULL;
-    for (;;) {
-        const char *name, *end;
-        p = skip_ws(p);
-        if (*p != '"')
-            return NULL;
-        name = p + 1;
-        end = skip_string(p);
-        if (end == NULL)
-            return NULL;
-        p = skip_ws(end);
-        if (*p++ != ':')
-            return NULL;
-        p = skip_ws(p);
-        if ((size_t)(end - 1 - name) == klen && memcmp(name, key, klen) == 0)
-            return p;
-        p = skip_value(p);
-        if (p == NULL)
-            return NULL;
-        p = skip_ws(p);
-        if (*p != ',')
-            return NULL;
-        p++;
-    }
+    const char *name, *value, *p = skip_ws(obj) + 1;
+    size_t len, klen = strlen(key);
+    while ((p = next_member(p, &name, &len, &value)) != NULL)
+        if (len == klen + 2 && memcmp(name + 1, key, klen) == 0)
+            return value;
+    return NULL;
 }
 
 /* an integer member (an int's range); -1 when missing or not one */
@@ -506,7 +453,7 @@ static long long int_member(const char *json, const char *key)
     errno = 0;
     n = strtoll(v, &end, 10);
     /* (an integer as it is written: 1.0 or 1e3 are Python's to read) */
-    if (end == v || errno != 0 || n > INT_MAX || strchr(" \t\r\n,}", *end) == NULL || *end == '\0')
+    if (end == v || errno != 0 || n > INT_MAX || *end == '.' || *end == 'e' || *end == 'E')
         return -1;
     return n;
 }
@@ -622,8 +569,7 @@ static char *hookless_state(const struct box *b)
 {
     char *state = read_state(b);
     const char *hooks = state == NULL ? NULL : member(state, "hooks");
-    if (hooks == NULL || strncmp(hooks, "false", 5) != 0 || strchr(" \t\r\n,}", hooks[5]) == NULL ||
-        hooks[5] == '\0') {
+    if (hooks == NULL || strncmp(hooks, "false", 5) != 0) { /* (checked JSON: the literal) */
         free(state);
         return NULL;
     }
@@ -1340,20 +1286,27 @@ static int read_small(int dirfd, const char *name, char *buf, size_t size)
     return 1;
 }
 
-/* whether one of the container's cgroup directories is frozen (a v1
- * freezer not THAWED, a cgroup2 cgroup.freeze of 1) */
+/* whether the container's cgroup is frozen as Cgroup.frozen reads it (a v1
+ * freezer.state of FROZEN, or a cgroup.events that says frozen): what
+ * Container.status calls paused, and what Container.kill thaws after a
+ * SIGKILL */
 static int frozen(char **dirs, int n)
 {
     for (int i = 0; i < n; i++) {
-        char v1[32], v2[32];
+        char text[512];
+        const char *f;
         int fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int has_v1, has_v2;
+        int is = 0;
         if (fd < 0)
             continue;
-        has_v1 = read_small(fd, "freezer.state", v1, sizeof(v1));
-        has_v2 = read_small(fd, "cgroup.freeze", v2, sizeof(v2));
+        if (read_small(fd, "freezer.state", text, sizeof(text)))
+            is = strcmp(text, "FROZEN\n") == 0 || strcmp(text, "FROZEN") == 0;
+        if (!is && read_small(fd, "cgroup.events", text, sizeof(text))) {
+            f = strncmp(text, "frozen ", 7) == 0 ? text : strstr(text, "\nfrozen ");
+            is = f != NULL && f[f[0] == '\n' ? 8 : 7] == '1';
+        }
         close(fd);
-        if ((has_v1 && strncmp(v1, "THAWED", 6) != 0) || (has_v2 && v2[0] == '1'))
+        if (is)
             return 1;
     }
     return 0;
@@ -1441,67 +1394,21 @@ static int string_member(const char *state, const char *key, struct buf *out)
  * than an object of strings with distinct keys */
 static int annotations(const char *state, struct buf *out)
 {
-    const char *p = member(state, "annotations"), *keys[256];
-    size_t klen[256];
+    const char *p = member(state, "annotations"), *name, *value, *end;
+    size_t len;
     int n = 0;
     if (p == NULL || strncmp(p, "null", 4) == 0)
-        return p == NULL || strchr(" \t\r\n,}", p[4]) != NULL ? 0 : -1;
-    if (*p++ != '{')
-        return -1;
-    p = skip_ws(p);
-    if (*p == '}')
         return 0;
-    if (add(out, ",\n  \"annotations\": {") < 0)
+    if (*p != '{' || !distinct_members(p))
         return -1;
-    for (;;) {
-        const char *k = p, *kend = dumps_string(p), *v, *vend;
-        if (kend == NULL || n >= 256)
+    for (p = skip_ws(p) + 1; (p = next_member(p, &name, &len, &value)) != NULL; n++) {
+        if (dumps_string(name) != name + len || (end = dumps_string(value)) == NULL ||
+            add(out, n == 0 ? ",\n  \"annotations\": {\n    " : ",\n    ") < 0 ||
+            buf_add(out, name, len) < 0 || add(out, ": ") < 0 ||
+            buf_add(out, value, (size_t)(end - value)) < 0)
             return -1;
-        for (int i = 0; i < n; i++)
-            if (klen[i] == (size_t)(kend - k) && memcmp(keys[i], k, klen[i]) == 0)
-                return -1; /* (Python keeps the last value, at the first place) */
-        keys[n] = k;
-        klen[n++] = (size_t)(kend - k);
-        p = skip_ws(kend);
-        if (*p++ != ':')
-            return -1;
-        v = skip_ws(p);
-        vend = dumps_string(v);
-        if (vend == NULL || add(out, n > 1 ? ",\n    " : "\n    ") < 0 ||
-            buf_add(out, k, (size_t)(kend - k)) < 0 || add(out, ": ") < 0 ||
-            buf_add(out, v, (size_t)(vend - v)) < 0)
-            return -1;
-        p = skip_ws(vend);
-        if (*p == '}')
-            return add(out, "\n  }");
-        if (*p++ != ',')
-            return -1;
-        p = skip_ws(p);
     }
-}
-
-/* whether the container's cgroup is frozen as Container.status reads it: a
- * v1 freezer.state of FROZEN, or a cgroup.events that says frozen */
-static int paused(char **dirs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        char text[512];
-        const char *f;
-        int fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int is = 0;
-        if (fd < 0)
-            continue;
-        if (read_small(fd, "freezer.state", text, sizeof(text)))
-            is = strcmp(text, "FROZEN\n") == 0 || strcmp(text, "FROZEN") == 0;
-        if (!is && read_small(fd, "cgroup.events", text, sizeof(text))) {
-            f = strncmp(text, "frozen ", 7) == 0 ? text : strstr(text, "\nfrozen ");
-            is = f != NULL && f[f[0] == '\n' ? 8 : 7] == '1';
-        }
-        close(fd);
-        if (is)
-            return 1;
-    }
-    return 0;
+    return n == 0 ? 0 : add(out, "\n  }");
 }
 
 /* state ID: the state document as pynsbind-run's Python half prints it
@@ -1528,7 +1435,7 @@ static void state_container(const struct cmdline *c)
     else if (fstatat(l.box.dirfd, GATE, &st, 0) == 0)
         status = "created";
     else
-        status = paused(l.dirs, l.ndirs) ? "paused" : "running";
+        status = frozen(l.dirs, l.ndirs) ? "paused" : "running";
     n = snprintf(head, sizeof(head),
                  "{\n  \"ociVersion\": \"1.2.0\",\n  \"id\": \"%s\",\n  \"status\": \"%s\",\n"
                  "  \"pid\": %lld,\n  \"bundle\": ",
