@@ -229,8 +229,7 @@ class Container:
         """creating, created, running, paused or stopped (read now)."""
         if self._state.get("creating"):
             return "creating"
-        pid, start = self.pid, self._state.get("pid_start")
-        if pid <= 0 or _start_time(pid) != start:
+        if not self._alive():
             return "stopped"
         if os.path.exists(os.path.join(self.dir, _GATE)):
             return "created"
@@ -242,6 +241,12 @@ class Container:
             except OSError:
                 pass
         return "running"
+
+    def _alive(self) -> bool:
+        """Whether the first process runs: its pid and the start time create
+        read (none when it had already exited then) name a live process."""
+        start = self._state.get("pid_start")
+        return self.pid > 0 and start is not None and _start_time(self.pid) == start
 
     def _require(self, operation: str) -> str:
         status = self.status
@@ -469,7 +474,7 @@ class Container:
                     if cg.frozen:
                         cg.thaw()
                     cg.kill()
-                elif self.pid > 0 and _start_time(self.pid) == self._state.get("pid_start"):
+                elif self._alive():
                     self._signal_first(signal.SIGKILL)
                     _wait_gone(self.pid, self._state.get("pid_start"))
             if cg is not None:
@@ -517,7 +522,7 @@ class Container:
             fd = os.pidfd_open(self.pid)
         except (ProcessLookupError, OSError):
             raise ContainerError(f"container {self.id} is not running", errno.ESRCH) from None
-        if _start_time(self.pid) != self._state.get("pid_start"):
+        if not self._alive():
             os.close(fd)
             raise ContainerError(f"container {self.id} is not running", errno.ESRCH)
         return fd

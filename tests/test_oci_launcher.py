@@ -573,6 +573,13 @@ def test_state_prints_what_the_python_half_prints(tmp_path: Path, rootfs: str, r
         (d / "state.json").write_text(json.dumps({**good, "annotations": None}))
         c, p = both("f1")
         found["null annotations"] = (c.returncode, c.stdout == p, json.loads(p))
+        # no start time (a first process gone before create read it): stopped,
+        # whatever process has the pid now (none here)
+        for name, doc in (("no start", good), ("null start", {**good, "pid_start": None})):
+            doc = {k: v for k, v in doc.items() if k != "pid_start" or name == "null start"}
+            (d / "state.json").write_text(json.dumps(doc))
+            p = rt(root, "state", "f1", env=python)
+            found[name] = (p.returncode, json.loads(p.stdout)["status"] if p.stdout else p.stderr)
         (d / "state.json").unlink()
         d.rmdir()
         return found
@@ -588,6 +595,7 @@ def test_state_prints_what_the_python_half_prints(tmp_path: Path, rootfs: str, r
     assert len(forged) == 10
     for name in forged:
         assert found[name][0] != 0 and found[name][1] == "", name
+    assert found["no start"] == found["null start"] == (0, "stopped"), found
     code, same, doc = found["null annotations"]
     assert (code, same, doc["status"]) == (0, True, "stopped") and "annotations" not in doc
     nothing_left(root, before)
